@@ -1,0 +1,115 @@
+"""The `specmon` command line (typer). Each command is thin: it parses options and calls one module."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from monitor import __version__
+from monitor.errors import SpecmonError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="specmon: how negative does the speaker sound, 4-second window by window. "
+    "A research and screening aid, not a diagnosis.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"specmon {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    pass
+
+
+def fail(msg: str, code: int = 2) -> None:
+    """One line on stderr and a non-zero exit: the only way errors reach the user."""
+    typer.echo(f"specmon: error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def score(
+    files: list[Path] = typer.Argument(..., help="Audio files (WAV/FLAC/OGG, any rate/channels)."),
+    output: Path = typer.Option(None, "--output", "-o", help="CSV path (default: stdout)."),
+    model: Path = typer.Option(None, "--model", help="Model .tflite (default: the bundled one)."),
+    stride: float = typer.Option(1.0, "--stride", min=0.032, help="Seconds between windows."),
+    threshold: float = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                                    help="Score at or above which a window is 'negative' "
+                                    "(default: the model's)."),
+    vad_db: float = typer.Option(-50.0, "--vad-db", help="Frame level (dBFS) that counts as voiced."),
+    min_voiced: float = typer.Option(0.25, "--min-voiced", min=0.0, max=1.0,
+                                     help="Share of voiced frames below which a window is "
+                                     "'no-speech'."),
+) -> None:
+    """Score audio files offline: one CSV row per window (file,start_s,end_s,score,label,...)."""
+    from monitor.scorer import Scorer
+    from monitor.scoring import run_score
+    from monitor.windows import Gate
+
+    try:
+        scorer = Scorer(model)
+        gate = Gate(vad_db, min_voiced)
+        if output is None:
+            bad = run_score(files, scorer, sys.stdout, stride, gate, threshold)
+        else:
+            try:
+                fh = open(output, "w", newline="")
+            except OSError as e:
+                fail(f"{output}: cannot write ({e.strerror})")
+            with fh:
+                bad = run_score(files, scorer, fh, stride, gate, threshold)
+    except SpecmonError as e:
+        fail(str(e))
+    if bad:
+        fail(f"{bad} of {len(files)} file(s) could not be scored", 1)
+
+
+@app.command()
+def evaluate(
+    manifest: Path = typer.Option(..., "--manifest", help="Manifest CSV (path,corpus,speaker,...)."),
+    model: Path = typer.Option(None, "--model", help="int8 model (default: the bundled one)."),
+    float_model: Path = typer.Option(None, "--float-model",
+                                     help="float32 model to compare (default: <model>-float32)."),
+    speakers: str = typer.Option(None, "--speakers", help="Comma-separated speakers to evaluate "
+                                 "(default: all in the manifest)."),
+    out_dir: Path = typer.Option(Path("eval"), "--out", help="Folder for report.json and PNGs."),
+) -> None:
+    """Evaluate a model on a manifest: metrics per window and speaker, ROC and histogram PNGs."""
+    from model.evaluate import run_evaluation
+
+    try:
+        run_evaluation(manifest, model, float_model, speakers, out_dir)
+    except SpecmonError as e:
+        fail(str(e))
+
+
+# The live commands live in their own module; pyaudio is imported inside them, not here.
+from monitor import live_cli  # noqa: E402
+
+app.command("listen")(live_cli.listen)
+app.command("devices")(live_cli.devices)
+app.command("plot")(live_cli.plot)
+
+
+def main() -> None:
+    try:
+        app()
+    except SpecmonError as e:
+        typer.echo(f"specmon: error: {e}", err=True)
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

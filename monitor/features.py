@@ -1,0 +1,228 @@
+"""The one feature code path: log-power STFT (batch and rolling), window scheduling, normalization.
+
+Training, offline scoring and live listening all call these functions, so a model sees the same
+numbers whichever way the audio reached it.
+
+Conventions (recorded in every model's sidecar and checked at load time):
+- 16 kHz mono float32 in [-1, 1];
+- frame i covers samples [i*HOP, i*HOP + N_FFT): no centring, no padding;
+- periodic Hamming window (scipy.signal.get_window("hamming", 1024));
+- column = 10*log10(|rfft(frame*window)|^2 + 1e-10): 513 bins, 0-8 kHz;
+- a window is WINDOW_FRAMES = 125 consecutive columns (64 512 samples, 4.03 s);
+- per-window normalization: clamp to DYN_RANGE_DB below the window's maximum, then zero mean and
+  unit variance over the window. It removes overall gain and the recording's noise floor depth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numba as nb
+import numpy as np
+
+SAMPLE_RATE = 16_000
+N_FFT = 1024
+HOP = 512
+N_BINS = N_FFT // 2 + 1  # 513
+WINDOW_FRAMES = 125
+WINDOW_SAMPLES = N_FFT + (WINDOW_FRAMES - 1) * HOP  # 64 512
+POWER_FLOOR = 1e-10
+DYN_RANGE_DB = 80.0
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """What a model was trained on; compared field by field with a model's sidecar."""
+
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = N_FFT
+    hop: int = HOP
+    window: str = "hamming-periodic"
+    n_bins: int = N_BINS
+    window_frames: int = WINDOW_FRAMES
+    scaling: str = "10*log10(|X|^2 + 1e-10)"
+    normalization: str = f"per-window: clamp to max-{DYN_RANGE_DB:g} dB, then z-score"
+    short_clip: str = "loop (tile) to one window"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+FEATURES = FeatureParams()
+
+
+def hamming(n: int = N_FFT) -> np.ndarray:
+    """Periodic Hamming window, identical to scipy.signal.get_window('hamming', n)."""
+    k = np.arange(n)
+    return (0.54 - 0.46 * np.cos(2.0 * np.pi * k / n)).astype(np.float64)
+
+
+def _fft_tables(n_complex: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bit-reversal permutation and twiddles for an n-point radix-2 FFT, plus rfft post-twiddles."""
+    bits = int(math.log2(n_complex))
+    rev = np.array([int(f"{i:0{bits}b}"[::-1], 2) for i in range(n_complex)], dtype=np.int64)
+    tw = np.exp(-2j * np.pi * np.arange(n_complex // 2) / n_complex)
+    post = np.exp(-2j * np.pi * np.arange(n_complex + 1) / (2 * n_complex))
+    return rev, tw.astype(np.complex128), post.astype(np.complex128)
+
+
+_REV, _TW, _POST = _fft_tables(N_FFT // 2)
+_WIN = hamming()
+
+
+@nb.njit(cache=True, fastmath=False)
+def _frame_logpower(x, start, win, rev, tw, post, z, out_col):
+    """One frame: window, real FFT via a half-size complex FFT, log power into out_col.
+
+    Returns the frame's mean-square level (of the unwindowed samples), used by the voice gate.
+    """
+    half = rev.shape[0]
+    energy = 0.0
+    for n in range(half):
+        a = x[start + 2 * n]
+        b = x[start + 2 * n + 1]
+        energy += a * a + b * b
+        z[rev[n]] = complex(a * win[2 * n], b * win[2 * n + 1])
+    size = 2
+    while size <= half:
+        step = half // size
+        h = size // 2
+        for s in range(0, half, size):
+            for j in range(h):
+                t = tw[j * step] * z[s + j + h]
+                u = z[s + j]
+                z[s + j] = u + t
+                z[s + j + h] = u - t
+        size *= 2
+    # Split the packed spectrum: X[k] = E[k] + W^k O[k], with Z[half] == Z[0].
+    for k in range(half + 1):
+        zk = z[k % half]
+        zc = z[(half - k) % half].conjugate()
+        e = 0.5 * (zk + zc)
+        o = -0.5j * (zk - zc)
+        xk = e + post[k] * o
+        p = xk.real * xk.real + xk.imag * xk.imag
+        out_col[k] = 10.0 * math.log10(p + 1e-10)
+    return energy / (2 * half)
+
+
+@nb.njit(cache=True, parallel=True)
+def _stft_batch(x, n_frames, hop, win, rev, tw, post):
+    n_bins = rev.shape[0] + 1
+    spec = np.empty((n_frames, n_bins), dtype=np.float32)
+    level = np.empty(n_frames, dtype=np.float64)
+    n_chunks = 8  # a few chunks per core; each gets its own scratch buffers
+    for c in nb.prange(n_chunks):
+        z = np.empty(rev.shape[0], dtype=np.complex128)
+        col = np.empty(n_bins, dtype=np.float64)
+        for i in range(c * n_frames // n_chunks, (c + 1) * n_frames // n_chunks):
+            level[i] = _frame_logpower(x, i * hop, win, rev, tw, post, z, col)
+            for k in range(n_bins):
+                spec[i, k] = col[k]
+    return spec, level
+
+
+def n_frames_for(n_samples: int) -> int:
+    """Number of whole frames in a signal of n_samples."""
+    return 0 if n_samples < N_FFT else 1 + (n_samples - N_FFT) // HOP
+
+
+def stft_logpower(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whole signal -> (log-power spectrogram 513 x N float32, frame level in dBFS, length N)."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    n = n_frames_for(x.shape[0])
+    if n == 0:
+        return np.zeros((N_BINS, 0), np.float32), np.zeros(0, np.float32)
+    spec, ms = _stft_batch(x, n, HOP, _WIN, _REV, _TW, _POST)
+    return spec.T, _to_dbfs(ms)
+
+
+def _to_dbfs(mean_square):
+    # Full-scale sine = 0 dBFS: RMS of 1/sqrt(2) -> mean square 0.5.
+    return (10.0 * np.log10(np.maximum(mean_square, 1e-12) * 2.0)).astype(np.float32)
+
+
+class RollingSTFT:
+    """Keeps the newest WINDOW_FRAMES columns; each HOP new samples add one column, nothing is redone.
+
+    push() accepts any number of samples; columns are computed as soon as a frame is complete.
+    """
+
+    def __init__(self, frames: int = WINDOW_FRAMES) -> None:
+        self.frames = frames
+        self._spec = np.zeros((frames, N_BINS), np.float32)  # ring of columns, row = column
+        self._level = np.full(frames, -120.0, np.float32)
+        self._head = 0  # next ring slot to write
+        self._pending = np.zeros(0, np.float64)  # samples not yet in a complete frame
+        self._z = np.empty(N_FFT // 2, np.complex128)
+        self._col = np.empty(N_BINS, np.float64)
+        self.columns_total = 0  # columns ever produced
+
+    def push(self, samples: np.ndarray) -> int:
+        """Add samples; returns how many new columns were produced."""
+        buf = np.concatenate((self._pending, np.asarray(samples, np.float64)))
+        n = n_frames_for(buf.shape[0])
+        for i in range(n):
+            ms = _frame_logpower(buf, i * HOP, _WIN, _REV, _TW, _POST, self._z, self._col)
+            self._spec[self._head] = self._col
+            self._level[self._head] = _to_dbfs(np.float64(ms))
+            self._head = (self._head + 1) % self.frames
+        self._pending = buf[n * HOP :]
+        self.columns_total += n
+        return n
+
+    def ready(self) -> bool:
+        return self.columns_total >= self.frames
+
+    def window(self) -> np.ndarray:
+        """The newest columns, oldest first: 513 x frames float32 (a copy)."""
+        return np.roll(self._spec, -self._head, axis=0).T.copy()
+
+    def levels(self) -> np.ndarray:
+        """Frame levels in dBFS for the columns of window(), oldest first."""
+        return np.roll(self._level, -self._head).copy()
+
+
+def loop_to_window(x: np.ndarray) -> np.ndarray:
+    """A clip shorter than one window is tiled (looped) to exactly one window.
+
+    Tiling repeats the speaker's own speech, as the recipe's joining of a speaker's clips of one class
+    does; zero padding would instead feed the model silence it never hears in a live window.
+    """
+    if x.shape[0] >= WINDOW_SAMPLES or x.shape[0] == 0:
+        return x
+    reps = -(-WINDOW_SAMPLES // x.shape[0])
+    return np.tile(x, reps)[:WINDOW_SAMPLES]
+
+
+def stride_hops(stride_s: float) -> int:
+    """A stride in seconds as a whole number of hops (1 s -> 31 hops = 0.992 s)."""
+    return max(1, int(round(stride_s * SAMPLE_RATE / HOP)))
+
+
+def window_ends(n_frames: int, stride: int) -> range:
+    """End column (exclusive) of each scheduled window; live and offline use the same schedule."""
+    return range(WINDOW_FRAMES, n_frames + 1, stride)
+
+
+def window_span_s(end_col: int) -> tuple[float, float]:
+    """Start and end time (s) of the samples covered by the window ending at column end_col."""
+    start = (end_col - WINDOW_FRAMES) * HOP
+    end = (end_col - 1) * HOP + N_FFT
+    return start / SAMPLE_RATE, end / SAMPLE_RATE
+
+
+def normalize(window: np.ndarray) -> np.ndarray:
+    """Per-window normalization of a 513 x frames log-power window (see module docstring)."""
+    w = np.maximum(window, window.max() - DYN_RANGE_DB)
+    mu = w.mean()
+    sd = w.std()
+    return ((w - mu) / (sd if sd > 1e-6 else 1.0)).astype(np.float32)
+
+
+def voiced_fraction(levels_dbfs: np.ndarray, floor_dbfs: float) -> float:
+    """Share of frames whose level is at or above floor_dbfs (the voice gate's measure)."""
+    if levels_dbfs.size == 0:
+        return 0.0
+    return float(np.mean(levels_dbfs >= floor_dbfs))

@@ -1,0 +1,138 @@
+"""The TFLite scorer: loads a model with its sidecar JSON, checks it fits our features, scores windows.
+
+The sidecar (same stem, .json) records the feature parameters, label map, threshold and the model's
+SHA-256. A model whose sidecar is missing, whose hash does not match, or whose feature parameters
+differ from monitor.features is refused: its scores would be meaningless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from monitor.errors import SpecmonError
+from monitor.features import FEATURES, N_BINS, WINDOW_FRAMES, normalize
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "model" / "specmon.tflite"
+
+
+def _interpreter_class():
+    """ai-edge-litert when installed (maintained, faster), else tflite_runtime, else TensorFlow's."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+
+        return Interpreter
+    except ImportError:
+        raise SpecmonError(
+            "no TFLite interpreter installed: pip install ai-edge-litert (or tflite-runtime)"
+        ) from None
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def sidecar_path(model_path: Path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+@dataclass
+class ModelInfo:
+    path: Path
+    model_id: str
+    threshold: float
+    labels: dict
+    meta: dict
+
+
+def read_model_info(model_path: str | Path) -> ModelInfo:
+    """Read and check the sidecar of model_path; SpecmonError naming the file if anything is off."""
+    p = Path(model_path)
+    if not p.is_file():
+        raise SpecmonError(f"{p}: model file not found")
+    side = sidecar_path(p)
+    if not side.is_file():
+        raise SpecmonError(f"{p}: no sidecar {side.name} with the model's feature parameters")
+    try:
+        meta = json.loads(side.read_text())
+        features = meta["features"]
+        threshold = float(meta["threshold"])
+        labels = meta["labels"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise SpecmonError(f"{side}: not a valid model sidecar ({e})") from None
+    digest = sha256_of(p)
+    if meta.get("sha256") != digest:
+        raise SpecmonError(f"{p}: content hash does not match its sidecar {side.name}")
+    ours = FEATURES.to_dict()
+    diff = sorted(k for k in set(ours) | set(features) if ours.get(k) != features.get(k))
+    if diff:
+        k = diff[0]
+        raise SpecmonError(
+            f"{p}: model expects {k}={features.get(k)!r} but specmon computes {ours.get(k)!r}"
+        )
+    return ModelInfo(p, meta.get("model_id", digest[:12]), threshold, labels, meta)
+
+
+class Scorer:
+    """One model, one window at a time: score(window) -> probability of 'negative' in [0, 1]."""
+
+    def __init__(self, model_path: str | Path | None = None, threads: int = 1) -> None:
+        self.info = read_model_info(model_path or DEFAULT_MODEL)
+        interp_cls = _interpreter_class()
+        try:
+            self._interp = interp_cls(model_path=str(self.info.path), num_threads=threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise SpecmonError(f"{self.info.path}: not a loadable TFLite model ({msg})") from None
+        inp = self._interp.get_input_details()[0]
+        out = self._interp.get_output_details()[0]
+        shape = tuple(int(v) for v in inp["shape"])
+        if len(shape) != 4 or shape[1:3] != (N_BINS, WINDOW_FRAMES):
+            raise SpecmonError(
+                f"{self.info.path}: model input is {shape}, expected (1, {N_BINS}, {WINDOW_FRAMES}, 1)"
+            )
+        self._in_index, self._out_index = inp["index"], out["index"]
+        self._in_dtype, self._out_dtype = inp["dtype"], out["dtype"]
+        self._in_q = inp["quantization"]
+        self._out_q = out["quantization"]
+        self._buf = np.zeros(shape, dtype=self._in_dtype)
+
+    @property
+    def threshold(self) -> float:
+        return self.info.threshold
+
+    @property
+    def model_id(self) -> str:
+        return self.info.model_id
+
+    def score_normalized(self, x: np.ndarray) -> float:
+        """Score an already normalized 513 x 125 window."""
+        if self._in_dtype == np.float32:
+            self._buf[0, :, :, 0] = x
+        else:
+            scale, zero = self._in_q
+            info = np.iinfo(self._in_dtype)
+            q = np.rint(x / scale + zero)
+            self._buf[0, :, :, 0] = np.clip(q, info.min, info.max)
+        self._interp.set_tensor(self._in_index, self._buf)
+        self._interp.invoke()
+        y = self._interp.get_tensor(self._out_index).reshape(-1)[0]
+        if self._out_dtype != np.float32:
+            scale, zero = self._out_q
+            y = (float(y) - zero) * scale
+        return float(min(1.0, max(0.0, y)))
+
+    def score(self, logspec_window: np.ndarray) -> float:
+        """Score a raw 513 x 125 log-power window (normalizes it first)."""
+        return self.score_normalized(normalize(logspec_window))

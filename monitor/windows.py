@@ -1,0 +1,65 @@
+"""Judging one window: the voice gate, then the scorer. Shared by `specmon score` and `specmon listen`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from monitor.features import voiced_fraction
+from monitor.scorer import Scorer
+
+# A frame counts as voiced when its level is at least this many dBFS. -50 dBFS passes normal speech
+# at a desk microphone and rejects a quiet room; lower it for a distant or quiet microphone.
+DEFAULT_VAD_DBFS = -50.0
+# A window with less than this share of voiced frames is logged as no-speech instead of being scored.
+DEFAULT_MIN_VOICED = 0.25
+
+NEGATIVE, NEUTRAL, NO_SPEECH = "negative", "neutral", "no-speech"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Voice-activity gate settings."""
+
+    floor_dbfs: float = DEFAULT_VAD_DBFS
+    min_voiced: float = DEFAULT_MIN_VOICED
+
+
+@dataclass
+class WindowResult:
+    start_s: float
+    end_s: float
+    score: float | None  # None when the gate found no speech
+    label: str
+    rms_dbfs: float
+    voiced: float
+    latency_ms: float
+
+
+def rms_dbfs(levels_dbfs: np.ndarray) -> float:
+    """Window RMS level from its frame levels (power average), in dBFS."""
+    p = np.mean(10.0 ** (levels_dbfs.astype(np.float64) / 10.0))
+    return float(10.0 * np.log10(max(p, 1e-12)))
+
+
+def assess(
+    window: np.ndarray,
+    levels: np.ndarray,
+    scorer: Scorer,
+    gate: Gate,
+    threshold: float,
+    start_s: float,
+    end_s: float,
+) -> WindowResult:
+    """Gate, then score, one 513 x 125 log-power window with its frame levels."""
+    voiced = voiced_fraction(levels, gate.floor_dbfs)
+    level = rms_dbfs(levels)
+    if voiced < gate.min_voiced:
+        return WindowResult(start_s, end_s, None, NO_SPEECH, level, voiced, 0.0)
+    t0 = time.perf_counter()
+    score = scorer.score(window)
+    ms = (time.perf_counter() - t0) * 1000.0
+    label = NEGATIVE if score >= threshold else NEUTRAL
+    return WindowResult(start_s, end_s, score, label, level, voiced, ms)
