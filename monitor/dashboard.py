@@ -168,7 +168,7 @@ def spectrogram_lines(spec: np.ndarray, rows: int, width: int, colour: bool = Tr
 
 
 class Dashboard:
-    """Full-terminal live view of `specmon listen` (a Sink). See the module docstring for lifecycle."""
+    """Live terminal view of `specmon listen` (a Sink); lifecycle in the module docstring."""
 
     def __init__(self, console: Console | None = None, refresh_per_second: float = 4.0) -> None:
         self.console = console if console is not None else Console()

@@ -1,0 +1,181 @@
+"""`specmon plot`: the score timeline of a `specmon listen` CSV log as a PNG (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from monitor.errors import SpecmonError
+from monitor.windows import NEGATIVE, NEUTRAL, NO_SPEECH
+
+COLUMNS = (
+    "time_utc",
+    "offset_s",
+    "start_s",
+    "end_s",
+    "score",
+    "label",
+    "smoothed",
+    "rms_dbfs",
+    "voiced",
+    "latency_ms",
+    "model_id",
+)
+COLOURS = {NEGATIVE: "#d62728", NEUTRAL: "#2ca02c"}
+
+
+@dataclass
+class LogRows:
+    """The columns of a listen log that the plot needs (NaN where a cell is empty)."""
+
+    offset_s: np.ndarray
+    score: np.ndarray
+    label: list[str]
+    smoothed: np.ndarray
+    model_id: str
+
+
+def _num(cell: str, path: Path, line: int, name: str) -> float:
+    if cell.strip() == "":
+        return math.nan
+    try:
+        return float(cell)
+    except ValueError:
+        raise SpecmonError(f"{path}: line {line}: {name} is not a number: {cell!r}") from None
+
+
+def read_log(csv_path: Path) -> LogRows:
+    """Read and check a `specmon listen` CSV log; SpecmonError (one line naming the file) if bad."""
+    path = Path(csv_path)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise SpecmonError(f"{path}: empty file, expected a specmon listen CSV log")
+            header = [h.strip() for h in header]
+            missing = [c for c in COLUMNS if c not in header]
+            if missing:
+                raise SpecmonError(
+                    f"{path}: not a specmon listen log: missing column(s) {', '.join(missing)}"
+                )
+            ix = {c: header.index(c) for c in COLUMNS}
+            off, sc, sm, lab, model = [], [], [], [], ""
+            for line, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                if len(row) < len(header):
+                    raise SpecmonError(
+                        f"{path}: line {line}: {len(row)} fields, expected {len(header)}"
+                    )
+                o = _num(row[ix["offset_s"]], path, line, "offset_s")
+                if math.isnan(o):
+                    raise SpecmonError(f"{path}: line {line}: offset_s is empty")
+                off.append(o)
+                sc.append(_num(row[ix["score"]], path, line, "score"))
+                sm.append(_num(row[ix["smoothed"]], path, line, "smoothed"))
+                lab.append(row[ix["label"]].strip())
+                model = row[ix["model_id"]].strip() or model
+    except FileNotFoundError:
+        raise SpecmonError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise SpecmonError(f"{path}: not a text CSV file") from None
+    except OSError as e:
+        raise SpecmonError(f"{path}: cannot read: {e.strerror or e}") from None
+    if not off:
+        raise SpecmonError(f"{path}: no rows: the log has a header but no windows")
+    return LogRows(np.array(off), np.array(sc), lab, np.array(sm), model)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) indices of each run of True in mask."""
+    runs, start = [], None
+    for i, m in enumerate(mask):
+        if m and start is None:
+            start = i
+        elif not m and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    if start is not None:
+        runs.append((start, len(mask) - 1))
+    return runs
+
+
+def plot_log(csv_path: Path, out_png: Path, threshold: float = 0.5) -> None:
+    """Draw the score timeline of a listen log into out_png.
+
+    Points: each window's score at its end offset, coloured by label. Line: the smoothed score,
+    broken where the stream has a gap. Dashed: the threshold. Grey bands: no-speech windows.
+    """
+    rows = read_log(csv_path)
+    t = rows.offset_s
+    minutes = t.max() - t.min() > 600
+    x = t / 60.0 if minutes else t
+    step = float(np.median(np.diff(x))) if x.size > 1 else (1.0 / 60 if minutes else 1.0)
+    step = step if step > 0 else 1.0
+
+    fig = Figure(figsize=(11, 4), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+
+    nospeech = np.array([lab == NO_SPEECH for lab in rows.label]) | np.isnan(rows.score)
+    for a, b in _runs(nospeech):
+        ax.axvspan(x[a] - step / 2, x[b] + step / 2, color="0.85", lw=0, zorder=0)
+
+    sm_x, sm_y = x.astype(float), rows.smoothed.astype(float)
+    gaps = np.flatnonzero(np.diff(sm_x) > 2.5 * step)  # break the line over stream gaps
+    sm_x = np.insert(sm_x, gaps + 1, np.nan)
+    sm_y = np.insert(sm_y, gaps + 1, np.nan)
+    ax.plot(sm_x, sm_y, color="#1f77b4", lw=1.8, zorder=3)
+
+    for lab, colour in COLOURS.items():
+        sel = np.array([r == lab for r in rows.label]) & ~np.isnan(rows.score)
+        ax.scatter(x[sel], rows.score[sel], s=12, color=colour, zorder=4, lw=0)
+    other = ~nospeech & ~np.isin(rows.label, list(COLOURS))
+    if other.any():
+        ax.scatter(x[other], rows.score[other], s=12, color="0.4", zorder=4, lw=0)
+    ax.axhline(threshold, color="k", ls="--", lw=1, zorder=2)
+
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlim(x.min() - step, x.max() + step)
+    ax.set_xlabel("stream offset (min)" if minutes else "stream offset (s)")
+    ax.set_ylabel("score (how negative)")
+    n_scored = int((~nospeech).sum())
+    n_neg = sum(1 for lab in rows.label if lab == NEGATIVE)
+    title = f"{Path(csv_path).name}: {len(t)} windows, {n_scored} scored, {n_neg} negative"
+    ax.set_title(title + (f"  ·  model {rows.model_id}" if rows.model_id else ""), fontsize=10)
+    ax.legend(
+        handles=[
+            Line2D([], [], marker="o", ls="", color=COLOURS[NEGATIVE], label=NEGATIVE),
+            Line2D([], [], marker="o", ls="", color=COLOURS[NEUTRAL], label=NEUTRAL),
+            Line2D([], [], color="#1f77b4", lw=1.8, label="smoothed"),
+            Line2D([], [], color="k", ls="--", lw=1, label=f"threshold {threshold:g}"),
+            Patch(color="0.85", label=NO_SPEECH),
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.005, 1.0),
+        fontsize=8,
+        frameon=False,
+    )
+    fig.text(
+        0.995,
+        0.005,
+        "research and screening aid — not a diagnosis",
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="0.4",
+    )
+    out = Path(out_png)
+    try:
+        fig.savefig(out, format="png")
+    except OSError as e:
+        raise SpecmonError(f"{out}: cannot write the plot: {e.strerror or e}") from None
