@@ -1,20 +1,186 @@
-"""Live commands: listen, devices, plot. (Placeholder: being written.)"""
+"""Live commands: `specmon listen`, `specmon devices`, `specmon plot`.
+
+pyaudio, rich and matplotlib are imported inside the commands, so `specmon score` never needs them.
+"""
 
 from __future__ import annotations
 
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
 import typer
 
+from monitor.errors import SpecmonError
+from monitor.events import LiveStatus, LiveWindow
 
-def listen() -> None:
-    """Listen to a microphone (or --input FILE) and score each window live."""
-    raise typer.Exit(2)
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.echo(f"specmon: error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def default_csv_path(now: datetime | None = None) -> Path:
+    """specmon-YYYYmmdd-HHMMSS.csv in the current directory (local time)."""
+    return Path(f"specmon-{(now or datetime.now()):%Y%m%d-%H%M%S}.csv")
+
+
+class MessagePrinter:
+    """Sink for headless runs: prints each new status message (device lost/back) as one line."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._last = ""
+
+    def _show(self, status: LiveStatus) -> None:
+        if status.message and status.message != self._last:
+            self._last = status.message
+            self.stream.write(f"specmon: {status.message}\n")
+            self.stream.flush()
+
+    def on_window(self, w: LiveWindow, status: LiveStatus) -> None:
+        self._show(status)
+
+    def on_tick(self, status: LiveStatus) -> None:
+        self._show(status)
+
+    def close(self, status: LiveStatus) -> None:
+        self._show(status)
+
+
+def listen(
+    device: str = typer.Option(None, "--device", "-d",
+                               help="Input device index or name (see `specmon devices`; "
+                               "default: the system's default input)."),
+    input_file: Path = typer.Option(None, "--input", "-i",
+                                    help="Replay an audio file through the live pipeline "
+                                    "instead of a microphone."),
+    realtime: bool = typer.Option(True, "--realtime/--fast",
+                                  help="With --input: replay at real-time pace, or as fast as "
+                                  "possible."),
+    csv_path: Path = typer.Option(None, "--csv",
+                                  help="CSV log (default: specmon-YYYYmmdd-HHMMSS.csv in the "
+                                  "current directory). An existing specmon log is appended to."),
+    stride: float = typer.Option(1.0, "--stride", min=0.032, help="Seconds between windows."),
+    threshold: float = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                                    help="Score at or above which a window is 'negative' "
+                                    "(default: the model's)."),
+    duration: float = typer.Option(None, "--duration", min=0.1,
+                                   help="Stop after this many seconds (default: until Ctrl-C)."),
+    model: Path = typer.Option(None, "--model", help="Model .tflite (default: the bundled one)."),
+    headless: bool = typer.Option(False, "--headless",
+                                  help="One plain line per window instead of the dashboard "
+                                  "(automatic when stdout is not a terminal)."),
+    record: Path = typer.Option(None, "--record",
+                                help="Also save the captured audio as a 16 kHz WAV here. "
+                                "Without it, audio is never written to disk."),
+    rate: int = typer.Option(None, "--rate",
+                             help="Capture rate in Hz (default: 16000 if the device accepts "
+                             "it, else its default rate; resampled to 16 kHz)."),
+    vad_db: float = typer.Option(-50.0, "--vad-db",
+                                 help="Frame level (dBFS) that counts as voiced."),
+    min_voiced: float = typer.Option(0.25, "--min-voiced", min=0.0, max=1.0,
+                                     help="Share of voiced frames below which a window is "
+                                     "'no-speech'."),
+) -> None:
+    """Listen to a microphone (or --input FILE) and score each 4-s window live.
+
+    One CSV row per window. Ctrl-C, SIGTERM, --duration or the end of --input stops it with a summary.
+
+    A research and screening aid, not a diagnosis.
+    """
+    from monitor.csvlog import CsvLog
+    from monitor.pipeline import ListenConfig, Pipeline
+    from monitor.scorer import Scorer
+    from monitor.source import FileSource, MicSource
+    from monitor.windows import Gate
+
+    if input_file is not None and (device is not None or rate is not None):
+        _fail("--input replays a file; it cannot be combined with --device or --rate")
+    sinks: list = []
+    try:
+        scorer = Scorer(model)
+        if input_file is not None:
+            source = FileSource(input_file, realtime)
+        else:
+            source = MicSource(device, rate)
+        if record is not None and record.is_dir():
+            raise SpecmonError(f"{record}: is a directory, not a WAV file")
+        path = csv_path or default_csv_path()
+        log = CsvLog(path)  # refuses a bad path before any capture starts
+        sinks.append(log)
+        thr = scorer.threshold if threshold is None else threshold
+        status = LiveStatus(device=source.name, sample_rate=source.rate, csv_path=str(path),
+                            threshold=thr)
+        if headless or not sys.stdout.isatty():
+            from monitor.dashboard import PlainPrinter
+
+            sinks += [PlainPrinter(sys.stdout), MessagePrinter(sys.stderr)]
+        else:
+            from monitor.dashboard import Dashboard
+
+            sinks.append(Dashboard())
+        cfg = ListenConfig(stride_s=stride, threshold=threshold, gate=Gate(vad_db, min_voiced),
+                           duration_s=duration, record_path=record)
+        pipe = Pipeline(source, scorer, sinks, status, cfg)
+        error: SpecmonError | None = None
+        try:
+            pipe.run()
+        except SpecmonError as e:
+            error = e
+            pipe.summary.stopped_by = pipe.summary.stopped_by or "stopped by an error"
+    except SpecmonError as e:
+        for s in sinks:
+            try:
+                s.close(None)  # type: ignore[arg-type]
+            except Exception:  # noqa: BLE001 - already failing; the first error is the one to show
+                pass
+        _fail(str(e))
+        return
+    for line in pipe.summary.lines():
+        typer.echo(line)
+    typer.echo(f"log: {path}")
+    if error is not None:
+        _fail(str(error))
+    if pipe.summary.stopped_by == "interrupted":
+        raise typer.Exit(130)
 
 
 def devices() -> None:
-    """List input devices."""
-    raise typer.Exit(2)
+    """List input devices: index, name, input channels and the sample rates they accept."""
+    from monitor.devices import PROBE_RATES, default_input_index, list_devices, open_pyaudio
+
+    try:
+        devs = list_devices()
+        pa = open_pyaudio()
+        try:
+            default = default_input_index(pa)
+        finally:
+            pa.terminate()
+    except SpecmonError as e:
+        _fail(str(e))
+        return
+    if not devs:
+        _fail("no input devices found (is a microphone connected and the sound server running?)")
+    probe = "/".join(f"{r / 1000:g}" for r in PROBE_RATES)
+    typer.echo(f"{'index':>5}  {'ch':>3}  {'rates (kHz; probed ' + probe + ')':<34}  name")
+    for d in devs:
+        rates = "/".join(f"{r / 1000:g}" for r in d.rates) or "none"
+        mark = "  (default)" if d.index == default else ""
+        typer.echo(f"{d.index:>5}  {d.max_input_channels:>3}  {rates:<34}  {d.name}{mark}")
 
 
-def plot() -> None:
-    """Plot a session's score timeline."""
-    raise typer.Exit(2)
+def plot(
+    log: Path = typer.Argument(..., help="A CSV log written by `specmon listen`."),
+    output: Path = typer.Option(Path("timeline.png"), "--output", "-o", help="PNG to write."),
+) -> None:
+    """Plot a session's score timeline (scores, smoothed score, negative and no-speech spans)."""
+    from monitor.plot import plot_log
+
+    try:
+        plot_log(log, output)
+    except SpecmonError as e:
+        _fail(str(e))
+        return
+    typer.echo(str(output))

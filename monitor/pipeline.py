@@ -1,0 +1,325 @@
+"""The live loop: ring buffer -> 16 kHz -> rolling STFT -> windows -> gate, scorer -> sinks.
+
+Windows end on the schedule monitor.features.window_ends uses offline (column counts 125,
+125 + stride, ...), and each window's samples reach RollingSTFT exactly up to its last frame before
+it is taken, so a replayed file gives the same windows, and scores, as `specmon score`.
+
+Stream clock: offset_s counts 16 kHz samples since capture started. When the device is lost the
+rolling analysis restarts after the reconnect and the clock jumps by the wall-clock length of the
+gap, so the gap shows as a jump in the log's offset_s/start_s (and a status message), not as
+fake rows.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+from monitor.errors import SpecmonError
+from monitor.events import LiveStatus, LiveWindow, Sink
+from monitor.features import (
+    HOP,
+    N_FFT,
+    SAMPLE_RATE,
+    WINDOW_FRAMES,
+    RollingSTFT,
+    stride_hops,
+    window_span_s,
+)
+from monitor.resample import Resampler
+from monitor.scorer import Scorer
+from monitor.source import DeviceLost
+from monitor.windows import NEGATIVE, Gate, assess
+
+# Weight of the newest score in the smoothed score (EMA). 0.3 follows a change within ~3 windows
+# (3 s at the default stride) while damping single-window swings. No-speech windows leave it as is.
+EMA_ALPHA = 0.3
+TICK_S = 0.2  # status refresh
+LOOP_SLEEP_S = 0.02
+BACKOFF_MAX_S = 30.0
+TREND_POINTS = 600
+
+
+@dataclass
+class ListenConfig:
+    stride_s: float = 1.0
+    threshold: float | None = None  # None: the model's
+    gate: Gate = field(default_factory=Gate)
+    duration_s: float | None = None
+    record_path: Path | None = None
+    alpha: float = EMA_ALPHA
+
+
+@dataclass
+class Summary:
+    duration_s: float = 0.0
+    windows_total: int = 0
+    windows_scored: int = 0
+    negative_windows: int = 0
+    score_sum: float = 0.0
+    final_smoothed: float | None = None
+    dropped_s: float = 0.0
+    gaps: list[tuple[float, float]] = field(default_factory=list)  # (offset_s, length_s)
+    stopped_by: str = ""
+
+    @property
+    def negative_share(self) -> float:
+        return self.negative_windows / self.windows_scored if self.windows_scored else 0.0
+
+    @property
+    def mean_score(self) -> float | None:
+        return self.score_sum / self.windows_scored if self.windows_scored else None
+
+    def lines(self) -> list[str]:
+        def f(v: float | None) -> str:
+            return "-" if v is None else f"{v:.3f}"
+
+        out = [
+            f"listened {self.duration_s:.1f} s ({self.stopped_by})",
+            f"windows: {self.windows_total} ({self.windows_scored} with speech), "
+            f"negative: {self.negative_windows} ({100 * self.negative_share:.0f}% of scored)",
+            f"mean score: {f(self.mean_score)}, final smoothed: {f(self.final_smoothed)}",
+            f"dropped audio: {self.dropped_s:.2f} s",
+        ]
+        if self.gaps:
+            total = sum(g for _, g in self.gaps)
+            out.append(f"device gaps: {len(self.gaps)} ({total:.1f} s without audio)")
+        return out
+
+
+class Pipeline:
+    """Runs one listening session; stop() (or SIGINT/SIGTERM) ends it cleanly."""
+
+    def __init__(self, source, scorer: Scorer, sinks: list[Sink], status: LiveStatus,
+                 config: ListenConfig, start_utc: datetime | None = None) -> None:
+        self.source = source
+        self.scorer = scorer
+        self.sinks = sinks
+        self.status = status
+        self.cfg = config
+        self.threshold = scorer.threshold if config.threshold is None else config.threshold
+        self.stride = stride_hops(config.stride_s)
+        self.summary = Summary()
+        self._stop = threading.Event()
+        self._start_utc = start_utc or datetime.now(timezone.utc)
+        self._smoothed: float | None = None
+        self._record = None
+        self._clip_until = 0.0
+        self._reset_segment(0)
+
+    def stop(self, reason: str = "stopped") -> None:
+        if not self._stop.is_set():
+            self.summary.stopped_by = reason
+        self._stop.set()
+
+    # -- segments: one per continuous run of audio from the device ---------------------------------
+    def _reset_segment(self, origin: int) -> None:
+        self._origin = origin  # stream clock (16 kHz samples) of this segment's first sample
+        self._pushed = 0  # 16 kHz samples pushed into the rolling STFT in this segment
+        self._rolling = RollingSTFT()
+        self._next_end = WINDOW_FRAMES
+        self._resampler = Resampler(self.source.rate) if self.source.rate else None
+
+    @property
+    def offset_s(self) -> float:
+        return (self._origin + self._pushed) / SAMPLE_RATE
+
+    # -- the data path -----------------------------------------------------------------------------
+    def _feed(self, x16: np.ndarray) -> None:
+        """Push 16 kHz samples, stopping at each scheduled window end to judge that window."""
+        while x16.shape[0]:
+            target = N_FFT + (self._next_end - 1) * HOP  # samples that complete column _next_end
+            need = target - self._pushed
+            if need > x16.shape[0]:
+                self._rolling.push(x16)
+                self._pushed += x16.shape[0]
+                return
+            self._rolling.push(x16[:need])
+            self._pushed += need
+            x16 = x16[need:]
+            self._judge()
+            self._next_end += self.stride
+
+    def _judge(self) -> None:
+        s0, s1 = window_span_s(self._next_end)
+        base = self._origin / SAMPLE_RATE
+        # Same memory layout as the offline path's slice of its whole-file spectrogram (frames
+        # contiguous): normalize()'s float32 mean/std then sum in the same order, so the scores match
+        # `specmon score` bit for bit instead of flipping an int8 step now and then.
+        window = np.ascontiguousarray(self._rolling.window().T).T
+        r = assess(window, self._rolling.levels(), self.scorer, self.cfg.gate,
+                   self.threshold, base + s0, base + s1)
+        st, sm = self.status, self.summary
+        st.windows_total += 1
+        sm.windows_total += 1
+        if r.score is not None:
+            a = self.cfg.alpha
+            self._smoothed = r.score if self._smoothed is None else (
+                self._smoothed + a * (r.score - self._smoothed))
+            st.windows_scored += 1
+            sm.windows_scored += 1
+            sm.score_sum += r.score
+            st.latency_ms = r.latency_ms
+            if r.label == NEGATIVE:
+                st.negative_windows += 1
+                sm.negative_windows += 1
+        sm.final_smoothed = self._smoothed
+        end_s = base + s1
+        st.scores.append((end_s, r.score, self._smoothed))
+        del st.scores[:-TREND_POINTS]
+        t = self._start_utc + timedelta(seconds=end_s)
+        w = LiveWindow(
+            time_utc=t.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            offset_s=end_s, result=r, smoothed=self._smoothed, model_id=self.scorer.model_id,
+        )
+        for s in self.sinks:
+            s.on_window(w, st)
+
+    def _drain(self, last: bool = False) -> None:
+        x = self.source.ring.read()
+        if x.shape[0]:
+            self._meter(x)
+        if x.shape[0] == 0 and not last:
+            return
+        y = self._resampler.process(x, last=last)
+        if self._record is not None and y.shape[0]:
+            self._record.write(y)
+        self._feed(y)
+
+    def _meter(self, x: np.ndarray) -> None:
+        tail = x[-max(1, self.source.rate // 10):]  # ~100 ms
+        ms = float(np.mean(np.square(tail, dtype=np.float64)))
+        self.status.level_dbfs = 10.0 * np.log10(max(ms * 2.0, 1e-12))
+        now = time.monotonic()
+        if float(np.max(np.abs(x))) >= 0.999:
+            self._clip_until = now + 1.0
+        self.status.clipping = now < self._clip_until
+
+    # -- control -----------------------------------------------------------------------------------
+    def _tick(self, t0: float, proc) -> None:
+        st = self.status
+        st.elapsed_s = time.monotonic() - t0
+        st.dropped_samples = int(self.source.dropped)
+        if proc is not None:
+            st.cpu_percent = proc.cpu_percent(interval=None)
+        if self._rolling.columns_total:
+            st.spectrogram = self._rolling.window()
+        for s in self.sinks:
+            s.on_tick(st)
+
+    def _wait(self, seconds: float, t0: float, proc) -> None:
+        end = time.monotonic() + seconds
+        while not self._stop.is_set() and time.monotonic() < end:
+            self._check_duration(t0)
+            self._tick(t0, proc)
+            self._stop.wait(min(TICK_S, max(0.0, end - time.monotonic())))
+
+    def _check_duration(self, t0: float) -> None:
+        d = self.cfg.duration_s
+        if d is None:
+            return
+        # A file is timed by its stream clock (so --fast works); a microphone by the wall clock.
+        elapsed = self.offset_s if self.source.timed_by_stream else time.monotonic() - t0
+        if elapsed >= d:
+            self.stop(f"--duration {d:g} s reached")
+
+    def _reconnect(self, why: str, t0: float, proc) -> bool:
+        """Retry the device with exponential backoff; True once audio flows again."""
+        lost_at = time.monotonic()
+        lost_offset = self._origin + self._pushed
+        self.source.close()
+        delay = 1.0
+        while not self._stop.is_set():
+            self.status.message = f"audio input lost ({why}); retrying in {delay:.0f} s"
+            self._wait(delay, t0, proc)
+            if self._stop.is_set():
+                break
+            try:
+                self.source.open()
+            except SpecmonError as e:
+                why = str(e).split(";")[0]
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            gap = time.monotonic() - lost_at
+            self.summary.gaps.append((lost_offset / SAMPLE_RATE, gap))
+            self._reset_segment(lost_offset + int(round(gap * SAMPLE_RATE)))
+            self.status.sample_rate = self.source.rate
+            self.status.message = (f"audio input back after {gap:.1f} s "
+                                   f"(gap at {lost_offset / SAMPLE_RATE:.1f} s)")
+            return True
+        return False
+
+    def run(self) -> Summary:
+        """Capture until stopped, the duration is reached, or the input file ends."""
+        try:
+            import psutil
+
+            proc = psutil.Process()
+            proc.cpu_percent(interval=None)
+        except ImportError:  # pragma: no cover - psutil is a dependency
+            proc = None
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig, name in ((signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")):
+                handlers[sig] = signal.signal(sig, lambda *_a, _n=name: self.stop(_n))
+        if self.cfg.record_path is not None:
+            import soundfile as sf
+
+            try:
+                self._record = sf.SoundFile(str(self.cfg.record_path), "w", SAMPLE_RATE, 1,
+                                            subtype="PCM_16")
+            except (sf.LibsndfileError, RuntimeError, OSError) as e:
+                raise SpecmonError(f"{self.cfg.record_path}: cannot write the recording ({e})"
+                                   ) from None
+        t0 = time.monotonic()
+        next_tick = t0
+        try:
+            self.source.open()
+            self._reset_segment(0)
+            self.status.sample_rate = self.source.rate
+            self.status.device = self.source.name
+            while not self._stop.is_set():
+                try:
+                    self.source.poll()
+                except DeviceLost as e:
+                    self.source.ring.clear()
+                    if not self._reconnect(str(e), t0, proc):
+                        break
+                    continue
+                self._drain()
+                if self.source.finished() and self.source.ring.available() == 0:
+                    self._drain(last=True)
+                    self.stop("end of input")
+                    break
+                self._check_duration(t0)
+                now = time.monotonic()
+                if now >= next_tick:
+                    self._tick(t0, proc)
+                    next_tick = now + TICK_S
+                if self.source.paced and self.source.ring.available() == 0:
+                    self._stop.wait(LOOP_SLEEP_S)
+        finally:
+            for sig, h in handlers.items():
+                signal.signal(sig, h)
+            self.source.close()
+            if self._record is not None:
+                self._record.close()
+            self.summary.duration_s = self.offset_s
+            self.summary.dropped_s = self.source.dropped / max(self.source.rate, 1)
+            self.status.dropped_samples = int(self.source.dropped)
+            self.status.elapsed_s = time.monotonic() - t0
+            errors = []
+            for s in self.sinks:
+                try:
+                    s.close(self.status)
+                except SpecmonError as e:
+                    errors.append(e)
+            if errors:
+                raise errors[0]
+        return self.summary
