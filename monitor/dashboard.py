@@ -18,7 +18,7 @@ from typing import TextIO
 
 import numpy as np
 from rich.color import Color
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
 from rich.style import Style
 from rich.text import Text
@@ -228,14 +228,17 @@ class Dashboard:
 
     # -- drawing -----------------------------------------------------------------------------
     def render(self) -> RenderableType:
-        """The whole dashboard for the console's current size (at most height-1 lines, no wrap)."""
+        """The dashboard as a renderable that lays itself out for the console it is printed on."""
+        return _View(self)
+
+    def lines(self, width: int, height: int) -> list[Text]:
+        """At most height-1 lines (one left for the cursor) of at most `width` cells."""
         with self._lock:
             status, last = self._status, self._last
-        width, height = self.console.size
         try:
-            return Group(*self._lines(status, last, max(10, width), max(1, height - 1)))
+            return self._lines(status, last, width, max(1, height - 1))
         except Exception as e:  # a drawing bug must not kill Live's refresh thread silently
-            return Text(f"dashboard error: {type(e).__name__}: {e}"[:width], style="red")
+            return [_fit(Text(f"dashboard error: {type(e).__name__}: {e}", style="red"), width)]
 
     def _lines(
         self, st: LiveStatus | None, last: LiveWindow | None, width: int, max_lines: int
@@ -351,6 +354,17 @@ class Dashboard:
             path = "…" + path[-(room - 1) :]  # keep the file name, drop the front of the path
         t.append(path, style="dim")
         return _fit(t, width)
+
+
+class _View:
+    """Dashboard.lines() for the size of whichever console renders it (so resizing just works)."""
+
+    def __init__(self, dash: Dashboard) -> None:
+        self.dash = dash
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = max(1, options.max_width)
+        yield Group(*self.dash.lines(width, options.size.height))
 
 
 class PlainPrinter:
