@@ -217,10 +217,11 @@ class Dashboard:
             self._status = status
         self.start()
 
-    def close(self, status: LiveStatus) -> None:
-        """Draw the final state once and leave it on screen."""
+    def close(self, status: LiveStatus | None) -> None:
+        """Draw the final state once and leave it on screen (status None: keep the last one)."""
         with self._lock:
-            self._status = status
+            if status is not None:
+                self._status = status
         if self._live is not None:
             self._live.refresh()
             self._live.stop()
@@ -381,7 +382,7 @@ class PlainPrinter:
     def on_tick(self, status: LiveStatus) -> None:
         """Nothing: one line per window only."""
 
-    def close(self, status: LiveStatus) -> None:
+    def close(self, status: LiveStatus | None) -> None:
         """Nothing: the pipeline prints the summary."""
 
 

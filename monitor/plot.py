@@ -109,6 +109,21 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
+def _join_sessions(offset_s: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Offsets of a log that may hold several appended sessions, laid end to end.
+
+    A session starts wherever the offset goes backwards; each is shifted to begin one median step
+    after the previous one ends. Returns the shifted offsets and each session's first row index.
+    """
+    t = offset_s.astype(float).copy()
+    starts = [0] + [int(i) + 1 for i in np.flatnonzero(np.diff(t) < 0)]
+    d = np.diff(t)
+    step = float(np.median(d[d > 0])) if (d > 0).any() else 1.0
+    for a in starts[1:]:
+        t[a:] += t[a - 1] + 2 * step - t[a]
+    return t, starts
+
+
 def plot_log(csv_path: Path, out_png: Path, threshold: float = 0.5) -> None:
     """Draw the score timeline of a listen log into out_png.
 
@@ -116,7 +131,7 @@ def plot_log(csv_path: Path, out_png: Path, threshold: float = 0.5) -> None:
     broken where the stream has a gap. Dashed: the threshold. Grey bands: no-speech windows.
     """
     rows = read_log(csv_path)
-    t = rows.offset_s
+    t, starts = _join_sessions(rows.offset_s)
     minutes = t.max() - t.min() > 600
     x = t / 60.0 if minutes else t
     step = float(np.median(np.diff(x))) if x.size > 1 else (1.0 / 60 if minutes else 1.0)
@@ -131,7 +146,9 @@ def plot_log(csv_path: Path, out_png: Path, threshold: float = 0.5) -> None:
         ax.axvspan(x[a] - step / 2, x[b] + step / 2, color="0.85", lw=0, zorder=0)
 
     sm_x, sm_y = x.astype(float), rows.smoothed.astype(float)
-    gaps = np.flatnonzero(np.diff(sm_x) > 2.5 * step)  # break the line over stream gaps
+    # break the line over stream gaps and between sessions
+    joins = np.array(starts[1:], dtype=int) - 1
+    gaps = np.union1d(np.flatnonzero(np.diff(sm_x) > 2.5 * step), joins)
     sm_x = np.insert(sm_x, gaps + 1, np.nan)
     sm_y = np.insert(sm_y, gaps + 1, np.nan)
     ax.plot(sm_x, sm_y, color="#1f77b4", lw=1.8, zorder=3)
@@ -143,6 +160,8 @@ def plot_log(csv_path: Path, out_png: Path, threshold: float = 0.5) -> None:
     if other.any():
         ax.scatter(x[other], rows.score[other], s=12, color="0.4", zorder=4, lw=0)
     ax.axhline(threshold, color="k", ls="--", lw=1, zorder=2)
+    for i in starts[1:]:  # an appended session: its offsets restart at 0
+        ax.axvline(x[i] - step, color="0.3", ls=":", lw=1, zorder=1)
 
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlim(x.min() - step, x.max() + step)
@@ -151,6 +170,8 @@ def plot_log(csv_path: Path, out_png: Path, threshold: float = 0.5) -> None:
     n_scored = int((~nospeech).sum())
     n_neg = sum(1 for lab in rows.label if lab == NEGATIVE)
     title = f"{Path(csv_path).name}: {len(t)} windows, {n_scored} scored, {n_neg} negative"
+    if len(starts) > 1:
+        title += f", {len(starts)} sessions (joined end to end)"
     ax.set_title(title + (f"  ·  model {rows.model_id}" if rows.model_id else ""), fontsize=10)
     ax.legend(
         handles=[
