@@ -65,11 +65,17 @@ class CsvLog:
         except OSError as e:
             raise SpecmonError(f"{self.path}: cannot write the CSV log ({e.strerror})") from None
         self.rows = 0
+        self._size = os.fstat(self._fd).st_size  # end of the last whole row
         self._last_sync = time.monotonic()
         self.appending = existing is not None
         if existing is None:
-            self._write(HEADER_LINE)
-            self._sync()
+            try:
+                self._write(HEADER_LINE)
+                self._sync()
+            except SpecmonError:
+                os.close(self._fd)
+                self._fd = -1
+                raise
 
     def _existing_header(self) -> str | None:
         """The header of an existing non-empty file (checked against ours), or None."""
@@ -101,7 +107,17 @@ class CsvLog:
         except OSError as e:
             self._fail(e)
         if n != len(data):  # a short write only happens when the disk is full
+            self._cut_partial()
             self._fail(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+        self._size += n
+
+    def _cut_partial(self) -> None:
+        """Remove the tail of a row the disk had no room for, so the file ends with a whole row."""
+        try:
+            if os.fstat(self._fd).st_size > self._size:
+                os.ftruncate(self._fd, self._size)
+        except OSError:
+            pass  # not a regular file (e.g. /dev/full): nothing to cut
 
     def _fail(self, e: OSError) -> None:
         why = "disk full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
