@@ -86,7 +86,8 @@ def listen(
 ) -> None:
     """Listen to a microphone (or --input FILE) and score each 4-s window live.
 
-    One CSV row per window. Ctrl-C, SIGTERM, --duration or the end of --input stops it with a summary.
+    One CSV row per window. Ctrl-C, SIGTERM, --duration or the end of --input stops it and
+    prints a summary.
 
     A research and screening aid, not a diagnosis.
     """

@@ -150,7 +150,7 @@ class Pipeline:
         s0, s1 = window_span_s(self._next_end)
         base = self._origin / SAMPLE_RATE
         # Same memory layout as the offline path's slice of its whole-file spectrogram (frames
-        # contiguous): normalize()'s float32 mean/std then sum in the same order, so the scores match
+        # contiguous): normalize()'s float32 mean/std then sum in the same order, so scores match
         # `specmon score` bit for bit instead of flipping an int8 step now and then.
         window = np.ascontiguousarray(self._rolling.window().T).T
         r = assess(window, self._rolling.levels(), self.scorer, self.cfg.gate,
@@ -188,6 +188,10 @@ class Pipeline:
         if x.shape[0] == 0 and not last:
             return
         y = self._resampler.process(x, last=last)
+        if self.cfg.duration_s is not None and self.source.timed_by_stream:
+            # --fast drains seconds at a time: stop exactly at --duration of audio
+            room = int(round(self.cfg.duration_s * SAMPLE_RATE)) - (self._origin + self._pushed)
+            y = y[: max(room, 0)]
         if self._record is not None and y.shape[0]:
             self._record.write(y)
         self._feed(y)

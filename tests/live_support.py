@@ -1,4 +1,4 @@
-"""Helpers for the live-pipeline tests: the model to test with, clips from ../shared, running the CLI."""
+"""Helpers for the live tests: the model to test with, clips from ../shared, running the CLI."""
 
 from __future__ import annotations
 

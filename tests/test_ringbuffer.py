@@ -59,4 +59,5 @@ def test_concurrent_producer_keeps_order() -> None:
     t.join()
     y = np.concatenate(got)
     assert y.shape[0] + rb.dropped == total
-    assert np.all(np.diff(y.astype(np.float64)) > 0)  # strictly increasing: no reordering/duplication
+    # strictly increasing: nothing reordered or duplicated
+    assert np.all(np.diff(y.astype(np.float64)) > 0)
