@@ -68,6 +68,7 @@ class CsvLog:
         self._size = os.fstat(self._fd).st_size  # end of the last whole row
         self._last_sync = time.monotonic()
         self.appending = existing is not None
+        self._created = existing is None and self._size == 0
         if existing is None:
             try:
                 self._write(HEADER_LINE)
@@ -146,6 +147,12 @@ class CsvLog:
     def on_tick(self, status: LiveStatus) -> None:
         if self._fd >= 0 and time.monotonic() - self._last_sync >= FSYNC_EVERY_S:
             self._sync()
+
+    def abandon(self) -> None:
+        """Close; delete the file if this session created it and logged nothing (failed start)."""
+        self.close()
+        if self._created and self.rows == 0 and self.path.is_file():
+            self.path.unlink()
 
     def close(self, status: LiveStatus | None = None) -> None:
         if self._fd < 0:

@@ -34,6 +34,45 @@ def quiet_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
+# Lines ALSA, JACK and PortAudio's ALSA host print on fd 2 while probing or when a stream fails.
+_NOISE = ("ALSA lib ", "Expression '", "Cannot connect to server", "jack server",
+          "JackShm", "Cannot lock down", "PaAlsaStream")
+
+
+@contextlib.contextmanager
+def filtered_stderr() -> Iterator[None]:
+    """Route fd 2 through a thread that drops the audio libraries' C-level noise (it would tear the
+    dashboard); everything else, including our own messages, passes through unchanged."""
+    import threading
+
+    try:
+        saved = os.dup(2)
+        r, w = os.pipe()
+    except OSError:
+        yield
+        return
+
+    def pump() -> None:
+        with os.fdopen(r, "rb") as src:
+            for line in src:
+                if not line.decode("utf-8", "replace").startswith(_NOISE):
+                    os.write(saved, line)
+
+    t = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    t.start()
+    os.dup2(w, 2)
+    os.close(w)
+    try:
+        yield
+    finally:
+        import sys
+
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe's last writer is gone: the pump sees EOF and ends
+        t.join(timeout=2.0)
+        os.close(saved)
+
+
 def open_pyaudio():
     """A fresh pyaudio.PyAudio (PortAudio enumerates devices at this point, so re-create it to see
     a device that came back)."""

@@ -49,6 +49,14 @@ class MessagePrinter:
         self._show(status)
 
 
+def _filtered_stderr(active: bool):
+    import contextlib
+
+    from monitor.devices import filtered_stderr
+
+    return filtered_stderr() if active else contextlib.nullcontext()
+
+
 def listen(
     device: str = typer.Option(None, "--device", "-d",
                                help="Input device index or name (see `specmon devices`; "
@@ -127,16 +135,16 @@ def listen(
         pipe = Pipeline(source, scorer, sinks, status, cfg)
         error: SpecmonError | None = None
         try:
-            pipe.run()
+            with _filtered_stderr(input_file is None):
+                pipe.run()
         except SpecmonError as e:
+            if not pipe.started:  # e.g. no microphone: no session, no summary, no empty log
+                raise
             error = e
             pipe.summary.stopped_by = pipe.summary.stopped_by or "stopped by an error"
     except SpecmonError as e:
-        for s in sinks:
-            try:
-                s.close(None)  # type: ignore[arg-type]
-            except Exception:  # noqa: BLE001 - already failing; the first error is the one to show
-                pass
+        if sinks:
+            sinks[0].abandon()
         _fail(str(e))
         return
     for line in pipe.summary.lines():

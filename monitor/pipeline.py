@@ -111,6 +111,7 @@ class Pipeline:
         self._smoothed: float | None = None
         self._record = None
         self._clip_until = 0.0
+        self.started = False  # set once the source is open: before that, nothing to summarise
         self._reset_segment(0)
 
     def stop(self, reason: str = "stopped") -> None:
@@ -285,6 +286,7 @@ class Pipeline:
         next_tick = t0
         try:
             self.source.open()
+            self.started = True
             self._reset_segment(0)
             self.status.sample_rate = self.source.rate
             self.status.device = self.source.name
@@ -319,7 +321,7 @@ class Pipeline:
             self.status.dropped_samples = int(self.source.dropped)
             self.status.elapsed_s = time.monotonic() - t0
             errors = []
-            for s in self.sinks:
+            for s in self.sinks if self.started else []:
                 try:
                     s.close(self.status)
                 except SpecmonError as e:
