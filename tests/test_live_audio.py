@@ -195,7 +195,7 @@ def test_devices_lists_rates(audio_stack) -> None:
     r = run_specmon(["devices"])
     assert r.returncode == 0, r.stderr
     line = next(ln for ln in r.stdout.splitlines() if ln.rstrip().endswith("pulse"))
-    assert "16" in line.split() [2].split("/") and "48" in line.split()[2].split("/")
+    assert "16" in line.split()[2].split("/") and "48" in line.split()[2].split("/")
     assert "ALSA lib" not in r.stderr
 
 
