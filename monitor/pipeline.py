@@ -108,6 +108,7 @@ class Pipeline:
         self.summary = Summary()
         self._stop = threading.Event()
         self._start_utc = start_utc or datetime.now(timezone.utc)
+        self._clock_fixed = start_utc is not None
         self._smoothed: float | None = None
         self._record = None
         self._clip_until = 0.0
@@ -185,6 +186,11 @@ class Pipeline:
     def _drain(self, last: bool = False) -> None:
         x = self.source.ring.read()
         if x.shape[0]:
+            if not self._clock_fixed:
+                # Anchor time_utc to the first audio, not to the (seconds earlier) stream opening.
+                lag = timedelta(seconds=x.shape[0] / self.source.rate)
+                self._start_utc = datetime.now(timezone.utc) - lag
+                self._clock_fixed = True
             self._meter(x)
         if x.shape[0] == 0 and not last:
             return

@@ -171,11 +171,14 @@ class FileSource:
         self.rate = int(self._sf.samplerate)
         self.ring: RingBuffer | None = None
         self.overflows = 0
-        self.dropped = 0
         self._pos = 0  # samples handed to the ring
         self._eof = False
         self._t0 = 0.0
         self._pending = np.zeros(0, np.float32)
+
+    @property
+    def dropped(self) -> int:
+        return self.ring.dropped if self.ring is not None else 0
 
     def open(self) -> None:
         self.ring = RingBuffer(int(RING_SECONDS * self.rate))
