@@ -16,8 +16,12 @@ PY = sys.executable
 SPECMON = [PY, "-m", "monitor.cli"]
 
 
+_made: list[Path] = []  # an untrained model generated once per test session
+
+
 def model_for_tests(tmp_dir: Path) -> Path:
-    """The bundled model if present; else a real untrained int8 model from model.quantize."""
+    """The bundled model if present (or $SPECMON_TEST_MODEL); else a real untrained int8 model
+    from model.quantize, generated once per session."""
     from monitor.scorer import DEFAULT_MODEL
 
     env = os.environ.get("SPECMON_TEST_MODEL")
@@ -25,11 +29,14 @@ def model_for_tests(tmp_dir: Path) -> Path:
         return Path(env)
     if DEFAULT_MODEL.is_file():
         return DEFAULT_MODEL
+    if _made and _made[0].is_file():
+        return _made[0]
     out = tmp_dir / "untrained.tflite"
     r = subprocess.run([PY, "-m", "model.quantize", "--untrained", str(out)], cwd=REPO,
                        capture_output=True, text=True, timeout=600)
     if r.returncode != 0 or not out.is_file():
         pytest.fail(f"no bundled model and model.quantize --untrained failed: {r.stderr[-500:]}")
+    _made.append(out)
     return out
 
 
