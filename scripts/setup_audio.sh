@@ -48,6 +48,16 @@ if ! pactl info >/dev/null 2>&1; then
     pactl info >/dev/null 2>&1 || { echo "setup_audio: pulseaudio did not start" >&2; exit 1; }
 fi
 
+# The live tests kill and restart this daemon and make the null sink the default: refuse to do that
+# to a desktop's sound server (one with real sinks) unless asked to.
+others=$(pactl list short sinks | awk '{print $2}' | grep -v "^$SINK\$" || true)
+if [[ -n "$others" && "${SPECMON_AUDIO_FORCE:-0}" != 1 ]]; then
+    echo "setup_audio: a sound server with real outputs is running ($(echo $others | tr '\n' ' '));" \
+         "the live tests would kill and rewire it. Run them in CI/a container, or set" \
+         "SPECMON_AUDIO_FORCE=1" >&2
+    exit 1
+fi
+
 if ! pactl list short sinks | grep -q "^[0-9]*[[:space:]]$SINK[[:space:]]"; then
     pactl load-module module-null-sink sink_name=$SINK rate=48000 >/dev/null
 fi
