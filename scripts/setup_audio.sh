@@ -10,7 +10,7 @@
 set -euo pipefail
 
 SINK=specmon_sink
-PKGS=(portaudio19-dev pulseaudio pulseaudio-utils libasound2-plugins alsa-utils sox)
+PKGS=(portaudio19-dev pulseaudio pulseaudio-utils libasound2-plugins alsa-utils sox tmux)
 
 if [[ "${1:-}" != "--no-install" ]]; then
     missing=()
