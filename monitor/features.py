@@ -29,6 +29,7 @@ WINDOW_FRAMES = 125
 WINDOW_SAMPLES = N_FFT + (WINDOW_FRAMES - 1) * HOP  # 64 512
 POWER_FLOOR = 1e-10
 DYN_RANGE_DB = 80.0
+PARALLEL_MIN_FRAMES = 1000  # ~32 s of audio
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ _REV, _TW, _POST = _fft_tables(N_FFT // 2)
 _WIN = hamming()
 
 
-@nb.njit(cache=True, fastmath=False)
+@nb.njit(cache=True, nogil=True)
 def _frame_logpower(x, start, win, rev, tw, post, z, out_col):
     """One frame: window, real FFT via a half-size complex FFT, log power into out_col.
 
@@ -107,8 +108,22 @@ def _frame_logpower(x, start, win, rev, tw, post, z, out_col):
     return energy / (2 * half)
 
 
-@nb.njit(cache=True, parallel=True)
-def _stft_batch(x, n_frames, hop, win, rev, tw, post):
+@nb.njit(cache=True, nogil=True)
+def _stft_serial(x, n_frames, hop, win, rev, tw, post):
+    n_bins = rev.shape[0] + 1
+    spec = np.empty((n_frames, n_bins), dtype=np.float32)
+    level = np.empty(n_frames, dtype=np.float64)
+    z = np.empty(rev.shape[0], dtype=np.complex128)
+    col = np.empty(n_bins, dtype=np.float64)
+    for i in range(n_frames):
+        level[i] = _frame_logpower(x, i * hop, win, rev, tw, post, z, col)
+        for k in range(n_bins):
+            spec[i, k] = col[k]
+    return spec, level
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _stft_parallel(x, n_frames, hop, win, rev, tw, post):
     n_bins = rev.shape[0] + 1
     spec = np.empty((n_frames, n_bins), dtype=np.float32)
     level = np.empty(n_frames, dtype=np.float64)
@@ -134,7 +149,9 @@ def stft_logpower(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = n_frames_for(x.shape[0])
     if n == 0:
         return np.zeros((N_BINS, 0), np.float32), np.zeros(0, np.float32)
-    spec, ms = _stft_batch(x, n, HOP, _WIN, _REV, _TW, _POST)
+    # Threads pay off only for long signals; one window is done faster on the calling thread.
+    kernel = _stft_parallel if n >= PARALLEL_MIN_FRAMES else _stft_serial
+    spec, ms = kernel(x, n, HOP, _WIN, _REV, _TW, _POST)
     return spec.T, _to_dbfs(ms)
 
 
@@ -216,8 +233,10 @@ def window_span_s(end_col: int) -> tuple[float, float]:
 def normalize(window: np.ndarray) -> np.ndarray:
     """Per-window normalization of a 513 x frames log-power window (see module docstring)."""
     w = np.maximum(window, window.max() - DYN_RANGE_DB)
-    mu = w.mean()
-    sd = w.std()
+    # float64 sums: a float32 sum depends on memory layout, and the live (rolling) and offline
+    # (sliced) windows are laid out differently; their scores must agree exactly.
+    mu = w.mean(dtype=np.float64)
+    sd = w.std(dtype=np.float64)
     return ((w - mu) / (sd if sd > 1e-6 else 1.0)).astype(np.float32)
 
 

@@ -151,11 +151,7 @@ class Pipeline:
     def _judge(self) -> None:
         s0, s1 = window_span_s(self._next_end)
         base = self._origin / SAMPLE_RATE
-        # Same memory layout as the offline path's slice of its whole-file spectrogram (frames
-        # contiguous): normalize()'s float32 mean/std then sum in the same order, so scores match
-        # `specmon score` bit for bit instead of flipping an int8 step now and then.
-        window = np.ascontiguousarray(self._rolling.window().T).T
-        r = assess(window, self._rolling.levels(), self.scorer, self.cfg.gate,
+        r = assess(self._rolling.window(), self._rolling.levels(), self.scorer, self.cfg.gate,
                    self.threshold, base + s0, base + s1)
         st, sm = self.status, self.summary
         st.windows_total += 1

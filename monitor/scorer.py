@@ -89,9 +89,12 @@ class Scorer:
     def __init__(self, model_path: str | Path | None = None, threads: int = 1) -> None:
         self.info = read_model_info(model_path or DEFAULT_MODEL)
         interp_cls = _interpreter_class()
+        from monitor.devices import quiet_stderr
+
         try:
-            self._interp = interp_cls(model_path=str(self.info.path), num_threads=threads)
-            self._interp.allocate_tensors()
+            with quiet_stderr():  # LiteRT announces its XNNPACK delegate on fd 2 every time
+                self._interp = interp_cls(model_path=str(self.info.path), num_threads=threads)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise SpecmonError(f"{self.info.path}: not a loadable TFLite model ({msg})") from None

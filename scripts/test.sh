@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install the test and training extras, start the virtual audio device, run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh train,dev
+bash scripts/setup_audio.sh
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest -q "$@"
