@@ -1,0 +1,72 @@
+"""Smoke tests (not timings): the benchmark runs and writes valid JSON; the numba cache location."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from monitor import numba_cache
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_bench_quick_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    # The fast rows only; the real-time rows (cpu, latency, startup, memory) take most of a minute.
+    p = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench.py"), "--quick", "--json", str(out),
+         "--only", "stft,rolling,model,score"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads(out.read_text())
+    for row in ("stft", "rolling", "model", "score"):
+        assert isinstance(r[row], dict), f"{row}: {r[row]}"
+    assert r["stft"]["impl"]["ours"]["shape_ok"]
+    assert r["stft"]["impl"]["numpy.fft"]["max_abs_diff_db"] < 0.01
+    assert r["rolling"]["ratio"] > 0
+    assert r["score"]["windows"] > 0
+    assert r["table"] and r["meta"]["load_before"]["cpus"] >= 1
+
+
+def test_numba_cache_dir_when_package_read_only(tmp_path, monkeypatch):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    assert numba_cache.configure(pkg, env) is None  # writable: numba's in-tree default
+    assert "NUMBA_CACHE_DIR" not in env
+    monkeypatch.setattr(numba_cache, "_writable", lambda d: False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    d = numba_cache.configure(pkg, env)
+    assert d == str(tmp_path / "xdg" / "specmon" / "numba") == env["NUMBA_CACHE_DIR"]
+    assert Path(d).is_dir()
+    env2 = {"NUMBA_CACHE_DIR": "/somewhere"}  # the user's choice wins
+    assert numba_cache.configure(pkg, env2) is None and env2["NUMBA_CACHE_DIR"] == "/somewhere"
+
+
+def test_read_only_install_caches_kernels(tmp_path):
+    """A copy of the package made read-only compiles once, then loads from the user cache."""
+    if os.geteuid() == 0:
+        import pytest
+
+        pytest.skip("root ignores directory permissions")
+    import shutil
+
+    pkg = tmp_path / "site" / "monitor"
+    shutil.copytree(REPO / "monitor", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    for d in [pkg, *[p for p in pkg.rglob("*") if p.is_dir()]]:
+        d.chmod(0o555)
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "xdg"), PYTHONPATH=str(pkg.parent))
+    env.pop("NUMBA_CACHE_DIR", None)
+    code = ("import monitor.numba_cache as c; c.configure(); import numpy as np; "
+            "from monitor.features import stft_logpower; stft_logpower(np.zeros(4096))")
+    try:
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=tmp_path)
+        cached = list((tmp_path / "xdg" / "specmon" / "numba").rglob("*.nbi"))
+        assert cached, "no numba index written to the user cache dir"
+    finally:
+        for d in [pkg, *[p for p in pkg.rglob("*") if p.is_dir()]]:
+            d.chmod(0o755)
