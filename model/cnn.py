@@ -27,7 +27,8 @@ def build_cnn(filters: tuple[int, int] = (16, 32), dense: int = 64, dropout: flo
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.MaxPooling2D((2, x.shape[2]))(x)  # 64 x 31 -> 32 x 1: max over all time
-    x = layers.Flatten()(x)
+    # A static Reshape, not Flatten: Flatten exports dynamic shape ops that split the TFLite graph.
+    x = layers.Reshape((x.shape[1] * x.shape[3],))(x)
     x = layers.Dropout(dropout)(x)
     x = layers.Dense(dense, activation="relu")(x)
     out = layers.Dense(1, activation="sigmoid", name="p_negative")(x)

@@ -232,12 +232,14 @@ def window_span_s(end_col: int) -> tuple[float, float]:
 
 def normalize(window: np.ndarray) -> np.ndarray:
     """Per-window normalization of a 513 x frames log-power window (see module docstring)."""
-    w = np.maximum(window, window.max() - DYN_RANGE_DB)
+    w = np.maximum(window, np.float32(window.max() - DYN_RANGE_DB), dtype=np.float32)
     # float64 sums: a float32 sum depends on memory layout, and the live (rolling) and offline
     # (sliced) windows are laid out differently; their scores must agree exactly.
     mu = w.mean(dtype=np.float64)
     sd = w.std(dtype=np.float64)
-    return ((w - mu) / (sd if sd > 1e-6 else 1.0)).astype(np.float32)
+    w -= np.float32(mu)  # in place: this runs for every scored window
+    w *= np.float32(1.0 / (sd if sd > 1e-6 else 1.0))
+    return w
 
 
 def voiced_fraction(levels_dbfs: np.ndarray, floor_dbfs: float) -> float:

@@ -122,7 +122,8 @@ def listen(
         thr = scorer.threshold if threshold is None else threshold
         status = LiveStatus(device=source.name, sample_rate=source.rate, csv_path=str(path),
                             threshold=thr)
-        if headless or not sys.stdout.isatty():
+        plain = headless or not sys.stdout.isatty()
+        if plain:
             from monitor.dashboard import PlainPrinter
 
             sinks += [PlainPrinter(sys.stdout), MessagePrinter(sys.stderr)]
@@ -131,7 +132,8 @@ def listen(
 
             sinks.append(Dashboard())
         cfg = ListenConfig(stride_s=stride, threshold=threshold, gate=Gate(vad_db, min_voiced),
-                           duration_s=duration, record_path=record)
+                           duration_s=duration, record_path=record,
+                           tick_s=1.0 if plain else 0.2, live_view=not plain)
         pipe = Pipeline(source, scorer, sinks, status, cfg)
         error: SpecmonError | None = None
         try:
@@ -183,12 +185,18 @@ def devices() -> None:
 def plot(
     log: Path = typer.Argument(..., help="A CSV log written by `specmon listen`."),
     output: Path = typer.Option(Path("timeline.png"), "--output", "-o", help="PNG to write."),
+    threshold: float = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                                    help="Threshold line (default: the bundled model's)."),
 ) -> None:
     """Plot a session's score timeline (scores, smoothed score, negative and no-speech spans)."""
     from monitor.plot import plot_log
 
     try:
-        plot_log(log, output)
+        if threshold is None:
+            from monitor.scorer import DEFAULT_MODEL, read_model_info
+
+            threshold = read_model_info(DEFAULT_MODEL).threshold
+        plot_log(log, output, threshold)
     except SpecmonError as e:
         _fail(str(e))
         return

@@ -54,6 +54,8 @@ class ListenConfig:
     duration_s: float | None = None
     record_path: Path | None = None
     alpha: float = EMA_ALPHA
+    tick_s: float = TICK_S  # status refresh period; 1 s is plenty without a dashboard
+    live_view: bool = True  # a dashboard wants CPU % and the spectrogram on every tick
 
 
 @dataclass
@@ -213,9 +215,9 @@ class Pipeline:
         st = self.status
         st.elapsed_s = time.monotonic() - t0
         st.dropped_samples = int(self.source.dropped)
-        if proc is not None:
+        if proc is not None and self.cfg.live_view:
             st.cpu_percent = proc.cpu_percent(interval=None)
-        if self._rolling.columns_total:
+        if self._rolling.columns_total and self.cfg.live_view:
             st.spectrogram = self._rolling.window()
         for s in self.sinks:
             s.on_tick(st)
@@ -225,7 +227,7 @@ class Pipeline:
         while not self._stop.is_set() and time.monotonic() < end:
             self._check_duration(t0)
             self._tick(t0, proc)
-            self._stop.wait(min(TICK_S, max(0.0, end - time.monotonic())))
+            self._stop.wait(min(self.cfg.tick_s, max(0.0, end - time.monotonic())))
 
     def _check_duration(self, t0: float) -> None:
         d = self.cfg.duration_s
@@ -261,6 +263,12 @@ class Pipeline:
                                    f"(gap at {lost_offset / SAMPLE_RATE:.1f} s)")
             return True
         return False
+
+    def _idle_s(self, next_tick: float) -> float:
+        """Sleep until the next window's last sample is due, or the next status tick: waking
+        50 times a second for nothing was most of the headless CPU cost."""
+        due = (N_FFT + (self._next_end - 1) * HOP - self._pushed) / SAMPLE_RATE
+        return max(LOOP_SLEEP_S, min(due, next_tick - time.monotonic()))
 
     def run(self) -> Summary:
         """Capture until stopped, the duration is reached, or the input file ends."""
@@ -309,9 +317,9 @@ class Pipeline:
                 now = time.monotonic()
                 if now >= next_tick:
                     self._tick(t0, proc)
-                    next_tick = now + TICK_S
+                    next_tick = now + self.cfg.tick_s
                 if self.source.paced and self.source.ring.available() == 0:
-                    self._stop.wait(LOOP_SLEEP_S)
+                    self._stop.wait(self._idle_s(next_tick))
         finally:
             for sig, h in handlers.items():
                 signal.signal(sig, h)

@@ -110,6 +110,12 @@ class Scorer:
         self._in_q = inp["quantization"]
         self._out_q = out["quantization"]
         self._buf = np.zeros(shape, dtype=self._in_dtype)
+        self._tmp = np.zeros(shape[1:3], dtype=np.float32)
+        if self._in_dtype != np.float32:
+            scale, zero = self._in_q
+            info = np.iinfo(self._in_dtype)
+            self._inv_scale, self._zero = np.float32(1.0 / scale), np.float32(zero)
+            self._qmin, self._qmax = np.float32(info.min), np.float32(info.max)
 
     @property
     def threshold(self) -> float:
@@ -124,10 +130,13 @@ class Scorer:
         if self._in_dtype == np.float32:
             self._buf[0, :, :, 0] = x
         else:
-            scale, zero = self._in_q
-            info = np.iinfo(self._in_dtype)
-            q = np.rint(x / scale + zero)
-            self._buf[0, :, :, 0] = np.clip(q, info.min, info.max)
+            # Quantize into preallocated buffers: no per-window allocations on the live path.
+            t = self._tmp
+            np.multiply(x, self._inv_scale, out=t)
+            t += self._zero
+            np.rint(t, out=t)
+            np.clip(t, self._qmin, self._qmax, out=t)
+            self._buf[0, :, :, 0] = t
         self._interp.set_tensor(self._in_index, self._buf)
         self._interp.invoke()
         y = self._interp.get_tensor(self._out_index).reshape(-1)[0]
