@@ -28,7 +28,12 @@ fi
 spec="."
 [[ -n "$extras" ]] && spec=".[$extras]"
 echo "setup: pip install -e '$spec' (first time: a few minutes)"
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v WARNING || true
-.venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec" 2>&1 | grep -v WARNING || true
+# pip's own chatter (and setuptools' editable-install notice) goes to a log, shown only on failure.
+pip_quiet() {
+    .venv/bin/python -m pip install -q --disable-pip-version-check "$@" >.venv/pip.log 2>&1 || {
+        tail -n 40 .venv/pip.log >&2; echo "setup: pip install $* failed (log: .venv/pip.log)" >&2; exit 1; }
+}
+pip_quiet --upgrade pip
+pip_quiet -e "$spec"
 .venv/bin/specmon --version >/dev/null
 echo "setup: ready: $(.venv/bin/specmon --version) in .venv (activate: . .venv/bin/activate)"
