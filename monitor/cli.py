@@ -9,6 +9,7 @@ import typer
 
 from monitor import __version__
 from monitor.errors import SpecmonError
+from monitor.windows import DEFAULT_MIN_VOICED, DEFAULT_VAD_DBFS
 
 app = typer.Typer(
     add_completion=False,
@@ -48,10 +49,11 @@ def score(
     threshold: float = typer.Option(None, "--threshold", min=0.0, max=1.0,
                                     help="Score at or above which a window is 'negative' "
                                     "(default: the model's)."),
-    vad_db: float = typer.Option(-50.0, "--vad-db", help="Frame level (dBFS) that counts as voiced."),
-    min_voiced: float = typer.Option(0.25, "--min-voiced", min=0.0, max=1.0,
+    vad_db: float = typer.Option(DEFAULT_VAD_DBFS, "--vad-db",
+                                 help="Frame level (dBFS) that counts as voiced."),
+    min_voiced: float = typer.Option(DEFAULT_MIN_VOICED, "--min-voiced", min=0.0, max=1.0,
                                      help="Share of voiced frames below which a window is "
-                                     "'no-speech'."),
+                                     "'no-speech' (0: score every window)."),
 ) -> None:
     """Score audio files offline: one CSV row per window (file,start_s,end_s,score,label,...)."""
     from monitor.scorer import Scorer

@@ -14,6 +14,7 @@ import typer
 
 from monitor.errors import SpecmonError
 from monitor.events import LiveStatus, LiveWindow
+from monitor.windows import DEFAULT_MIN_VOICED, DEFAULT_VAD_DBFS
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -86,11 +87,11 @@ def listen(
     rate: int = typer.Option(None, "--rate",
                              help="Capture rate in Hz (default: 16000 if the device accepts "
                              "it, else its default rate; resampled to 16 kHz)."),
-    vad_db: float = typer.Option(-50.0, "--vad-db",
+    vad_db: float = typer.Option(DEFAULT_VAD_DBFS, "--vad-db",
                                  help="Frame level (dBFS) that counts as voiced."),
-    min_voiced: float = typer.Option(0.25, "--min-voiced", min=0.0, max=1.0,
+    min_voiced: float = typer.Option(DEFAULT_MIN_VOICED, "--min-voiced", min=0.0, max=1.0,
                                      help="Share of voiced frames below which a window is "
-                                     "'no-speech'."),
+                                     "'no-speech' (0: score every window)."),
 ) -> None:
     """Listen to a microphone (or --input FILE) and score each 4-s window live.
 

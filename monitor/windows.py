@@ -10,11 +10,14 @@ import numpy as np
 from monitor.features import voiced_fraction
 from monitor.scorer import Scorer
 
-# A frame counts as voiced when its level is at least this many dBFS. -50 dBFS passes normal speech
-# at a desk microphone and rejects a quiet room; lower it for a distant or quiet microphone.
-DEFAULT_VAD_DBFS = -50.0
+# A frame counts as voiced when its level is at least this many dBFS. -60 dBFS passes quietly
+# recorded speech (RAVDESS's softest neutral clips sit near -50 dBFS) and rejects a quiet room;
+# raise it in a noisy room, lower it for a distant microphone.
+DEFAULT_VAD_DBFS = -60.0
 # A window with less than this share of voiced frames is logged as no-speech instead of being scored.
-DEFAULT_MIN_VOICED = 0.25
+# 0.2 keeps windows with pauses (RAVDESS clips are half silence) and drops near-silent ones;
+# 0 scores every window.
+DEFAULT_MIN_VOICED = 0.2
 
 NEGATIVE, NEUTRAL, NO_SPEECH = "negative", "neutral", "no-speech"
 
