@@ -111,7 +111,7 @@ def plot_roc_hist(ws: WindowSet, s: np.ndarray, thr: float, out_dir: Path, title
             ax.plot(f, t, lw=1, alpha=0.7, label=f"{c} ({roc_auc_score(ws.y[m], s[m]):.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.set(xlabel="false positive rate (neutral called negative)", ylabel="true positive rate",
-           title=f"ROC, unseen speakers\n{title}")
+           title=f"ROC\n{title}")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(out_dir / "roc.png", dpi=120)
