@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -40,6 +41,20 @@ def fail(msg: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+@contextlib.contextmanager
+def _file_progress(total: int):
+    """A progress bar on stderr for long batches (only on a terminal); yields a per-file callback."""
+    if total < 2 or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("scoring", total=total)
+        yield lambda _path: bar.advance(task)
+
+
 @app.command()
 def score(
     files: list[Path] = typer.Argument(..., help="Audio files (WAV/FLAC/OGG, any rate/channels)."),
@@ -70,8 +85,8 @@ def score(
                 fh = open(output, "w", newline="")
             except OSError as e:
                 fail(f"{output}: cannot write ({e.strerror})")
-            with fh:
-                bad = run_score(files, scorer, fh, stride, gate, threshold)
+            with fh, _file_progress(len(files)) as step:
+                bad = run_score(files, scorer, fh, stride, gate, threshold, progress=step)
     except SpecmonError as e:
         fail(str(e))
     if bad:

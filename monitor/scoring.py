@@ -90,12 +90,17 @@ def run_score(
     gate: Gate = Gate(),
     threshold: float | None = None,
     err: TextIO = sys.stderr,
+    progress=None,
 ) -> int:
-    """Write the CSV for all files; report bad files on err. Returns the number of bad files."""
+    """Write the CSV for all files; report bad files on err. Returns the number of bad files.
+
+    progress(path) is called after each file (the CLI draws a progress bar with it)."""
     writer = csv.writer(out)
     writer.writerow(SCORE_HEADER)
     bad = 0
     for p, res in score_files(paths, scorer, stride_s, gate, threshold):
+        if progress is not None:
+            progress(p)
         if isinstance(res, SpecmonError):
             bad += 1
             print(f"specmon: error: {res}", file=err)
