@@ -111,3 +111,20 @@ def _reverb(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     ir[0] = 1.0 / rng.uniform(0.3, 1.0)  # direct path, stronger than the tail
     y = signal.fftconvolve(x, ir)[: len(x)]
     return y * (np.std(x) / (np.std(y) + 1e-12))
+
+
+def degrade(x: np.ndarray, seed: int = 0, snr_db: float = 15.0) -> np.ndarray:
+    """A fixed 'real room, cheap microphone' condition for robustness tests: band-limited to
+    100 Hz-6 kHz, reverberation (RT60 0.35 s) and pink noise at snr_db."""
+    rng = np.random.default_rng(seed)
+    nyq = SAMPLE_RATE / 2
+    b, a = signal.butter(2, [100 / nyq, 6000 / nyq], "bandpass")
+    y = signal.lfilter(b, a, x.astype(np.float64))
+    n = int(0.35 * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    ir = rng.standard_normal(n) * np.exp(-6.9 * t / 0.35) * 0.3
+    ir[0] = 1.0
+    y = signal.fftconvolve(y, ir)[: len(y)]
+    noise = _coloured_noise(len(y), rng, 1.0)
+    y = y + noise * np.sqrt((np.mean(y**2) + 1e-12) / 10 ** (snr_db / 10.0))
+    return (y / (np.max(np.abs(y)) + 1e-9) * 0.5).astype(np.float32)

@@ -79,8 +79,12 @@ def export_model(model, reps: list, out: Path, meta: dict) -> tuple[Path, Path]:
 
 
 def cross_validate(clips: list[Clip], audio: dict, k: int, epochs: int, augment: Augment | None,
-                   seed: int, work: Path) -> dict:
-    """Leave-speakers-out k-fold CV of the whole recipe (train, int8 export, score unseen speakers)."""
+                   seed: int, work: Path, threshold: float = 0.5, reuse: bool = False) -> dict:
+    """Leave-speakers-out k-fold CV of the whole recipe (train, int8 export, score unseen speakers).
+
+    Fold models are kept in `work`; with reuse=True, folds whose models exist are not retrained
+    (e.g. to report at another threshold).
+    """
     from model.dataset import WindowSet
     from model.evaluate import binary_metrics, plot_roc_hist, report, score_windows
 
@@ -88,10 +92,14 @@ def cross_validate(clips: list[Clip], audio: dict, k: int, epochs: int, augment:
     parts = []
     for i, test_spk in enumerate(folds):
         train, test = split_by_speaker(clips, set(test_spk))
-        log(f"fold {i + 1}/{k}: test speakers {', '.join(sorted(test_spk))}")
-        model, reps = train_keras(train, audio, epochs, augment, seed + i, tag=f"[fold {i + 1}] ")
-        out = work / f"fold{i + 1}.tflite"
-        q, f = export_model(model, reps, out, {"fold": i + 1, "test_speakers": sorted(test_spk)})
+        q = work / f"fold{i + 1}.tflite"
+        f = q.with_name(q.stem + "-float32.tflite")
+        if reuse and q.is_file() and f.is_file():
+            log(f"fold {i + 1}/{k}: reusing {q}")
+        else:
+            log(f"fold {i + 1}/{k}: test speakers {', '.join(sorted(test_spk))}")
+            model, reps = train_keras(train, audio, epochs, augment, seed + i, tag=f"[fold {i + 1}] ")
+            export_model(model, reps, q, {"fold": i + 1, "test_speakers": sorted(test_spk)})
         streams = build_streams(test, audio, seed)
         ws = eval_windows(streams)
         # The same windows again through a fixed noisy, reverberant, band-limited condition.
@@ -100,7 +108,7 @@ def cross_validate(clips: list[Clip], audio: dict, k: int, epochs: int, augment:
         parts.append((ws, score_windows(q, ws.x), score_windows(f, ws.x),
                       score_windows(q, ws_noisy.x)))
         m = (ws.y >= 0)
-        acc = np.mean((parts[-1][1][m] >= 0.5) == (ws.y[m] == 1))
+        acc = np.mean((parts[-1][1][m] >= threshold) == (ws.y[m] == 1))
         log(f"fold {i + 1}/{k}: {m.sum()} windows, int8 accuracy {acc:.3f}")
     ws = WindowSet(
         np.zeros((0, 1, 1), np.float32),
@@ -111,18 +119,25 @@ def cross_validate(clips: list[Clip], audio: dict, k: int, epochs: int, augment:
     )
     s = np.concatenate([p[1] for p in parts])
     sf = np.concatenate([p[2] for p in parts])
-    rep = report(ws, s, 0.5, sf)
+    rep = report(ws, s, threshold, sf)
     s_noisy = np.concatenate([p[3] for p in parts])
     lab = ws.y >= 0
     rep["degraded"] = {
         "condition": "100 Hz-6 kHz band-pass, RT60 0.35 s reverberation, pink noise at 15 dB SNR",
-        **binary_metrics(ws.y[lab], s_noisy[lab], 0.5),
+        **binary_metrics(ws.y[lab], s_noisy[lab], threshold),
+    }
+    rep["threshold_sweep"] = {
+        f"{t:.2f}": {**{key: round(v, 4) for key, v in binary_metrics(ws.y[lab], s[lab], t).items()
+                        if key in ("accuracy", "precision", "recall", "f1")},
+                     "sadness_recall": round(float(np.mean(s[ws.emotion == "sadness"] >= t)), 4),
+                     "neutral_false_alarm": round(float(np.mean(s[ws.y == 0] >= t)), 4)}
+        for t in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
     }
     rep["folds"] = [sorted(f) for f in folds]
     rep["epochs"] = epochs
     rep["augment"] = augment.describe() if augment else "none"
     rep["seed"] = seed
-    plot_roc_hist(ws, s, 0.5, work, f"unseen speakers: {k}-fold leave-speakers-out, int8")
+    plot_roc_hist(ws, s, threshold, work, f"unseen speakers: {k}-fold leave-speakers-out, int8")
     return rep
 
 
@@ -136,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cv", type=int, default=0, help="k for leave-speakers-out CV (0: none)")
     ap.add_argument("--report", type=Path, default=None, help="CV report JSON (with --cv)")
+    ap.add_argument("--work", type=Path, default=None, help="folder for the CV fold models "
+                    "and plots (default: <report folder>/cv)")
+    ap.add_argument("--reuse-folds", action="store_true", help="with --cv: do not retrain folds "
+                    "whose models are already in --work")
+    ap.add_argument("--threshold", type=float, default=0.5, help="decision threshold written into "
+                    "the model's sidecar and used for the CV metrics")
     ap.add_argument("--speakers", default=None, help="only these speakers (comma list), e.g. "
                     "for a quick run")
     ap.add_argument("--max-clips", type=int, default=0, help="at most this many clips per "
@@ -169,11 +190,13 @@ def main(argv: list[str] | None = None) -> int:
             "epochs": args.epochs,
             "augment": augment.describe() if augment else "none",
             "seed": args.seed,
+            "threshold": args.threshold,
         }
         if args.cv:
-            work = (args.report.parent if args.report else Path("runs")) / "cv"
+            work = args.work or (args.report.parent if args.report else Path("runs")) / "cv"
             work.mkdir(parents=True, exist_ok=True)
-            rep = cross_validate(clips, audio, args.cv, args.epochs, augment, args.seed, work)
+            rep = cross_validate(clips, audio, args.cv, args.epochs, augment, args.seed, work,
+                                 args.threshold, args.reuse_folds)
             rep["minutes"] = round((time.time() - t0) / 60, 1)
             path = args.report or work / "cv_report.json"
             path.write_text(json.dumps(rep, indent=2) + "\n")
