@@ -115,6 +115,7 @@ class Pipeline:
         self._record = None
         self._clip_until = 0.0
         self.started = False  # set once the source is open: before that, nothing to summarise
+        self._dropped_seen = 0  # ring-buffer drops already accounted for in the stream clock
         self._reset_segment(0)
 
     def stop(self, reason: str = "stopped") -> None:
@@ -182,6 +183,13 @@ class Pipeline:
             s.on_window(w, st)
 
     def _drain(self, last: bool = False) -> None:
+        dropped = self.source.dropped
+        if dropped > self._dropped_seen and self.source.rate:
+            # The ring overflowed: the audio has a hole. Start a new segment after it instead of
+            # stitching both sides into one window, and move the stream clock past the hole.
+            hole = int(round((dropped - self._dropped_seen) * SAMPLE_RATE / self.source.rate))
+            self._dropped_seen = dropped
+            self._reset_segment(self._origin + self._pushed + hole)
         x = self.source.ring.read()
         if x.shape[0]:
             if not self._clock_fixed:
