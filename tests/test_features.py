@@ -47,11 +47,21 @@ def test_rolling_matches_batch_with_ragged_pushes(speechlike: np.ndarray) -> Non
         i += k
         n = roll.columns_total
         if roll.ready():
-            np.testing.assert_allclose(roll.window(), spec[:, n - 125 : n], atol=1e-4)
-            np.testing.assert_allclose(roll.levels(), levels[n - 125 : n], atol=1e-4)
+            # Same kernel arithmetic on both paths: not just close, identical.
+            np.testing.assert_array_equal(roll.window(), spec[:, n - 125 : n])
+            np.testing.assert_array_equal(roll.levels(), levels[n - 125 : n])
             checked += 1
     assert roll.columns_total == spec.shape[1]
     assert checked > 10
+
+
+def test_threaded_batch_equals_serial(speechlike: np.ndarray) -> None:
+    long = np.tile(speechlike, 8)  # > PARALLEL_MIN_FRAMES: the threaded kernel
+    assert F.n_frames_for(long.size) >= F.PARALLEL_MIN_FRAMES
+    spec, _ = F.stft_logpower(long)
+    short, _ = F.stft_logpower(speechlike)
+    np.testing.assert_array_equal(spec[:, : short.shape[1]], short)
+    np.testing.assert_allclose(spec, reference_logpower(long), atol=1e-4)
 
 
 def test_window_geometry() -> None:
