@@ -36,8 +36,9 @@ if ! pactl info >/dev/null 2>&1; then
     # -n: no default.pa (no hardware probing, nothing suspends on idle); --system=no plus
     # --disallow-exit/--exit-idle-time=-1 keeps a per-user daemon alive for the whole CI job, also as
     # root (pulseaudio warns about root but runs).
+    # soxr-vhq: the sound server's own 16k->48k->16k resampling should not be what the tests measure.
     pulseaudio -n --daemonize=yes --system=no --exit-idle-time=-1 --disallow-exit \
-        --log-target=stderr \
+        --log-target=stderr --resample-method=soxr-vhq \
         --load="module-null-sink sink_name=$SINK rate=48000" \
         --load=module-native-protocol-unix \
         >/dev/null 2>&1 || true

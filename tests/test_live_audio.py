@@ -131,9 +131,10 @@ def test_capture_matches_offline(tmp_path: Path, audio_stack, model: Path, clip,
     assert all(r["label"] != "no-speech" for r in inside)
     diffs = [abs(float(r["score"]) - ref[r["start_s"]].score) for r in inside]
     print(f"corr={corr:.3f} lag={lag} max|live-offline|={max(diffs):.4f} n={len(diffs)}")
-    # Through the sound server the clip arrives slightly changed (correlation ~0.99); the trained
-    # model's scores move by up to ~0.12 for that.
-    assert max(diffs) <= 0.15, diffs
+    # Through the sound server (48 kHz sink, soxr-vhq resampling both ways) the clip arrives
+    # slightly changed (correlation ~0.99); scores move by up to ~0.03 for that. With PulseAudio's
+    # default speex resampler they moved by up to 0.18: setup_audio.sh picks soxr-vhq.
+    assert max(diffs) <= 0.1, diffs
     live_mean = np.mean([float(r["score"]) for r in inside])
     off_mean = np.mean([w.score for w in score_signal(x, scorer) if w.score is not None])
     assert abs(live_mean - off_mean) <= 0.25
