@@ -291,13 +291,12 @@ class RollingSTFT:
     def __init__(self, frames: int = WINDOW_FRAMES) -> None:
         self.frames = frames
         self._spec = np.zeros((frames, N_BINS), np.float32)  # ring of columns, row = column
-        self._level = np.full(frames, -120.0, np.float32)
         self._head = 0  # next ring slot to write
         self._buf = np.zeros(4 * N_FFT, np.float64)  # samples not yet in a complete frame ...
         self._fill = 0  # ... are self._buf[:self._fill]
         self._zr = np.empty(N_FFT // 2)  # FFT scratch
         self._zi = np.empty(N_FFT // 2)
-        self._ms = np.zeros(frames)
+        self._ms = np.zeros(frames)  # ring of frame mean squares (levels() derives dBFS)
         self.columns_total = 0  # columns ever produced
 
     def push(self, samples: np.ndarray) -> int:
@@ -312,9 +311,7 @@ class RollingSTFT:
             h = self._head
             _ring_push(buf, n, HOP, _WIN, *_TABLES, self._zr, self._zi, self._spec, self._ms, h)
             for i in range(min(n, self.frames)):
-                r = (h + n - 1 - i) % self.frames
-                _to_db(self._spec[r])
-                self._level[r] = 10.0 * math.log10(max(self._ms[r], 1e-12) * 2.0)  # as _to_dbfs
+                _to_db(self._spec[(h + n - 1 - i) % self.frames])
             self._head = (h + n) % self.frames
         if n:
             rest = end - n * HOP
@@ -333,7 +330,7 @@ class RollingSTFT:
 
     def levels(self) -> np.ndarray:
         """Frame levels in dBFS for the columns of window(), oldest first."""
-        return np.roll(self._level, -self._head).copy()
+        return _to_dbfs(np.roll(self._ms, -self._head))  # once per window, not per hop
 
 
 def loop_to_window(x: np.ndarray) -> np.ndarray:
