@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from monitor import __version__
+from monitor import __version__, cli_common
+from monitor.cli_common import fail
 from monitor.errors import SpecmonError
-from monitor.windows import DEFAULT_MIN_VOICED, DEFAULT_VAD_DBFS
 
 app = typer.Typer(
     add_completion=False,
@@ -35,12 +35,6 @@ def _root(
     pass
 
 
-def fail(msg: str, code: int = 2) -> None:
-    """One line on stderr and a non-zero exit: the only way errors reach the user."""
-    typer.echo(f"specmon: error: {msg}", err=True)
-    raise typer.Exit(code)
-
-
 @contextlib.contextmanager
 def _file_progress(total: int):
     """A progress bar on stderr for long batches (only on a terminal); yields a per-file callback."""
@@ -59,16 +53,11 @@ def _file_progress(total: int):
 def score(
     files: list[Path] = typer.Argument(..., help="Audio files (WAV/FLAC/OGG, any rate/channels)."),
     output: Path = typer.Option(None, "--output", "-o", help="CSV path (default: stdout)."),
-    model: Path = typer.Option(None, "--model", help="Model .tflite (default: the bundled one)."),
-    stride: float = typer.Option(1.0, "--stride", min=0.032, help="Seconds between windows."),
-    threshold: float = typer.Option(None, "--threshold", min=0.0, max=1.0,
-                                    help="Score at or above which a window is 'negative' "
-                                    "(default: the model's)."),
-    vad_db: float = typer.Option(DEFAULT_VAD_DBFS, "--vad-db",
-                                 help="Frame level (dBFS) that counts as voiced."),
-    min_voiced: float = typer.Option(DEFAULT_MIN_VOICED, "--min-voiced", min=0.0, max=1.0,
-                                     help="Share of voiced frames below which a window is "
-                                     "'no-speech' (0: score every window)."),
+    model: Path = cli_common.MODEL,
+    stride: float = cli_common.STRIDE,
+    threshold: float = cli_common.THRESHOLD,
+    vad_db: float = cli_common.VAD_DB,
+    min_voiced: float = cli_common.MIN_VOICED,
 ) -> None:
     """Score audio files offline: one CSV row per window (file,start_s,end_s,score,label,...)."""
     from monitor.scorer import Scorer

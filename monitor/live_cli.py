@@ -12,14 +12,10 @@ from typing import TextIO
 
 import typer
 
+from monitor import cli_common
+from monitor.cli_common import fail
 from monitor.errors import SpecmonError
 from monitor.events import LiveStatus, LiveWindow
-from monitor.windows import DEFAULT_MIN_VOICED, DEFAULT_VAD_DBFS
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    typer.echo(f"specmon: error: {msg}", err=True)
-    raise typer.Exit(code)
 
 
 def default_csv_path(now: datetime | None = None) -> Path:
@@ -71,27 +67,22 @@ def listen(
     csv_path: Path = typer.Option(None, "--csv",
                                   help="CSV log (default: specmon-YYYYmmdd-HHMMSS.csv in the "
                                   "current directory). An existing specmon log is appended to."),
-    stride: float = typer.Option(1.0, "--stride", min=0.032, help="Seconds between windows."),
-    threshold: float = typer.Option(None, "--threshold", min=0.0, max=1.0,
-                                    help="Score at or above which a window is 'negative' "
-                                    "(default: the model's)."),
+    stride: float = cli_common.STRIDE,
+    threshold: float = cli_common.THRESHOLD,
     duration: float = typer.Option(None, "--duration", min=0.1,
                                    help="Stop after this many seconds (default: until Ctrl-C)."),
-    model: Path = typer.Option(None, "--model", help="Model .tflite (default: the bundled one)."),
+    model: Path = cli_common.MODEL,
     headless: bool = typer.Option(False, "--headless",
                                   help="One plain line per window instead of the dashboard "
                                   "(automatic when stdout is not a terminal)."),
     record: Path = typer.Option(None, "--record",
-                                help="Also save the captured audio as a 16 kHz WAV here. "
+                                help="Also save the audio as analysed (16 kHz; 32-bit float in a .wav) here. "
                                 "Without it, audio is never written to disk."),
     rate: int = typer.Option(None, "--rate",
                              help="Capture rate in Hz (default: 16000 if the device accepts "
                              "it, else its default rate; resampled to 16 kHz)."),
-    vad_db: float = typer.Option(DEFAULT_VAD_DBFS, "--vad-db",
-                                 help="Frame level (dBFS) that counts as voiced."),
-    min_voiced: float = typer.Option(DEFAULT_MIN_VOICED, "--min-voiced", min=0.0, max=1.0,
-                                     help="Share of voiced frames below which a window is "
-                                     "'no-speech' (0: score every window)."),
+    vad_db: float = cli_common.VAD_DB,
+    min_voiced: float = cli_common.MIN_VOICED,
 ) -> None:
     """Listen to a microphone (or --input FILE) and score each 4-s window live.
 
@@ -107,7 +98,7 @@ def listen(
     from monitor.windows import Gate
 
     if input_file is not None and (device is not None or rate is not None):
-        _fail("--input replays a file; it cannot be combined with --device or --rate")
+        fail("--input replays a file; it cannot be combined with --device or --rate")
     sinks: list = []
     try:
         scorer = Scorer(model)
@@ -148,13 +139,13 @@ def listen(
     except SpecmonError as e:
         if sinks:
             sinks[0].abandon()
-        _fail(str(e))
+        fail(str(e))
         return
     for line in pipe.summary.lines():
         typer.echo(line)
     typer.echo(f"log: {path}")
     if error is not None:
-        _fail(str(error))
+        fail(str(error))
     if pipe.summary.stopped_by == "interrupted":
         raise typer.Exit(130)
 
@@ -171,10 +162,10 @@ def devices() -> None:
         finally:
             pa.terminate()
     except SpecmonError as e:
-        _fail(str(e))
+        fail(str(e))
         return
     if not devs:
-        _fail("no input devices found (is a microphone connected and the sound server running?)")
+        fail("no input devices found (is a microphone connected and the sound server running?)")
     probe = "/".join(f"{r / 1000:g}" for r in PROBE_RATES)
     typer.echo(f"{'index':>5}  {'ch':>3}  {'rates (kHz; probed ' + probe + ')':<34}  name")
     for d in devs:
@@ -199,6 +190,6 @@ def plot(
             threshold = read_model_info(DEFAULT_MODEL).threshold
         plot_log(log, output, threshold)
     except SpecmonError as e:
-        _fail(str(e))
+        fail(str(e))
         return
     typer.echo(str(output))

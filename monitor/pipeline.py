@@ -294,9 +294,13 @@ class Pipeline:
         if self.cfg.record_path is not None:
             import soundfile as sf
 
+            # 32-bit float where the format allows it (WAV): the recording is then exactly the
+            # audio that was scored, so `specmon score` on it reproduces the live scores.
+            fmt = self.cfg.record_path.suffix[1:].upper()
+            subtype = "FLOAT" if sf.check_format(fmt, "FLOAT") else None
             try:
                 self._record = sf.SoundFile(str(self.cfg.record_path), "w", SAMPLE_RATE, 1,
-                                            subtype="PCM_16")
+                                            subtype=subtype)
             except (sf.LibsndfileError, RuntimeError, OSError) as e:
                 raise SpecmonError(f"{self.cfg.record_path}: cannot write the recording ({e})"
                                    ) from None
