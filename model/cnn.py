@@ -1,20 +1,74 @@
-"""The six-layer CNN of the method: conv, max-pool, conv, max-pool, dense, dense (Keras, training only).
+"""The networks (Keras, training only): the paper's six-layer baseline and the shipped specmon CNN.
 
-Sized for a Raspberry Pi: about 70 k parameters (int8 file < 0.1 MB) and ~16 M multiply-adds per
-window. The first convolution strides 2 x 2 because 513 frequency bins at 15.6 Hz resolve far more
-than emotion cues need. The second max-pool spans the whole time axis: "is this spectral pattern
-present anywhere in the 4 s", which makes the score insensitive to where speech falls in the window
-and, in our cross-validation, generalized to unseen speakers far better than flattening a time-ordered
-map (AUC 0.98 vs chance on the same fold). Batch normalization and dropout are training aids only.
+Both take one normalized 513 x 125 log-power window and give P(negative).
+
+- `build_baseline()`: the paper's layer list, conv -> max-pool -> conv -> max-pool -> flatten ->
+  dense -> dense. Sized to train here; flattening keeps *where in time* a pattern was, which the
+  paper's network needs and which does not generalize to speech that starts anywhere in a window.
+- `build_cnn()`: the shipped network. Three convolutions (the first strided: 513 bins at 15.6 Hz
+  resolve more than emotion cues need, the second and third at a finer step than the baseline so
+  harmonics, i.e. pitch, stay visible), then statistics over time: the mean *and* the max of every
+  channel at every frequency band. The max says "this pattern occurred", the mean says "how much of
+  the window it fills"; both are independent of where speech falls in the window.
+Batch normalization and dropout are training aids; they fold into the convolutions at export.
 """
 
 from __future__ import annotations
 
 from monitor.features import N_BINS, WINDOW_FRAMES
 
+BASELINE_LAYERS = ("Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense")
 
-def build_cnn(filters: tuple[int, int] = (16, 32), dense: int = 64, dropout: float = 0.3):
-    """A Keras model: (513, 125, 1) normalized log-power window -> P(negative)."""
+
+def build_baseline(filters: tuple[int, int] = (16, 32), dense: int = 64):
+    """The paper's six-layer CNN (two conv, two max-pool, flatten, two dense), sized for this machine."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input((N_BINS, WINDOW_FRAMES, 1), name="logspec")
+    x = layers.Conv2D(filters[0], (5, 5), strides=(2, 2), padding="same", activation="relu")(inp)
+    x = layers.MaxPooling2D((4, 4))(x)  # 257 x 63 -> 64 x 15
+    x = layers.Conv2D(filters[1], (3, 3), padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D((4, 4))(x)  # 64 x 15 -> 16 x 3
+    x = layers.Flatten()(x)
+    x = layers.Dense(dense, activation="relu")(x)
+    out = layers.Dense(1, activation="sigmoid", name="p_negative")(x)
+    return keras.Model(inp, out, name="paper_baseline")
+
+
+def build_cnn(filters: tuple[int, int, int] = (16, 32, 48), dense: int = 64, dropout: float = 0.3):
+    """The shipped CNN: (513, 125, 1) normalized log-power window -> P(negative)."""
+    import keras
+    from keras import layers
+
+    def conv(x, n, k, strides=(1, 1)):
+        x = layers.Conv2D(n, k, strides=strides, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        return layers.ReLU()(x)
+
+    inp = keras.Input((N_BINS, WINDOW_FRAMES, 1), name="logspec")
+    x = conv(inp, filters[0], (5, 5), (2, 2))  # 257 x 63
+    x = layers.MaxPooling2D((2, 2))(x)  # 128 x 31: 62 Hz, 64 ms per cell
+    x = conv(x, filters[1], (3, 3))
+    x = layers.MaxPooling2D((2, 2))(x)  # 64 x 15
+    x = conv(x, filters[2], (3, 3))
+    x = layers.MaxPooling2D((4, 1))(x)  # 16 frequency bands x 15 time steps
+    t = x.shape[2]
+    # Statistics over the whole time axis: where speech sits in the window does not matter.
+    hi = layers.MaxPooling2D((1, t))(x)
+    mean = layers.AveragePooling2D((1, t))(x)
+    x = layers.Concatenate()([hi, mean])
+    # A static Reshape, not Flatten: Flatten exports dynamic shape ops that split the TFLite graph.
+    x = layers.Reshape((x.shape[1] * x.shape[3],))(x)
+    x = layers.Dropout(dropout)(x)
+    x = layers.Dense(dense, activation="relu")(x)
+    x = layers.Dropout(dropout / 2)(x)
+    out = layers.Dense(1, activation="sigmoid", name="p_negative")(x)
+    return keras.Model(inp, out, name="specmon_cnn")
+
+
+def build_v1(filters: tuple[int, int] = (16, 32), dense: int = 64, dropout: float = 0.3):
+    """The network shipped before (two convolutions, max over time only): an ablation row."""
     import keras
     from keras import layers
 
@@ -22,14 +76,21 @@ def build_cnn(filters: tuple[int, int] = (16, 32), dense: int = 64, dropout: flo
     x = layers.Conv2D(filters[0], (5, 5), strides=(2, 2), padding="same", use_bias=False)(inp)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
-    x = layers.MaxPooling2D((4, 2))(x)  # 257 x 63 -> 64 x 31
+    x = layers.MaxPooling2D((4, 2))(x)
     x = layers.Conv2D(filters[1], (3, 3), padding="same", use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
-    x = layers.MaxPooling2D((2, x.shape[2]))(x)  # 64 x 31 -> 32 x 1: max over all time
-    # A static Reshape, not Flatten: Flatten exports dynamic shape ops that split the TFLite graph.
+    x = layers.MaxPooling2D((2, x.shape[2]))(x)
     x = layers.Reshape((x.shape[1] * x.shape[3],))(x)
     x = layers.Dropout(dropout)(x)
     x = layers.Dense(dense, activation="relu")(x)
     out = layers.Dense(1, activation="sigmoid", name="p_negative")(x)
-    return keras.Model(inp, out, name="specmon_cnn")
+    return keras.Model(inp, out, name="specmon_v1")
+
+
+ARCHITECTURES = {"specmon": build_cnn, "v1": build_v1, "baseline": build_baseline}
+
+
+def layer_list(model) -> list[str]:
+    """The model's layer types, input excluded (what the baseline test compares)."""
+    return [type(layer).__name__ for layer in model.layers if type(layer).__name__ != "InputLayer"]

@@ -19,14 +19,27 @@ import numpy as np
 
 from monitor.audio import load_audio
 from monitor.errors import SpecmonError
-from monitor.features import WINDOW_FRAMES, WINDOW_SAMPLES, loop_to_window, normalize, stft_logpower
+from monitor.features import (
+    HOP,
+    N_FFT,
+    SAMPLE_RATE,
+    WINDOW_FRAMES,
+    WINDOW_SAMPLES,
+    loop_to_window,
+    normalize,
+    stft_logpower,
+)
 
 COLUMNS = ("path", "corpus", "speaker", "gender", "emotion", "language", "seconds")
+# The target: negative against everything else a person sounds like.
 NEGATIVE = ("anger", "sadness", "fear", "disgust")
-NEUTRAL = ("neutral", "calm")
-OTHER = ("happiness", "surprise", "boredom")  # not trained on; scored in evaluation (false alarms)
-KNOWN_EMOTIONS = NEGATIVE + NEUTRAL + OTHER
-
+NON_NEGATIVE = ("neutral", "calm", "happiness", "surprise")
+# Boredom is scored in evaluation only: it is in one corpus (EmoDB, 7 speakers) and its valence is
+# ambiguous (low arousal, mildly negative, acoustically between neutral and sadness). Trained on either
+# side it would teach a boundary that one corpus drew.
+EVAL_ONLY = ("boredom",)
+KNOWN_EMOTIONS = NEGATIVE + NON_NEGATIVE + EVAL_ONLY
+OTHER = EVAL_ONLY  # kept for older callers
 
 @dataclass(frozen=True)
 class Clip:
@@ -40,14 +53,14 @@ class Clip:
 
     @property
     def label(self) -> int | None:
-        """1 negative, 0 neutral, None for emotions that are only evaluated."""
+        """1 negative, 0 not negative, None for emotions that are only evaluated."""
         return label_of(self.emotion)
 
 
 def label_of(emotion: str) -> int | None:
     if emotion in NEGATIVE:
         return 1
-    if emotion in NEUTRAL:
+    if emotion in NON_NEGATIVE:
         return 0
     return None
 
@@ -162,106 +175,181 @@ class WindowSet:
     """Normalized windows with their labels and provenance, ready for a model."""
 
     x: np.ndarray  # n x 513 x 125 float32
-    y: np.ndarray  # n int (1 negative, 0 neutral, -1 other emotion)
+    y: np.ndarray  # n int (1 negative, 0 not negative, -1 evaluated only)
     speaker: np.ndarray
     corpus: np.ndarray
     emotion: np.ndarray
 
-
-def stream_windows(s: Stream) -> np.ndarray:
-    """Non-overlapping windows of a stream (the schedule `specmon score` uses with stride 4 s)."""
-    spec, _ = stft_logpower(s.audio)
-    n = spec.shape[1] // WINDOW_FRAMES
-    return np.stack([normalize(spec[:, i * WINDOW_FRAMES:(i + 1) * WINDOW_FRAMES]) for i in range(n)])
+    def __len__(self) -> int:
+        return len(self.y)
 
 
-def eval_windows(streams: list[Stream], seed: int = 0, others: bool = True) -> WindowSet:
-    """Deterministic evaluation windows, class-balanced per speaker.
+def stream_windows(audio: np.ndarray, stride: int = WINDOW_FRAMES) -> np.ndarray:
+    """Windows of a signal every `stride` columns (the schedule `specmon score` uses), normalized."""
+    spec, _ = stft_logpower(loop_to_window(audio))
+    return np.stack([normalize(spec[:, e - WINDOW_FRAMES:e]) for e in
+                     range(WINDOW_FRAMES, spec.shape[1] + 1, stride)])
 
-    For each speaker, all neutral-class windows are kept and as many negative windows are drawn
-    (seeded), spread evenly over the negative emotions; if negative windows are fewer, neutral ones
-    are drawn down instead. Other emotions' windows are all kept (label -1) when `others`.
-    """
-    rng = np.random.default_rng(seed)
+
+def all_windows(streams: list[Stream]) -> WindowSet:
+    """Every non-overlapping window of every stream (each speaker's emotions as they come)."""
     xs, ys, spk, cor, emo = [], [], [], [], []
-
-    def add(s: Stream, w: np.ndarray, label: int) -> None:
+    for s in streams:
+        w = stream_windows(s.audio)
         xs.append(w)
-        ys.extend([label] * len(w))
+        ys.extend([-1 if s.label is None else s.label] * len(w))
         spk.extend([s.speaker] * len(w))
         cor.extend([s.corpus] * len(w))
         emo.extend([s.emotion] * len(w))
-
-    by_speaker: dict[str, list[Stream]] = defaultdict(list)
-    for s in streams:
-        by_speaker[s.speaker].append(s)
-    for speaker in sorted(by_speaker):
-        wins = {s.emotion: (s, stream_windows(s)) for s in by_speaker[speaker]}
-        neu = [v for e, v in wins.items() if e in NEUTRAL]
-        neg = [v for e, v in wins.items() if e in NEGATIVE]
-        n_neu = sum(len(w) for _, w in neu)
-        n_neg = sum(len(w) for _, w in neg)
-        n = min(n_neu, n_neg)
-        for group in (neu, neg):
-            take = _spread(n, [len(w) for _, w in group])
-            for (s, w), t in zip(group, take, strict=True):
-                if t:
-                    add(s, w[np.sort(rng.choice(len(w), t, replace=False))], s.label)
-        if others:
-            for e, (s, w) in wins.items():
-                if e in OTHER:
-                    add(s, w, -1)
     if not xs:
-        raise SpecmonError("no evaluation windows: the manifest has no neutral/negative pairs")
+        raise SpecmonError("no evaluation windows")
     return WindowSet(np.concatenate(xs), np.array(ys), np.array(spk), np.array(cor), np.array(emo))
 
 
-def _spread(n: int, sizes: list[int]) -> list[int]:
-    """Split n draws over groups as evenly as their sizes allow."""
-    take = [0] * len(sizes)
-    left = n
-    while left > 0:
-        open_ = [i for i in range(len(sizes)) if take[i] < sizes[i]]
-        if not open_:
-            break
-        for i in open_:
-            if left == 0:
-                break
-            take[i] += 1
-            left -= 1
-    return take
+# Kept name: `specmon evaluate` and older scripts call it.
+def eval_windows(streams: list[Stream], seed: int = 0, others: bool = True) -> WindowSet:
+    ws = all_windows(streams)
+    if others:
+        return ws
+    keep = ws.y >= 0
+    return WindowSet(ws.x[keep], ws.y[keep], ws.speaker[keep], ws.corpus[keep], ws.emotion[keep])
 
 
-class TrainSampler:
-    """Fresh class-balanced training windows every epoch: random crops of the streams, augmented.
+BLOCK_S = 20.0
 
-    Per speaker and epoch, `per_class(speaker)` windows of each class are drawn; negative windows
-    are spread evenly over the speaker's negative emotions. Half the crops come from the joined
-    stream and half from a single clip looped to 4 s, the way `specmon score` treats short files.
+
+def mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BLOCK_S,
+                  stride: int = 31) -> WindowSet:
+    """A monitor's view: per speaker, ~20-s blocks of their emotions in random order, one signal.
+
+    Windows (every `stride` columns, ~1 s) are labelled by the block that covers them; windows that
+    straddle two blocks have no single label and are left out.
+    """
+    by_speaker: dict[str, list[Stream]] = defaultdict(list)
+    for s in streams:
+        by_speaker[s.speaker].append(s)
+    xs, ys, spk, cor, emo = [], [], [], [], []
+    n_block = int(block_s * SAMPLE_RATE)
+    for speaker in sorted(by_speaker):
+        key = int(hashlib.sha256(f"{seed}:mixed:{speaker}".encode()).hexdigest()[:8], 16)
+        rng = np.random.default_rng(key)
+        blocks = []
+        for s in by_speaker[speaker]:
+            for a in range(0, len(s.audio), n_block):
+                b = s.audio[a:a + n_block]
+                if len(b) >= WINDOW_SAMPLES:
+                    blocks.append((s, b))
+        if not blocks:
+            continue
+        order = rng.permutation(len(blocks))
+        audio = np.concatenate([blocks[i][1] for i in order])
+        bounds = np.cumsum([0] + [len(blocks[i][1]) for i in order])
+        spec, _ = stft_logpower(audio)
+        for end in range(WINDOW_FRAMES, spec.shape[1] + 1, stride):
+            a, b = (end - WINDOW_FRAMES) * HOP, (end - 1) * HOP + N_FFT
+            k = int(np.searchsorted(bounds, a, side="right")) - 1
+            if b > bounds[k + 1]:
+                continue  # straddles two blocks
+            s = blocks[order[k]][0]
+            xs.append(normalize(spec[:, end - WINDOW_FRAMES:end]))
+            ys.append(-1 if s.label is None else s.label)
+            spk.append(speaker)
+            cor.append(s.corpus)
+            emo.append(s.emotion)
+    if not xs:
+        raise SpecmonError("no mixed-stream windows")
+    return WindowSet(np.stack(xs), np.array(ys), np.array(spk), np.array(cor), np.array(emo))
+
+
+def loco_splits(clips: list[Clip]) -> list[tuple[str, list[Clip], list[Clip]]]:
+    """Leave-one-corpus-out: (held-out corpus, training clips, test clips) for every corpus."""
+    out = []
+    for corpus in sorted({c.corpus for c in clips}):
+        train = [c for c in clips if c.corpus != corpus]
+        test = [c for c in clips if c.corpus == corpus]
+        out.append((corpus, train, test))
+    return out
+
+
+def validation_speakers(clips: list[Clip], share: float = 0.2, min_speakers: int = 4,
+                        seed: int = 0) -> set[str]:
+    """Speakers held out *inside* a training set to choose epochs and the threshold.
+
+    A share of every corpus with at least `min_speakers` speakers (at least one each); corpora with
+    fewer speakers stay wholly in training.
+    """
+    by_corpus: dict[str, list[str]] = defaultdict(list)
+    for s in speakers_of(clips):
+        by_corpus[next(c.corpus for c in clips if c.speaker == s)].append(s)
+    rng = np.random.default_rng(seed)
+    val: set[str] = set()
+    for corpus in sorted(by_corpus):
+        spk = sorted(by_corpus[corpus])
+        if len(spk) >= min_speakers:
+            val.update(rng.choice(spk, max(1, int(round(share * len(spk)))), replace=False).tolist())
+    if not val:  # small (quick-run) manifests: one speaker of every corpus that has two or more
+        val = {sorted(v)[-1] for v in by_corpus.values() if len(v) >= 2}
+    if not val:
+        raise SpecmonError("too few speakers to hold out validation speakers")
+    return val
+
+
+class BalancedSampler:
+    """Endless class-balanced training windows, drawn batch by batch (nothing per epoch in memory).
+
+    A draw picks a language, then a corpus of it, then a speaker of it, uniformly, so no language,
+    corpus or talkative speaker dominates; it then takes one negative and one non-negative window of
+    that speaker (balanced per speaker and class). Within a class, emotions are weighted:
+    `emotion_weight` (sadness counts double by default: it is the emotion a depression screen must
+    not miss, and the one the network confuses with calm speech), and on the non-negative side the
+    high-arousal emotions (happiness, surprise) get as many draws as neutral and calm together, so
+    loudness alone cannot separate the classes. Speakers with one class only (LibriSpeech, labelled
+    neutral by assumption) add `extra_share` of non-negative windows.
+
+    A crop is half the time from the joined stream and half from one clip looped to 4 s, the way
+    `specmon score` treats short files.
     """
 
     def __init__(self, streams: list[Stream], audio: dict[Path, np.ndarray], augment=None,
-                 min_per_class: int = 40, max_per_class: int = 250) -> None:
-        self.streams = [s for s in streams if s.label is not None]
+                 emotion_weight: dict[str, float] | None = None, extra_share: float = 0.1) -> None:
         self.audio = audio
         self.augment = augment
+        self.weight = {"sadness": 2.0} if emotion_weight is None else emotion_weight
+        self.extra_share = extra_share
         by_speaker: dict[str, list[Stream]] = defaultdict(list)
-        for s in self.streams:
-            by_speaker[s.speaker].append(s)
-        self.plan = []  # (speaker, [neutral streams], [negative streams], windows per class)
-        for spk in sorted(by_speaker):
-            neu = [s for s in by_speaker[spk] if s.label == 0]
-            neg = [s for s in by_speaker[spk] if s.label == 1]
-            if not neu or not neg:
-                continue
-            sec = min(sum(len(s.audio) for s in neu), sum(len(s.audio) for s in neg)) / 16000
-            per = int(np.clip(sec, min_per_class, max_per_class))  # ~1 window per second of audio
-            self.plan.append((spk, neu, neg, per))
-        if not self.plan:
-            raise SpecmonError("no speaker has both neutral and negative clips to train on")
+        for s in streams:
+            if s.label is not None:
+                by_speaker[s.speaker].append(s)
+        lang_of = {c.speaker: c.language for s in streams for c in s.clips[:1]}
+        self.tree: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        self.single: list[str] = []
+        self.groups: dict[str, tuple[list[Stream], list[Stream]]] = {}
+        for spk, group in sorted(by_speaker.items()):
+            neg = [s for s in group if s.label == 1]
+            non = [s for s in group if s.label == 0]
+            self.groups[spk] = (non, neg)
+            if neg and non:
+                self.tree[lang_of[spk]][group[0].corpus].append(spk)
+            elif non:
+                self.single.append(spk)
+        if not self.tree:
+            raise SpecmonError("no speaker has both negative and non-negative clips to train on")
+        self.languages = sorted(self.tree)
 
-    def __len__(self) -> int:
-        return 2 * sum(p[3] for p in self.plan)
+    def describe(self) -> dict:
+        return {"languages": self.languages,
+                "corpora": sorted({c for t in self.tree.values() for c in t}),
+                "paired_speakers": sum(len(v) for t in self.tree.values() for v in t.values()),
+                "single_class_speakers": len(self.single),
+                "emotion_weight": self.weight, "extra_share": self.extra_share}
+
+    def _pick_stream(self, group: list[Stream], rng: np.random.Generator, label: int) -> Stream:
+        w = np.array([self.weight.get(s.emotion, 1.0) for s in group])
+        if label == 0:
+            high = np.array([s.emotion in ("happiness", "surprise") for s in group])
+            if high.any() and (~high).any():
+                w = np.where(high, w / w[high].sum(), w / w[~high].sum())
+        return group[rng.choice(len(group), p=w / w.sum())]
 
     def _crop(self, s: Stream, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < 0.5:
@@ -273,21 +361,34 @@ class TrainSampler:
         off = rng.integers(0, len(x) - WINDOW_SAMPLES + 1)
         return x[off:off + WINDOW_SAMPLES]
 
-    def epoch(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        xs, ys = [], []
-        for _spk, neu, neg, per in self.plan:
-            for label, group in ((0, neu), (1, neg)):
-                for i in range(per):
-                    s = group[(i + rng.integers(len(group))) % len(group)] if label == 0 \
-                        else group[i % len(group)]
-                    w = self._crop(s, rng)
-                    if self.augment is not None:
-                        w = self.augment.wave(w, rng)
-                    spec, _ = stft_logpower(w)
-                    x = normalize(spec)
-                    if self.augment is not None:
-                        x = self.augment.spec(x, rng)
-                    xs.append(x)
-                    ys.append(label)
-        order = rng.permutation(len(xs))
-        return np.stack(xs)[order], np.array(ys, dtype=np.float32)[order]
+    def _window(self, s: Stream, rng: np.random.Generator) -> np.ndarray:
+        w = self._crop(s, rng)
+        if self.augment is not None:
+            w = self.augment.wave(w, rng)
+        spec, _ = stft_logpower(w)
+        x = normalize(spec)
+        if self.augment is not None:
+            x = self.augment.spec(x, rng)
+        return x
+
+    def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """n windows (about half negative): (x n x 513 x 125, y, emotions)."""
+        xs, ys, emo = [], [], []
+        while len(xs) < n:
+            if self.single and rng.random() < self.extra_share:
+                s = self._pick_stream(self.groups[self.single[rng.integers(len(self.single))]][0],
+                                      rng, 0)
+                picks = [(s, 0)]
+            else:
+                corpora = self.tree[self.languages[rng.integers(len(self.languages))]]
+                names = sorted(corpora)
+                spk_list = corpora[names[rng.integers(len(names))]]
+                non, neg = self.groups[spk_list[rng.integers(len(spk_list))]]
+                picks = [(self._pick_stream(non, rng, 0), 0), (self._pick_stream(neg, rng, 1), 1)]
+            for s, label in picks:
+                xs.append(self._window(s, rng))
+                ys.append(label)
+                emo.append(s.emotion)
+        order = rng.permutation(len(xs))[:n]
+        return (np.stack([xs[i] for i in order]), np.array(ys, np.float32)[order],
+                [emo[i] for i in order])

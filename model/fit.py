@@ -1,0 +1,156 @@
+"""Fit one network on training speakers, choosing its epoch and threshold on validation speakers.
+
+The recipe shared by the shipped model, every LOCO fold and every ablation row:
+- windows are streamed from `BalancedSampler` batch by batch on worker threads (peak memory is the
+  decoded audio plus a few batches, whatever the corpus size);
+- after every epoch the network scores the validation speakers' windows; the epoch with the best
+  validation ROC AUC is kept, and training stops when it has not improved for `patience` epochs;
+- the int8 export's decision threshold is the one that maximizes balanced accuracy on the same
+  validation windows. No test speaker is ever seen here.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+from model.augment import Augment
+from model.dataset import BalancedSampler, Clip, WindowSet, all_windows, build_streams, speakers_of
+from monitor.errors import SpecmonError
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Recipe:
+    """Everything that defines a training run (recorded in reports and sidecars)."""
+
+    arch: str = "specmon"
+    epochs: int = 14  # at most; the best validation epoch is kept
+    patience: int = 4
+    steps: int = 128  # batches per epoch
+    batch: int = 32
+    lr: float = 2e-3
+    label_smoothing: float = 0.05
+    augment: str = "all"
+    emotion_weight: dict = field(default_factory=lambda: {"sadness": 2.0})
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def best_threshold(y: np.ndarray, s: np.ndarray) -> tuple[float, float]:
+    """(threshold, balanced accuracy) maximizing balanced accuracy over a grid of 0.05..0.95."""
+    best = (0.5, -1.0)
+    if len(set(y.tolist())) < 2:
+        return 0.5, float("nan")
+    for t in np.round(np.arange(0.05, 0.951, 0.025), 3):
+        b = balanced_accuracy_score(y, s >= t)
+        if b > best[1] + 1e-9:
+            best = (float(t), float(b))
+    return best
+
+
+def _predict(model, x: np.ndarray) -> np.ndarray:
+    return model.predict(x[..., None], batch_size=64, verbose=0).reshape(-1).astype(np.float64)
+
+
+def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: str = ""):
+    """Train `recipe.arch` on `train`, select on `val`. Returns (keras model, info, val windows)."""
+    import keras
+
+    from model.cnn import ARCHITECTURES
+
+    if recipe.arch not in ARCHITECTURES:
+        raise SpecmonError(f"unknown architecture {recipe.arch!r} (known: {', '.join(ARCHITECTURES)})")
+    if set(speakers_of(train)) & set(speakers_of(val)):
+        raise SpecmonError("a speaker is on both the training and the validation side")
+    keras.utils.set_random_seed(recipe.seed)
+    sampler = BalancedSampler(build_streams(train, audio, recipe.seed), audio,
+                              Augment.from_names(recipe.augment), recipe.emotion_weight)
+    vws = all_windows(build_streams(val, audio, recipe.seed))
+    lab = vws.y >= 0
+    model = ARCHITECTURES[recipe.arch]()
+    total = recipe.epochs * recipe.steps
+    sched = keras.optimizers.schedules.CosineDecay(recipe.lr, total, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(sched),
+                  loss=keras.losses.BinaryCrossentropy(label_smoothing=recipe.label_smoothing))
+    best = {"auc": -1.0, "epoch": 0, "weights": None}
+    history = []
+    t0 = time.time()
+    rng_root = np.random.SeedSequence([recipe.seed, 17])
+    # Two workers draw and augment batches while Keras trains on the previous one.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        seeds = iter(rng_root.spawn(total))
+
+        def submit():
+            return pool.submit(sampler.draw, recipe.batch, np.random.default_rng(next(seeds)))
+
+        pending = [submit(), submit()]
+        done_steps = 0
+        for ep in range(recipe.epochs):
+            losses = []
+            for _ in range(recipe.steps):
+                x, y, _emo = pending.pop(0).result()
+                done_steps += 1
+                if done_steps + len(pending) < total:
+                    pending.append(submit())
+                losses.append(float(model.train_on_batch(x[..., None], y)))
+            s = _predict(model, vws.x[lab])
+            auc = float(roc_auc_score(vws.y[lab], s)) if len(set(vws.y[lab].tolist())) == 2 else 0.0
+            _, bacc = best_threshold(vws.y[lab], s)
+            history.append({"epoch": ep + 1, "loss": round(float(np.mean(losses)), 4),
+                            "val_auc": round(auc, 4), "val_balanced_accuracy": round(bacc, 4)})
+            if auc > best["auc"]:
+                best = {"auc": auc, "epoch": ep + 1, "weights": model.get_weights()}
+            el = time.time() - t0
+            log(f"{tag}epoch {ep + 1:2d}/{recipe.epochs}  loss {np.mean(losses):.3f}  val AUC {auc:.3f}"
+                f"  val bal.acc {bacc:.3f}  {el:5.0f} s")
+            if ep + 1 - best["epoch"] >= recipe.patience:
+                log(f"{tag}no gain for {recipe.patience} epochs: stopping")
+                for p in pending:
+                    p.cancel()
+                break
+    model.set_weights(best["weights"])
+    info = {"best_epoch": best["epoch"], "val_auc": round(best["auc"], 4), "history": history,
+            "train_speakers": len(speakers_of(train)), "val_speakers": sorted(speakers_of(val)),
+            "val_windows": int(lab.sum()), "sampler": sampler.describe(),
+            "train_minutes": round((time.time() - t0) / 60, 2)}
+    return model, info, vws
+
+
+def calibration_windows(train: list[Clip], audio: dict, seed: int, n: int = 200) -> list[np.ndarray]:
+    """Un-augmented training windows for int8 calibration."""
+    sampler = BalancedSampler(build_streams(train, audio, seed), audio, None)
+    x, _, _ = sampler.draw(n, np.random.default_rng(seed))
+    return list(x)
+
+
+def export_with_threshold(model, train: list[Clip], audio: dict, vws: WindowSet, out: Path,
+                          meta: dict, seed: int) -> dict:
+    """Write int8 + float32 files; the threshold is chosen on the int8 model's validation scores."""
+    from model.quantize import export, write_sidecar
+    from monitor.scorer import Scorer
+
+    export(model, out, calibration_windows(train, audio, seed), meta)
+    lab = vws.y >= 0
+    scorer = Scorer(out)
+    s = np.array([scorer.score_normalized(w) for w in vws.x[lab]])
+    thr, bacc = best_threshold(vws.y[lab], s)
+    f32 = out.with_name(out.stem + "-float32.tflite")
+    for path in (out, f32):
+        m = {**meta, "threshold": thr, "threshold_from": "validation speakers (balanced accuracy)",
+             "quantization": "int8" if path == out else "float32"}
+        if path == out:
+            m["float_model"] = f32.name
+        write_sidecar(path, m)
+    return {"threshold": thr, "val_balanced_accuracy_int8": round(bacc, 4)}

@@ -1,0 +1,242 @@
+"""Leave-one-corpus-out (LOCO) evaluation of a training recipe: the card's headline.
+
+Each corpus in turn is wholly unseen: its language, its speakers and its recording chain. Inside the
+remaining corpora, validation speakers choose the epoch and the threshold (model/fit.py); the held-out
+corpus is scored only once, with the exported int8 model and its float32 original, on its
+single-emotion streams and on mixed streams (~20-s blocks of a speaker's emotions in random order).
+
+    python -m model.loco --manifest ../shared/data/speech/manifest.csv --arch specmon \\
+        --work runs/loco-specmon --report model/reports/loco_specmon.json
+    python -m model.loco ... --folds ased,casia     # only these folds (e.g. two processes at once)
+    python -m model.loco ... --report-only          # aggregate the fold files already in --work
+
+Every fold writes <work>/<corpus>.json (metrics, hashes) as soon as it ends; a rerun skips folds
+whose file exists, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from model import metrics
+from model.dataset import (
+    Clip,
+    all_windows,
+    build_streams,
+    load_all,
+    loco_splits,
+    mixed_streams,
+    read_manifest,
+    validation_speakers,
+)
+from model.fit import Recipe, export_with_threshold, fit, log
+from monitor.errors import SpecmonError
+from monitor.scorer import Scorer, sha256_of
+
+HEADLINE = ("balanced_accuracy", "roc_auc", "f1", "precision", "recall", "specificity")
+
+
+def provenance(manifest: Path) -> dict:
+    """What a report must record to be reproduced: commit, data, machine."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "model", "monitor"],
+                                    capture_output=True, text=True, cwd=Path(__file__).parent
+                                    ).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = "unknown", False
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"git_commit": commit, "git_dirty": dirty,
+            "manifest_sha256": hashlib.sha256(Path(manifest).read_bytes()).hexdigest(),
+            "machine": {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+                        "python": platform.python_version()}}
+
+
+def score_all(model: Path, x: np.ndarray) -> np.ndarray:
+    scorer = Scorer(model)
+    return np.array([scorer.score_normalized(w) for w in x], dtype=np.float64)
+
+
+def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, recipe: Recipe,
+             work: Path) -> dict:
+    """Train on `train` (validation speakers inside it), score the unseen `test` corpus."""
+    t0 = time.time()
+    val_spk = validation_speakers(train, seed=recipe.seed)
+    tr = [c for c in train if c.speaker not in val_spk]
+    va = [c for c in train if c.speaker in val_spk]
+    assert corpus not in {c.corpus for c in train}, "held-out corpus in training"
+    model, info, vws = fit(tr, va, audio, recipe, tag=f"[{corpus}] ")
+    out = work / f"{corpus}.tflite"
+    meta = {"fold": corpus, "recipe": recipe.to_dict()}
+    info.update(export_with_threshold(model, tr, audio, vws, out, meta, recipe.seed))
+    thr = info["threshold"]
+    f32 = out.with_name(out.stem + "-float32.tflite")
+    streams = build_streams(test, audio, recipe.seed)
+    ws = all_windows(streams)
+    s = score_all(out, ws.x)
+    s_f = score_all(f32, ws.x)
+    mws = mixed_streams(streams, recipe.seed)
+    s_m = score_all(out, mws.x)
+    rep = {
+        "corpus": corpus,
+        "language": sorted({c.language for c in test}),
+        "test_speakers": len({c.speaker for c in test}),
+        "threshold": thr,
+        "int8": metrics.full(ws, s, thr),
+        "float32": metrics.window_metrics(ws.y[ws.y >= 0], s_f[ws.y >= 0], thr),
+        "int8_float32_label_agreement": round(float(np.mean((s >= thr) == (s_f >= thr))), 4),
+        "mixed": {**metrics.full(mws, s_m, thr), "block_s": 20.0},
+        "fit": info,
+        "model_sha256": {out.name: sha256_of(out), f32.name: sha256_of(f32)},
+        "minutes": round((time.time() - t0) / 60, 2),
+    }
+    np.savez_compressed(work / f"{corpus}-scores.npz", s=s, s_f=s_f, y=ws.y, emotion=ws.emotion,
+                        speaker=ws.speaker, s_mixed=s_m, y_mixed=mws.y, emotion_mixed=mws.emotion)
+    return rep
+
+
+def aggregate(folds: list[dict]) -> dict:
+    """Per-corpus rows, the mean over corpora, and emotion shares (mean over corpora that have it)."""
+    rows = {f["corpus"]: f for f in folds}
+    two_class = [f for f in folds if f["int8"]["windows"]["balanced_accuracy"] is not None]
+    mean = {k: round(float(np.mean([f["int8"]["windows"][k] for f in two_class])), 4)
+            for k in HEADLINE}
+    mean["min_balanced_accuracy"] = min(f["int8"]["windows"]["balanced_accuracy"] for f in two_class)
+    mean["corpora"] = [f["corpus"] for f in two_class]
+    mixed = {k: round(float(np.mean([f["mixed"]["windows"][k] for f in two_class])), 4)
+             for k in ("balanced_accuracy", "roc_auc", "f1")}
+    emotions = sorted({e for f in folds for e in f["int8"]["per_emotion"]})
+    emo = {}
+    for e in emotions:
+        vals = [f["int8"]["per_emotion"][e]["called_negative"] for f in folds
+                if e in f["int8"]["per_emotion"]]
+        stream = [f["int8"]["per_stream"]["per_emotion"][e]["called_negative"] for f in folds
+                  if e in f["int8"]["per_stream"]["per_emotion"]]
+        mix = [f["mixed"]["per_emotion"][e]["called_negative"] for f in folds
+               if e in f["mixed"]["per_emotion"]]
+        emo[e] = {"corpora": len(vals), "called_negative": round(float(np.mean(vals)), 4),
+                  "streams_called_negative": round(float(np.mean(stream)), 4),
+                  "mixed_called_negative": round(float(np.mean(mix)), 4) if mix else None}
+    stream_bacc = [f["int8"]["per_stream"]["balanced_accuracy"] for f in two_class
+                   if f["int8"]["per_stream"]["balanced_accuracy"] is not None]
+    return {
+        "mean_over_corpora": mean,
+        "mixed_mean_over_corpora": mixed,
+        "per_stream_balanced_accuracy_mean": round(float(np.mean(stream_bacc)), 4),
+        "per_emotion_mean_over_corpora": emo,
+        "int8_float32_label_agreement_min": min(f["int8_float32_label_agreement"] for f in folds),
+        "float32_mean_balanced_accuracy": round(float(np.mean(
+            [f["float32"]["balanced_accuracy"] for f in two_class])), 4),
+        "per_corpus": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Leave-one-corpus-out evaluation of a training recipe.")
+    ap.add_argument("--manifest", type=Path, required=True)
+    ap.add_argument("--work", type=Path, required=True, help="folder for fold models and results")
+    ap.add_argument("--report", type=Path, default=None, help="aggregate report JSON to write")
+    ap.add_argument("--arch", default="specmon")
+    ap.add_argument("--epochs", type=int, default=Recipe.epochs)
+    ap.add_argument("--steps", type=int, default=Recipe.steps, help="batches of 32 per epoch")
+    ap.add_argument("--augment", default="all")
+    ap.add_argument("--sadness-weight", type=float, default=2.0)
+    ap.add_argument("--label-smoothing", type=float, default=Recipe.label_smoothing)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--folds", default=None, help="only these held-out corpora (comma list)")
+    ap.add_argument("--speakers-per-corpus", type=int, default=0, help="at most this many speakers "
+                    "of each corpus (0: all), for quick runs")
+    ap.add_argument("--max-clips", type=int, default=0, help="at most this many clips per speaker "
+                    "and emotion (0: all), for quick runs")
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    t0 = time.time()
+    recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
+                    emotion_weight={"sadness": args.sadness_weight} if args.sadness_weight != 1 else {},
+                    label_smoothing=args.label_smoothing, seed=args.seed)
+    try:
+        clips = subset(read_manifest(args.manifest), args.speakers_per_corpus, args.max_clips)
+        splits = loco_splits(clips)
+        if args.folds:
+            want = {f.strip() for f in args.folds.split(",") if f.strip()}
+            unknown = want - {c for c, _, _ in splits}
+            if unknown:
+                raise SpecmonError(f"no corpus named {', '.join(sorted(unknown))} in the manifest")
+            splits = [s for s in splits if s[0] in want]
+        args.work.mkdir(parents=True, exist_ok=True)
+        todo = [s for s in splits if not (args.work / f"{s[0]}.json").is_file()]
+        if todo and not args.report_only:
+            log(f"decoding {len(clips)} clips ...")
+            audio = load_all(clips)
+            for i, (corpus, train, test) in enumerate(todo):
+                log(f"fold {i + 1}/{len(todo)}: held out {corpus} ({len(test)} clips)")
+                rep = run_fold(corpus, train, test, audio, recipe, args.work)
+                rep["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                (args.work / f"{corpus}.json").write_text(json.dumps(rep, indent=2) + "\n")
+                w = rep["int8"]["windows"]
+                log(f"fold {corpus}: balanced accuracy {w['balanced_accuracy']}  AUC {w['roc_auc']}  "
+                    f"threshold {rep['threshold']}  ({rep['minutes']} min)")
+        folds = [json.loads((args.work / f"{c}.json").read_text()) for c, _, _ in loco_splits(clips)
+                 if (args.work / f"{c}.json").is_file()]
+        if not folds:
+            raise SpecmonError(f"{args.work}: no fold results to report")
+        rep = {"protocol": "leave-one-corpus-out; epoch and threshold chosen on validation speakers "
+                           "inside the training corpora",
+               "recipe": recipe.to_dict(), **provenance(args.manifest), **aggregate(folds),
+               "fold_minutes_total": round(sum(f["minutes"] for f in folds), 1),
+               "peak_rss_mb": max(f.get("peak_rss_mb", 0) for f in folds),
+               "report_minutes": round((time.time() - t0) / 60, 1)}
+        path = args.report or args.work / "loco_report.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rep, indent=2) + "\n")
+        m = rep["mean_over_corpora"]
+        log(f"LOCO mean over {len(m['corpora'])} corpora: balanced accuracy {m['balanced_accuracy']} "
+            f"(min {m['min_balanced_accuracy']})  AUC {m['roc_auc']}  F1 {m['f1']}  -> {path}")
+    except (SpecmonError, ValueError) as e:
+        print(f"loco: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def subset(clips: list[Clip], speakers_per_corpus: int, max_clips: int) -> list[Clip]:
+    """A smaller, deterministic manifest for quick runs."""
+    if speakers_per_corpus:
+        keep: set[str] = set()
+        for corpus in sorted({c.corpus for c in clips}):
+            keep.update(sorted({c.speaker for c in clips if c.corpus == corpus})[:speakers_per_corpus])
+        clips = [c for c in clips if c.speaker in keep]
+    if max_clips:
+        seen: dict = {}
+        kept = []
+        for c in clips:
+            seen[(c.speaker, c.emotion)] = seen.get((c.speaker, c.emotion), 0) + 1
+            if seen[(c.speaker, c.emotion)] <= max_clips:
+                kept.append(c)
+        clips = kept
+    if not clips:
+        raise SpecmonError("no clips left after the subset options")
+    return clips
+
+
+if __name__ == "__main__":
+    sys.exit(main())
