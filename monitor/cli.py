@@ -108,6 +108,11 @@ app.command("listen")(live_cli.listen)
 app.command("devices")(live_cli.devices)
 app.command("plot")(live_cli.plot)
 
+# The fleet collector (issue 9): MQTT -> SQLite/PostgreSQL; paho is imported inside the command.
+from monitor import mqtt_cli  # noqa: E402
+
+app.command("collect")(mqtt_cli.collect)
+
 
 def main() -> None:
     try:

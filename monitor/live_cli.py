@@ -12,7 +12,7 @@ from typing import TextIO
 
 import typer
 
-from monitor import cli_common
+from monitor import cli_common, mqtt_cli  # mqtt_cli: MQTT and config-file options
 from monitor.cli_common import fail
 from monitor.errors import SpecmonError
 from monitor.events import LiveStatus, LiveWindow
@@ -83,6 +83,13 @@ def listen(
                              "it, else its default rate; resampled to 16 kHz)."),
     vad_db: float = cli_common.VAD_DB,
     min_voiced: float = cli_common.MIN_VOICED,
+    config: Path = mqtt_cli.CONFIG,
+    mqtt: str = mqtt_cli.MQTT,
+    mqtt_ca: Path = mqtt_cli.MQTT_CA,
+    device_id: str = mqtt_cli.DEVICE_ID,
+    ha_discovery: bool = mqtt_cli.HA_DISCOVERY,
+    mqtt_queue: Path = mqtt_cli.MQTT_QUEUE,
+    mqtt_queue_days: float = mqtt_cli.MQTT_QUEUE_DAYS,
 ) -> None:
     """Listen to a microphone (or --input FILE) and score each 4-s window live.
 
@@ -123,6 +130,11 @@ def listen(
             from monitor.dashboard import Dashboard
 
             sinks.append(Dashboard())
+        mq = mqtt_cli.listen_sink(mqtt, ca=mqtt_ca, device_id=device_id, ha_discovery=ha_discovery,
+                                  queue=mqtt_queue, queue_days=mqtt_queue_days, threshold=thr,
+                                  plain=plain)
+        if mq is not None:
+            sinks.append(mq)
         cfg = ListenConfig(stride_s=stride, threshold=threshold, gate=Gate(vad_db, min_voiced),
                            duration_s=duration, record_path=record,
                            tick_s=1.0 if plain else 0.2, live_view=not plain)

@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh train,dev
 bash scripts/setup_audio.sh
+bash scripts/setup_fleet.sh      # Mosquitto, PostgreSQL (MQTT and collector tests)
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest -q "$@"
