@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh train,dev
 bash scripts/setup_audio.sh
 bash scripts/setup_fleet.sh      # Mosquitto, PostgreSQL (MQTT and collector tests)
+bash scripts/setup_services.sh   # Chromium (the report test opens the page in it)
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest -q "$@"
