@@ -113,6 +113,11 @@ from monitor import mqtt_cli  # noqa: E402
 
 app.command("collect")(mqtt_cli.collect)
 
+# `specmon report`: weeks of listen logs as one HTML page (issue 9); duckdb is imported inside it.
+from monitor import report_cli  # noqa: E402
+
+app.command("report")(report_cli.report)
+
 
 def main() -> None:
     try:

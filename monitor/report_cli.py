@@ -10,7 +10,6 @@ from monitor.cli_common import fail
 from monitor.errors import SpecmonError
 
 
-
 def report(
     logs: list[Path] = typer.Argument(..., help="specmon listen CSV logs, or folders of them."),
     out: Path = typer.Option(None, "--out", "-o",

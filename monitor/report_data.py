@@ -87,7 +87,7 @@ class CsvLogs:
     def load(self, con) -> list[str]:
         names = [str(p) for p in self.files]
         files = ", ".join(_sql_str(n) for n in names)
-        con.execute(f"CREATE TEMP TABLE src_names AS SELECT * FROM (VALUES "
+        con.execute("CREATE TEMP TABLE src_names AS SELECT * FROM (VALUES "
                     + ", ".join(f"({i}, {_sql_str(n)})" for i, n in enumerate(names)) + ") v(src, name)")
         types = {c: "VARCHAR" for c in HEADER}
         types.update(time_utc="TIMESTAMP", offset_s="DOUBLE", score="DOUBLE")

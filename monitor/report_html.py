@@ -363,7 +363,8 @@ def _day_table(m: ModelData, v: Verdict) -> str:
         rows.append(
             f'<tr{cls}><td class="l">{d:%a %Y-%m-%d}</td><td>{m.listen_s[i] / 3600:.1f}</td>'
             f"<td>{m.speech_s[i] / 60:.0f}</td><td>{_pct(share[i])}</td><td>{med}</td>"
-            f'<td>{_pct(ns[i])}</td><td>{m.dropped_s[i]:.0f}</td><td class="l">{_e(status[i].value)}</td></tr>')
+            f'<td>{_pct(ns[i])}</td><td>{m.dropped_s[i]:.0f}</td>'
+            f'<td class="l">{_e(status[i].value)}</td></tr>')
     return ("<details><summary>Numbers per day</summary><table><tr><th class=l>day</th><th>listening (h)"
             "</th><th>speech (min)</th><th>called negative</th><th>median score</th><th>no-speech</th>"
             f"<th>dropped (s)</th><th class=l>day counts as</th></tr>{''.join(rows)}</table></details>")
