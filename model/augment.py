@@ -80,8 +80,26 @@ def _coloured_noise(n: int, rng: np.random.Generator, exponent: float) -> np.nda
     return out / (np.std(out) + 1e-12)
 
 
+_BANK: dict[float, np.ndarray] = {}
+BANK_SAMPLES = 1 << 20  # 65 s of each colour
+
+
+def _noise_slice(n: int, rng: np.random.Generator, exponent: float) -> np.ndarray:
+    """n samples of coloured noise: a random slice of a long, once-made buffer (an FFT per window
+    was a third of the training time)."""
+    bank = _BANK.get(exponent)
+    if bank is None:
+        bank = _BANK.setdefault(exponent, _coloured_noise(BANK_SAMPLES, np.random.default_rng(
+            int(exponent * 10) + 1), exponent))
+    if n >= len(bank):
+        return _coloured_noise(n, rng, exponent)
+    off = rng.integers(0, len(bank) - n)
+    seg = bank[off:off + n]
+    return seg * (1.0 if rng.random() < 0.5 else -1.0) / (np.std(seg) + 1e-12)
+
+
 def _add_noise(x: np.ndarray, rng: np.random.Generator, snr_db: float) -> np.ndarray:
-    noise = _coloured_noise(len(x), rng, rng.choice([0.0, 1.0, 2.0]))
+    noise = _noise_slice(len(x), rng, float(rng.choice([0.0, 1.0, 2.0])))
     p_sig = np.mean(x**2) + 1e-12
     return x + noise * np.sqrt(p_sig / 10 ** (snr_db / 10.0))
 
