@@ -340,9 +340,13 @@ class Dashboard:
 
     @staticmethod
     def _status_line1(st: LiveStatus, width: int) -> Text:
-        dropped = st.dropped_samples / st.sample_rate if st.sample_rate else 0.0
+        dropped = st.dropped_s or (st.dropped_samples / st.sample_rate if st.sample_rate else 0.0)
+        lost = dropped > 0 or st.overflows > 0  # any loss shows, however short: never "0.0 s"
         t = Text(f"windows {st.windows_scored}/{st.windows_total} scored · dropped ")
-        t.append(f"{dropped:.1f} s", style="bold yellow" if dropped > 0 else "")
+        shown = f"{dropped:.1f} s" if dropped >= 0.05 or not lost else "<0.1 s"
+        if st.overflows:
+            shown += f" ({st.overflows} overruns)"
+        t.append(shown, style="bold yellow" if lost else "")
         t.append(f" · {st.device} @ {st.sample_rate} Hz")
         return _fit(t, width)
 

@@ -15,7 +15,19 @@ import typer
 from monitor import cli_common, mqtt_cli  # mqtt_cli: MQTT and config-file options
 from monitor.cli_common import fail
 from monitor.errors import SpecmonError
-from monitor.events import LiveStatus, LiveWindow
+from monitor.events import (
+    AudioDropped,
+    ClockStep,
+    DeviceBack,
+    DeviceLost,
+    DeviceRetry,
+    Event,
+    LiveStatus,
+    LiveWindow,
+    LogDeleted,
+    LogOpened,
+    LogRepaired,
+)
 
 
 def default_csv_path(now: datetime | None = None) -> Path:
@@ -23,27 +35,60 @@ def default_csv_path(now: datetime | None = None) -> Path:
     return Path(f"specmon-{(now or datetime.now()):%Y%m%d-%H%M%S}.csv")
 
 
-class MessagePrinter:
-    """Sink for headless runs: prints each new status message (device lost/back) as one line."""
+def describe(ev: Event) -> str:
+    """One line for a pipeline or log event (the pipeline reports facts; wording lives here)."""
+    if isinstance(ev, AudioDropped):
+        why = {"ring": "the pipeline fell behind and the buffer overflowed",
+               "driver": "the audio driver reported an overrun; size estimated",
+               "clock": "the stream fell behind the clock; found late"}.get(ev.cause, ev.cause)
+        return f"audio lost: {ev.lost_s:.2f} s at {ev.offset_s:.1f} s ({why})"
+    if isinstance(ev, DeviceLost):
+        return f"audio input lost at {ev.offset_s:.1f} s ({ev.reason})"
+    if isinstance(ev, DeviceRetry):
+        return f"audio input lost ({ev.reason}); retrying in {ev.retry_in_s:.0f} s"
+    if isinstance(ev, DeviceBack):
+        return f"audio input back after {ev.gap_s:.1f} s (gap at {ev.offset_s:.1f} s)"
+    if isinstance(ev, ClockStep):
+        return (f"clock: time_utc re-anchored by {ev.step_s:+.2f} s to the system clock "
+                f"(at {ev.offset_s:.1f} s, now {ev.time_utc})")
+    if isinstance(ev, LogRepaired):
+        return (f"warning: {ev.path} ended in a torn row (power cut?): cut back to its last whole "
+                f"row ({ev.bytes_cut} bytes removed)")
+    if isinstance(ev, LogOpened):
+        return f"log: {'appending to' if ev.appending else 'new file'} {ev.path}"
+    if isinstance(ev, LogDeleted):
+        return f"log: deleted {ev.path} (older than --keep-days)"
+    return str(ev)
 
-    def __init__(self, stream: TextIO) -> None:
+
+class EventReporter:
+    """Sink that words events: each becomes the status message (the dashboard shows it) and, when
+    given a stream (headless runs: stderr, i.e. the journal under systemd), one line there."""
+
+    def __init__(self, stream: TextIO | None) -> None:
         self.stream = stream
         self._last = ""
 
-    def _show(self, status: LiveStatus) -> None:
-        if status.message and status.message != self._last:
-            self._last = status.message
-            self.stream.write(f"specmon: {status.message}\n")
+    def report(self, ev: Event, status: LiveStatus | None = None) -> None:
+        text = describe(ev)
+        if status is not None:
+            status.message = text
+        if self.stream is not None and text != self._last:
+            self._last = text
+            self.stream.write(f"specmon: {text}\n")
             self.stream.flush()
 
+    def on_event(self, ev: Event, status: LiveStatus) -> None:
+        self.report(ev, status)
+
     def on_window(self, w: LiveWindow, status: LiveStatus) -> None:
-        self._show(status)
+        pass
 
     def on_tick(self, status: LiveStatus) -> None:
-        self._show(status)
+        pass
 
     def close(self, status: LiveStatus) -> None:
-        self._show(status)
+        pass
 
 
 def _filtered_stderr(active: bool):
@@ -122,10 +167,12 @@ def listen(
         status = LiveStatus(device=source.name, sample_rate=source.rate, csv_path=str(path),
                             threshold=thr)
         plain = headless or not sys.stdout.isatty()
+        # First, so the dashboard and printers see an event's message on the same tick.
+        sinks.insert(0, EventReporter(sys.stderr if plain else None))
         if plain:
             from monitor.dashboard import PlainPrinter
 
-            sinks += [PlainPrinter(sys.stdout), MessagePrinter(sys.stderr)]
+            sinks.append(PlainPrinter(sys.stdout))
         else:
             from monitor.dashboard import Dashboard
 
@@ -149,8 +196,9 @@ def listen(
             error = e
             pipe.summary.stopped_by = pipe.summary.stopped_by or "stopped by an error"
     except SpecmonError as e:
-        if sinks:
-            sinks[0].abandon()
+        for s in sinks:
+            if isinstance(s, CsvLog):
+                s.abandon()
         fail(str(e))
         return
     for line in pipe.summary.lines():

@@ -4,10 +4,16 @@ Windows end on the schedule monitor.features.window_ends uses offline (column co
 125 + stride, ...), and each window's samples reach RollingSTFT exactly up to its last frame before
 it is taken, so a replayed file gives the same windows, and scores, as `specmon score`.
 
-Stream clock: offset_s counts 16 kHz samples since capture started. When the device is lost the
-rolling analysis restarts after the reconnect and the clock jumps by the wall-clock length of the
-gap, so the gap shows as a jump in the log's offset_s/start_s (and a status message), not as
-fake rows.
+Stream clock: offset_s counts 16 kHz samples since capture started, lost ones included, so it is
+monotonic and every second is accounted for. Audio goes missing in two ways, and either way the audio
+before the loss is analysed with its own time and the rolling analysis restarts after it (no window
+spans a loss):
+- a hole: the ring buffer was full, or the driver overran (RingBuffer records where); the clock moves
+  on by the samples lost (AudioDropped event);
+- a device loss: the clock moves on by the wall-clock time from the last sample received to the first
+  one after the reconnect (DeviceLost, DeviceBack events).
+time_utc comes from monitor.streamclock: anchored to the system clock at the first audio and
+re-anchored when they part by more than a tolerance (ClockStep event).
 """
 
 from __future__ import annotations
@@ -15,14 +21,26 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from monitor.errors import SpecmonError
-from monitor.events import LiveStatus, LiveWindow, Sink
+from monitor.events import (
+    AudioDropped,
+    ClockStep,
+    DeviceBack,
+    DeviceLost,
+    DeviceRetry,
+    Event,
+    LiveStatus,
+    LiveWindow,
+    Sink,
+    dropped_text,
+)
 from monitor.features import (
     HOP,
     N_FFT,
@@ -34,7 +52,8 @@ from monitor.features import (
 )
 from monitor.resample import Resampler
 from monitor.scorer import Scorer
-from monitor.source import DeviceLost
+from monitor.source import DeviceLost as DeviceGone
+from monitor.streamclock import CLOCK_CHECK_S, CLOCK_TOLERANCE_S, StreamClock, utc_text
 from monitor.windows import NEGATIVE, Gate, assess
 
 # Weight of the newest score in the smoothed score (EMA). 0.3 follows a change within ~3 windows
@@ -56,6 +75,9 @@ class ListenConfig:
     alpha: float = EMA_ALPHA
     tick_s: float = TICK_S  # status refresh period; 1 s is plenty without a dashboard
     live_view: bool = True  # a dashboard wants CPU % and the spectrogram on every tick
+    clock_tolerance_s: float = CLOCK_TOLERANCE_S  # re-anchor time_utc past this difference
+    clock_check_s: float = CLOCK_CHECK_S
+    heartbeat: Callable[[], None] | None = None  # called on every status tick (service watchdog)
 
 
 @dataclass
@@ -67,6 +89,8 @@ class Summary:
     score_sum: float = 0.0
     final_smoothed: float | None = None
     dropped_s: float = 0.0
+    overflows: int = 0
+    clock_steps: int = 0
     gaps: list[tuple[float, float]] = field(default_factory=list)  # (offset_s, length_s)
     stopped_by: str = ""
 
@@ -87,11 +111,13 @@ class Summary:
             f"windows: {self.windows_total} ({self.windows_scored} with speech), "
             f"negative: {self.negative_windows} ({100 * self.negative_share:.0f}% of scored)",
             f"mean score: {f(self.mean_score)}, final smoothed: {f(self.final_smoothed)}",
-            f"dropped audio: {self.dropped_s:.2f} s",
+            f"dropped audio: {dropped_text(self.dropped_s, self.overflows)}",
         ]
         if self.gaps:
             total = sum(g for _, g in self.gaps)
             out.append(f"device gaps: {len(self.gaps)} ({total:.1f} s without audio)")
+        if self.clock_steps:
+            out.append(f"clock steps: {self.clock_steps} (time_utc re-anchored to the system clock)")
         return out
 
 
@@ -99,7 +125,8 @@ class Pipeline:
     """Runs one listening session; stop() (or SIGINT/SIGTERM) ends it cleanly."""
 
     def __init__(self, source, scorer: Scorer, sinks: list[Sink], status: LiveStatus,
-                 config: ListenConfig, start_utc: datetime | None = None) -> None:
+                 config: ListenConfig, start_utc: datetime | None = None,
+                 wall_clock: Callable[[], datetime] | None = None) -> None:
         self.source = source
         self.scorer = scorer
         self.sinks = sinks
@@ -109,13 +136,18 @@ class Pipeline:
         self.stride = stride_hops(config.stride_s)
         self.summary = Summary()
         self._stop = threading.Event()
-        self._start_utc = start_utc or datetime.now(timezone.utc)
-        self._clock_fixed = start_utc is not None
+        # start_utc fixes time_utc to start_utc + offset_s (tests, benchmarks); otherwise the clock
+        # anchors at the first audio and follows the system clock (wall_clock, for tests).
+        self.clock = StreamClock(start_utc, config.clock_tolerance_s, config.clock_check_s)
+        self._now = wall_clock or (lambda: datetime.now(timezone.utc))
         self._smoothed: float | None = None
         self._record = None
         self._clip_until = 0.0
         self.started = False  # set once the source is open: before that, nothing to summarise
-        self._dropped_seen = 0  # ring-buffer drops already accounted for in the stream clock
+        # A device loss in progress: (stream clock of the last sample, its monotonic time). The
+        # gap's true size is only known when audio flows again.
+        self._lost: tuple[int, float] | None = None
+        self._missing_s = 0.0  # audio found missing by the clock (not reported by the driver)
         self._reset_segment(0)
 
     def stop(self, reason: str = "stopped") -> None:
@@ -123,17 +155,33 @@ class Pipeline:
             self.summary.stopped_by = reason
         self._stop.set()
 
-    # -- segments: one per continuous run of audio from the device ---------------------------------
+    # -- segments: one per continuous run of audio (a hole or a device loss starts a new one) -------
     def _reset_segment(self, origin: int) -> None:
         self._origin = origin  # stream clock (16 kHz samples) of this segment's first sample
         self._pushed = 0  # 16 kHz samples pushed into the rolling STFT in this segment
+        self._read_in = 0  # capture-rate samples read from the ring in this segment
+        self._rate = int(self.source.rate or 0)
         self._rolling = RollingSTFT()
         self._next_end = WINDOW_FRAMES
-        self._resampler = Resampler(self.source.rate) if self.source.rate else None
+        self._resampler = Resampler(self._rate) if self._rate else None
 
     @property
     def offset_s(self) -> float:
         return (self._origin + self._pushed) / SAMPLE_RATE
+
+    def _read_end(self) -> int:
+        """Stream clock (16 kHz samples) just after the last sample read from the ring: counted
+        at the capture rate, so the resampler's delay does not shift it."""
+        if not self._rate:
+            return self._origin + self._pushed
+        return max(self._origin + int(round(self._read_in * SAMPLE_RATE / self._rate)),
+                   self._origin + self._pushed)
+
+    def _emit(self, event: Event) -> None:
+        for s in self.sinks:
+            on_event = getattr(s, "on_event", None)
+            if on_event is not None:
+                on_event(event, self.status)
 
     # -- the data path -----------------------------------------------------------------------------
     def _feed(self, x16: np.ndarray) -> None:
@@ -174,31 +222,52 @@ class Pipeline:
         end_s = base + s1
         st.scores.append((end_s, r.score, self._smoothed))
         del st.scores[:-TREND_POINTS]
-        t = self._start_utc + timedelta(seconds=end_s)
         w = LiveWindow(
-            time_utc=t.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            time_utc=utc_text(self.clock.utc(end_s)),
             offset_s=end_s, result=r, smoothed=self._smoothed, model_id=self.scorer.model_id,
         )
         for s in self.sinks:
             s.on_window(w, st)
 
     def _drain(self, last: bool = False) -> None:
-        dropped = self.source.dropped
-        if dropped > self._dropped_seen and self.source.rate:
-            # The ring overflowed: the audio has a hole. Start a new segment after it instead of
-            # stitching both sides into one window, and move the stream clock past the hole.
-            hole = int(round((dropped - self._dropped_seen) * SAMPLE_RATE / self.source.rate))
-            self._dropped_seen = dropped
-            self._reset_segment(self._origin + self._pushed + hole)
-        x = self.source.ring.read()
-        if x.shape[0]:
-            if not self._clock_fixed:
-                # Anchor time_utc to the first audio, not to the (seconds earlier) stream opening.
-                lag = timedelta(seconds=x.shape[0] / self.source.rate)
-                self._start_utc = datetime.now(timezone.utc) - lag
-                self._clock_fixed = True
-            self._meter(x)
-        if x.shape[0] == 0 and not last:
+        """Everything waiting in the ring, segment by segment: audio before a hole is analysed
+        with its own time, then the hole moves the stream clock and a new segment starts."""
+        ring = self.source.ring
+        while True:
+            x = ring.read()
+            if x.shape[0]:
+                self._take(x)
+            ring_n, driver_n = ring.take_hole()
+            if not (ring_n or driver_n):
+                break
+            self._hole(ring_n, driver_n)
+        if last:
+            self._process(np.zeros(0, np.float32), last=True)
+
+    def _take(self, x: np.ndarray) -> None:
+        if self._lost is not None:
+            self._back(x.shape[0])
+        newest = (self._read_end() + x.shape[0] * SAMPLE_RATE / self._rate) / SAMPLE_RATE
+        obs = self.clock.observe(newest, self._now(), time.monotonic(), paced=self.source.paced)
+        if obs.missing_s:
+            # Audio went missing unreported (the stream fell behind the monotonic clock): account
+            # for it here, before this chunk, which arrived after it.
+            self._process(np.zeros(0, np.float32), last=True)
+            at = self._read_end()
+            self._emit(AudioDropped(at / SAMPLE_RATE, obs.missing_s, "clock"))
+            self._missing_s += obs.missing_s
+            self._reset_segment(at + int(round(obs.missing_s * SAMPLE_RATE)))
+            newest += obs.missing_s
+        if obs.step_s:
+            self.status.clock_steps += 1
+            self.summary.clock_steps += 1
+            self._emit(ClockStep(newest, obs.step_s, utc_text(self.clock.utc(newest))))
+        self._read_in += x.shape[0]
+        self._meter(x)
+        self._process(x)
+
+    def _process(self, x: np.ndarray, last: bool = False) -> None:
+        if self._resampler is None or (x.shape[0] == 0 and not last):
             return
         y = self._resampler.process(x, last=last)
         if self.cfg.duration_s is not None and self.source.timed_by_stream:
@@ -209,8 +278,17 @@ class Pipeline:
             self._record.write(y)
         self._feed(y)
 
+    def _hole(self, ring_n: int, driver_n: int) -> None:
+        """Samples went missing after what was read so far (a full ring, a driver overrun)."""
+        self._process(np.zeros(0, np.float32), last=True)  # the audio before it, to its last sample
+        at = self._read_end()
+        for n, cause in ((ring_n, "ring"), (driver_n, "driver")):
+            if n:
+                self._emit(AudioDropped(at / SAMPLE_RATE, n / self._rate, cause))
+        self._reset_segment(at + int(round((ring_n + driver_n) * SAMPLE_RATE / self._rate)))
+
     def _meter(self, x: np.ndarray) -> None:
-        tail = x[-max(1, self.source.rate // 10):]  # ~100 ms
+        tail = x[-max(1, self._rate // 10):]  # ~100 ms
         ms = float(np.mean(np.square(tail, dtype=np.float64)))
         self.status.level_dbfs = 10.0 * np.log10(max(ms * 2.0, 1e-12))
         now = time.monotonic()
@@ -218,17 +296,73 @@ class Pipeline:
             self._clip_until = now + 1.0
         self.status.clipping = now < self._clip_until
 
+    # -- device loss -------------------------------------------------------------------------------
+    def _lose(self, why: str) -> None:
+        """The device stopped: analyse what it delivered, then remember where and when it ended."""
+        try:
+            self._drain()
+        except AttributeError:  # no ring (the stream never opened)
+            pass
+        if self._lost is None:
+            self._process(np.zeros(0, np.float32), last=True)
+            at = self._read_end()
+            last = getattr(self.source, "last_data", None) or time.monotonic()
+            self._lost = (at, last)
+            self._emit(DeviceLost(at / SAMPLE_RATE, why))
+            self._reset_segment(at)
+
+    def _back(self, n_first: int) -> None:
+        """Audio flows again: the gap runs from the old stream's last sample to this first one
+        (the silence timeout, the retries, and any start-up delay included)."""
+        at, last = self._lost
+        first = time.monotonic() - n_first / max(self._rate, 1)
+        gap = max(0.0, first - last)
+        self._lost = None
+        self._origin = at + int(round(gap * SAMPLE_RATE))  # nothing pushed yet in this segment
+        self.summary.gaps.append((at / SAMPLE_RATE, gap))
+        self._emit(DeviceBack(at / SAMPLE_RATE, gap))
+
+    def _reconnect(self, why: str, t0: float, proc) -> bool:
+        """Retry the device with exponential backoff; True once it is open again (the gap is
+        measured when its first audio arrives)."""
+        self.source.close()
+        delay = 1.0
+        while not self._stop.is_set():
+            self._emit(DeviceRetry(why, delay))
+            self._wait(delay, t0, proc)
+            if self._stop.is_set():
+                break
+            try:
+                self.source.open()
+            except SpecmonError as e:
+                why = str(e).split(";")[0]
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            self._reset_segment(self._lost[0] if self._lost else self._read_end())
+            self.status.sample_rate = self.source.rate
+            return True
+        return False
+
     # -- control -----------------------------------------------------------------------------------
+    def _account(self) -> None:
+        st = self.status
+        st.dropped_s = float(self.source.dropped_s) + self._missing_s
+        st.overflows = int(self.source.overflows)
+        rate = self.source.rate or SAMPLE_RATE
+        st.dropped_samples = int(np.ceil(st.dropped_s * rate - 1e-9)) if st.dropped_s > 0 else 0
+
     def _tick(self, t0: float, proc) -> None:
         st = self.status
         st.elapsed_s = time.monotonic() - t0
-        st.dropped_samples = int(self.source.dropped)
+        self._account()
         if proc is not None and self.cfg.live_view:
             st.cpu_percent = proc.cpu_percent(interval=None)
         if self._rolling.columns_total and self.cfg.live_view:
             st.spectrogram = self._rolling.window()
         for s in self.sinks:
             s.on_tick(st)
+        if self.cfg.heartbeat is not None:
+            self.cfg.heartbeat()
 
     def _wait(self, seconds: float, t0: float, proc) -> None:
         end = time.monotonic() + seconds
@@ -245,32 +379,6 @@ class Pipeline:
         elapsed = self.offset_s if self.source.timed_by_stream else time.monotonic() - t0
         if elapsed >= d:
             self.stop(f"--duration {d:g} s reached")
-
-    def _reconnect(self, why: str, t0: float, proc) -> bool:
-        """Retry the device with exponential backoff; True once audio flows again."""
-        lost_at = time.monotonic()
-        lost_offset = self._origin + self._pushed
-        self.source.close()
-        delay = 1.0
-        while not self._stop.is_set():
-            self.status.message = f"audio input lost ({why}); retrying in {delay:.0f} s"
-            self._wait(delay, t0, proc)
-            if self._stop.is_set():
-                break
-            try:
-                self.source.open()
-            except SpecmonError as e:
-                why = str(e).split(";")[0]
-                delay = min(delay * 2, BACKOFF_MAX_S)
-                continue
-            gap = time.monotonic() - lost_at
-            self.summary.gaps.append((lost_offset / SAMPLE_RATE, gap))
-            self._reset_segment(lost_offset + int(round(gap * SAMPLE_RATE)))
-            self.status.sample_rate = self.source.rate
-            self.status.message = (f"audio input back after {gap:.1f} s "
-                                   f"(gap at {lost_offset / SAMPLE_RATE:.1f} s)")
-            return True
-        return False
 
     def _idle_s(self, next_tick: float) -> float:
         """Sleep until the next window's last sample is due, or the next status tick: waking
@@ -315,8 +423,8 @@ class Pipeline:
             while not self._stop.is_set():
                 try:
                     self.source.poll()
-                except DeviceLost as e:
-                    self.source.ring.clear()
+                except DeviceGone as e:
+                    self._lose(str(e))
                     if not self._reconnect(str(e), t0, proc):
                         break
                     continue
@@ -339,8 +447,14 @@ class Pipeline:
             if self._record is not None:
                 self._record.close()
             self.summary.duration_s = self.offset_s
-            self.summary.dropped_s = self.source.dropped / max(self.source.rate, 1)
-            self.status.dropped_samples = int(self.source.dropped)
+            if self._lost is not None:  # stopped while the device was away: the gap so far
+                at, last = self._lost
+                gap = max(0.0, time.monotonic() - last)
+                self.summary.gaps.append((at / SAMPLE_RATE, gap))
+                self.summary.duration_s = at / SAMPLE_RATE + gap
+            self._account()
+            self.summary.dropped_s = self.status.dropped_s
+            self.summary.overflows = self.status.overflows
             self.status.elapsed_s = time.monotonic() - t0
             errors = []
             for s in self.sinks if self.started else []:

@@ -46,11 +46,20 @@ class MicSource:
         self._opened_at = 0.0
         self._last_data = 0.0
         self._got_data = False
-        self._dropped_before = 0  # ring drops of earlier (closed) streams
+        self._dropped_before_s = 0.0  # audio lost in earlier (closed) streams, seconds
+        self._prev_adc = 0.0  # PortAudio's capture time of the previous callback's first frame
+        self._prev_frames = 0
 
     @property
-    def dropped(self) -> int:
-        return self._dropped_before + (self.ring.dropped if self.ring else 0)
+    def dropped_s(self) -> float:
+        """Audio lost so far: ring-buffer overflows and (estimated) driver overruns, seconds."""
+        now = (self.ring.dropped + self.ring.lost) / self.rate if self.ring and self.rate else 0.0
+        return self._dropped_before_s + now
+
+    @property
+    def last_data(self) -> float:
+        """Monotonic time of the last callback that brought audio (0.0 if none yet)."""
+        return self._last_data if self._got_data else 0.0
 
     def open(self) -> None:
         """Open and start the stream; SpecmonError if there is no usable device."""
@@ -70,6 +79,7 @@ class MicSource:
             # Pre-allocated so the callback's stereo mixdown allocates nothing.
             self._scratch = np.zeros(FRAMES_PER_BUFFER * 8, np.float32)
             self._got_data = False
+            self._prev_adc, self._prev_frames = 0.0, 0
             self._opened_at = self._last_data = time.monotonic()
             with quiet_stderr():
                 self._stream = self._pa.open(
@@ -89,8 +99,17 @@ class MicSource:
         # Runs on PortAudio's thread: no locks, no I/O, no logging; just copy into the ring.
         import pyaudio
 
+        adc = float(time_info.get("input_buffer_adc_time", 0.0)) if time_info else 0.0
         if status & pyaudio.paInputOverflow:
+            # The driver discarded input before this buffer: a hole at the write position. Its size
+            # from the capture timestamps where the host API provides them, else one buffer (the
+            # least it can be).
             self.overflows += 1
+            lost = frame_count
+            if adc > 0.0 and self._prev_adc > 0.0:
+                lost = max(lost, int(round((adc - self._prev_adc) * self.rate)) - self._prev_frames)
+            self.ring.mark_hole(lost)
+        self._prev_adc, self._prev_frames = adc, frame_count
         if in_data is not None:
             x = np.frombuffer(in_data, np.float32)
             if self._channels > 1:
@@ -127,9 +146,6 @@ class MicSource:
         return False
 
     def close(self) -> None:
-        if self.ring is not None:
-            self._dropped_before += self.ring.dropped
-            self.ring.dropped = 0
         if self._stream is not None:
             try:
                 with quiet_stderr():
@@ -138,6 +154,9 @@ class MicSource:
             except OSError:
                 pass
             self._stream = None
+        if self.ring is not None and self.rate:  # the callback has stopped: count its losses
+            self._dropped_before_s += (self.ring.dropped + self.ring.lost) / self.rate
+            self.ring.dropped = self.ring.lost = 0
         if self._pa is not None:
             with quiet_stderr():
                 self._pa.terminate()
@@ -177,8 +196,9 @@ class FileSource:
         self._pending = np.zeros(0, np.float32)
 
     @property
-    def dropped(self) -> int:
-        return self.ring.dropped if self.ring is not None else 0
+    def dropped_s(self) -> float:
+        r = self.ring
+        return (r.dropped + r.lost) / self.rate if r is not None else 0.0
 
     def open(self) -> None:
         self.ring = RingBuffer(int(RING_SECONDS * self.rate))
