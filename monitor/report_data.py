@@ -172,9 +172,11 @@ class Threshold:
             return f"above {lo:.4f} (no window was called negative)"
         if lo is None:
             return f"at most {hi:.4f} (no window was called neutral)"
-        for d in range(1, 5):  # the shortest decimal between the two: how a person set it
-            c = math.ceil(round(lo * 10**d, 6)) / 10**d
-            if lo <= c <= hi:
+        if lo == hi:  # a score logged as exactly the threshold, rounded both ways
+            return f"{hi:.4f}".rstrip("0").rstrip(".")
+        for d in range(1, 5):  # the shortest decimal in (lo, hi]: how a person would have set it
+            c = (math.floor(round(lo * 10**d, 6)) + 1) / 10**d
+            if lo < c <= hi:
                 return f"{c:.{d}f}"
         return f"{hi:.4f}"
 

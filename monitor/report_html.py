@@ -11,6 +11,7 @@ import datetime as dt
 import html
 import io
 import math
+import re
 
 import matplotlib
 import numpy as np
@@ -240,7 +241,7 @@ def svg(fig: Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg"):], count=1, flags=re.S)
 
 
 # -- the page --------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ WITH base AS (
     -- the monitor was off between gap_a and gap_b (seconds of the day); dropped-audio holes
     SELECT * FROM u
     WHERE NOT (off0 >= {gap_a} AND off0 < {gap_b})
-      AND NOT (i % 20011 BETWEEN 7 AND 7 + {hole_rows} - 1)
+      AND NOT (i % {hole_every} BETWEEN 7 AND 7 + {hole_rows} - 1)
 ), rows AS (
     SELECT *,
         -- a new session after the gap: its offsets restart at one window
@@ -88,19 +88,23 @@ def day_level(day: int, days: int, elevated_days: int, seed: int) -> float:
 
 
 def make_logs(folder: Path, days: int = 90, end: dt.date | None = None, seed: int = 1,
-              elevated_days: int = 12, second_model_days: int = 0, threshold: float = 0.4) -> int:
-    """Write `days` day files into folder; returns the number of rows written."""
+              elevated_days: int = 12, second_model_days: int = 0, threshold: float = 0.4,
+              step_s: float = STEP_S) -> int:
+    """Write `days` day files into folder; returns the number of rows written.
+
+    step_s: seconds between windows (0.992 is `--stride 1`; the tests use a coarse step for speed)."""
     folder.mkdir(parents=True, exist_ok=True)
     end = end or dt.date.today() - dt.timedelta(days=1)
-    rows_per_day = int((86400 - WINDOW_S) // STEP_S) + 1  # every window ends inside its day
+    rows_per_day = int((86400 - WINDOW_S) // step_s) + 1  # every window ends inside its day
     con = duckdb.connect()
     total = 0
     for d in range(days):
         date = end - dt.timedelta(days=days - 1 - d)
         gap = (2 * 3600, 6 * 3600) if d % 11 == 5 else (0, 0)  # monitor off 02:00-06:00
         sql = DAY_SQL.format(
-            window=WINDOW_S, step=STEP_S, rows=rows_per_day, seed=seed, day=d, date=date.isoformat(),
+            window=WINDOW_S, step=step_s, rows=rows_per_day, seed=seed, day=d, date=date.isoformat(),
             gap_a=gap[0], gap_b=gap[1], hole_rows=3 if d % 3 == 0 else 0,
+            hole_every=max(rows_per_day // 4, 2) | 1,
             level=day_level(d, days, elevated_days, seed), threshold=threshold,
             model=MODEL_B if d >= days - second_model_days else MODEL_A,
         )
@@ -120,10 +124,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="the last N days drift toward negative (0: never)")
     ap.add_argument("--second-model-days", type=int, default=0,
                     help="the last N days are made by another model id")
+    ap.add_argument("--step", type=float, default=STEP_S,
+                    help="seconds between windows (default 0.992: `specmon listen --stride 1`)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     n = make_logs(args.folder, args.days, args.end, args.seed, args.elevated_days,
-                  args.second_model_days)
+                  args.second_model_days, step_s=args.step)
     print(f"wrote {n} rows in {args.days} day files to {args.folder} ({time.perf_counter() - t0:.1f} s)",
           file=sys.stderr)
     return 0
