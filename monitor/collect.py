@@ -70,6 +70,8 @@ def _json_object(payload: bytes) -> dict:
         raise Rejected("not UTF-8") from None
     try:
         obj = json.loads(text, parse_constant=_no_constants)
+    except Rejected:
+        raise
     except (ValueError, RecursionError):
         raise Rejected("not JSON") from None
     if not isinstance(obj, dict):
@@ -152,6 +154,7 @@ class Collector:
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
         self._connack = None
+        self._ever_connected = False
         self._connected = threading.Event()
         self._seen_reasons: set[str] = set()
         cid = client_id or f"specmon-collect-{socket.gethostname().split('.')[0]}"
@@ -171,13 +174,14 @@ class Collector:
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connack = reason_code
         if not reason_code.is_failure:
+            self._ever_connected = True
             client.subscribe([(f"{TOPIC_ROOT}/+/window", 1), (f"{TOPIC_ROOT}/+/status", 1),
                               (f"{TOPIC_ROOT}/+/summary", 1)])
             self.log(f"collect: connected to {self.broker.host}:{self.broker.port}")
         self._connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if not self._stop.is_set():
+        if self._ever_connected and not self._stop.is_set():
             self.log(f"collect: connection lost ({reason_code}); reconnecting")
 
     def _on_message(self, client, userdata, msg) -> None:

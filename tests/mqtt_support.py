@@ -121,14 +121,10 @@ class PostgresCluster:
         self.port = free_port()
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         workdir.mkdir(parents=True, exist_ok=True)
-        if self.as_user:
+        if self.as_user:  # workdir must be reachable by user postgres (e.g. under /tmp, not 0700)
+            os.chmod(workdir.parent, 0o755)
             shutil.chown(workdir, "postgres")
             os.chmod(workdir, 0o755)
-            p = workdir
-            while p != p.parent:  # postgres must be able to reach the folder
-                p = p.parent
-                if p.stat().st_mode & 0o001 == 0:
-                    os.chmod(p, p.stat().st_mode | 0o001)
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
         self._run("pg_ctl", "-D", str(self.data), "-l", str(workdir / "pg.log"), "-w", "-o",
                   f"-p {self.port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")

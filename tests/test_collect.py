@@ -1,0 +1,231 @@
+"""`specmon collect`: a real Mosquitto, real SQLite files and a real PostgreSQL cluster.
+
+Covers: hostile, malformed and oversized payloads rejected and counted without stopping the collector
+and never reaching SQL as text; idempotent storage (redelivery, collector killed and restarted);
+a short run of the load test (scripts/load_collect.py) with no loss and no duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from mqtt_support import Mosquitto, PostgresCluster
+from test_mqtt import window
+
+from monitor.collect import Collector, Rejected, parse_message
+from monitor.mqtt_sink import dumps, window_message
+from monitor.store import open_store
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+import load_collect  # noqa: E402
+
+INJECTION = "x'); DROP TABLE windows; --"
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    # Not under pytest's tmp folder: that one is mode 0700 (re-set by every pytest run), and the
+    # server runs as user 'postgres'.
+    d = Path(tempfile.mkdtemp(prefix="specmon-pg-"))
+    pg = PostgresCluster(d / "cluster")
+    yield pg
+    pg.stop()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    if request.param == "sqlite":
+        return str(tmp_path / "fleet.sqlite")
+    pg = request.getfixturevalue("postgres")
+    s = open_store(pg.url)  # a clean database per test
+    s.conn.cursor().execute("DROP TABLE IF EXISTS windows, device_status")
+    s.conn.commit()
+    s.close()
+    return pg.url
+
+
+@pytest.fixture()
+def broker(tmp_path):
+    b = Mosquitto(tmp_path / "broker")
+    yield b
+    b.stop()
+
+
+def msg(n: int, **over) -> bytes:
+    m = window_message(window(n), n, 0.4)
+    m.update(over)
+    return json.dumps(m).encode()
+
+
+def test_parse_message_rejects_bad_input():
+    kind, dev, row = parse_message("specmon/pi-1/window", msg(5))
+    assert (kind, dev, row[0], row[6]) == ("window", "pi-1", 5, "neutral")
+    assert parse_message("specmon/pi-1/status", b"online")[2] == "online"
+    bad = {
+        ("specmon/a'b/window", msg(1)): "bad topic",
+        ("specmon/pi/window/x", msg(1)): "bad topic",
+        ("other/pi/window", msg(1)): "bad topic",
+        ("specmon/pi/window", b"{" + b" " * 5000 + b"}"): "oversized",
+        ("specmon/pi/window", b"\xff\xfe"): "not UTF-8",
+        ("specmon/pi/window", b"[" * 2000 + b"]" * 2000): "not JSON",
+        ("specmon/pi/window", b"[1,2]"): "not a JSON object",
+        ("specmon/pi/window", msg(1, score=float("nan"))): "not JSON (NaN/Infinity)",
+        ("specmon/pi/window", msg(-1)): "bad field seq",
+        ("specmon/pi/window", msg(2**70)): "bad field seq",
+        ("specmon/pi/window", msg(1, seq=True)): "bad field seq",
+        ("specmon/pi/window", msg(1, score="0.5' OR '1'='1")): "bad field score",
+        ("specmon/pi/window", msg(1, score=3.0)): "bad field score",
+        ("specmon/pi/window", msg(1, label="negative'; DROP TABLE windows;--")): "bad field label",
+        ("specmon/pi/window", msg(1, time_utc="yesterday")): "bad field time_utc",
+        ("specmon/pi/window", msg(1, model_id="a\x00b")): "bad field model_id",
+        ("specmon/pi/window", msg(1, rms_dbfs=None)): "bad field rms_dbfs",
+        ("specmon/pi/status", b"pwned"): "bad status",
+    }
+    for (topic, payload), reason in bad.items():
+        with pytest.raises(Rejected) as e:
+            parse_message(topic, payload)
+        assert str(e.value) == reason, (topic, payload[:60])
+
+
+def _publisher(port: int) -> mqtt.Client:
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="pub")
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    return c
+
+
+def _publish_all(c: mqtt.Client, items: list[tuple[str, bytes]]) -> None:
+    infos = [c.publish(t, p, qos=1) for t, p in items]
+    for i in infos:
+        i.wait_for_publish(10)
+
+
+def _wait(cond, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not cond():
+        time.sleep(0.05)
+    return cond()
+
+
+def test_hostile_payloads_are_counted_and_never_become_sql(db, broker):
+    store = open_store(db)
+    logged: list[str] = []
+    col = Collector(broker.url, store, client_id="col-hostile", log=logged.append)
+    col.connect()
+    t = threading.Thread(target=col.run, kwargs={"duration_s": 30})
+    t.start()
+    try:
+        pub = _publisher(broker.port)
+        hostile = [
+            ("specmon/pi/window", msg(1, score="0.5' OR '1'='1")),
+            ("specmon/pi/window", b"'; DROP TABLE windows; --"),
+            ("specmon/pi/window", b"\x00\xff" * 3000),  # oversized
+            ("specmon/pi/window", b"[" * 3000),
+            ("specmon/pi/window", msg(2, label="x' OR 1=1 --")),
+            ("specmon/pi/status", b"online'); DELETE FROM device_status; --"),
+            ("specmon/pi/summary", b"not json"),
+        ]
+        good = [("specmon/pi/window", msg(i, model_id=INJECTION)) for i in range(10)]
+        _publish_all(pub, good[:5] + hostile + good[5:] + good[:3])  # good[:3] again: redelivered
+        _publish_all(pub, [("specmon/pi/status", b"online")])
+        assert _wait(lambda: col.stats.received == len(good) + len(hostile) + 4, 15), col.stats
+        pub.disconnect()
+        pub.loop_stop()
+    finally:
+        col.stop()
+        t.join(30)
+    assert sum(col.stats.rejected.values()) == len(hostile)
+    assert col.stats.stored == 10 and col.stats.copies == 3
+    # the tables are intact and the hostile text is stored as text, verbatim
+    s = open_store(db)
+    try:
+        assert s.count("pi") == 10
+        rows = s.windows("pi")
+        assert [r["seq"] for r in rows] == list(range(10))
+        assert {r["model_id"] for r in rows} == {INJECTION}
+        assert s.status("pi")[0] == "online"
+    finally:
+        s.close()
+    # each kind of problem is said once, then only counted
+    assert len([m for m in logged if "rejected" in m]) == len(set(col.stats.rejected))
+
+
+def test_collector_killed_and_restarted_stores_each_window_once(db, broker, tmp_path):
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "monitor.cli", "collect", "--mqtt", broker.url,
+                                 "--db", db, "--client-id", "col-crash"], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def stored(device: str = "crash") -> int:
+        s = open_store(db)
+        try:
+            return s.count(device)
+        finally:
+            s.close()
+
+    col = start()
+    pub = _publisher(broker.port)
+    # the collector is subscribed once a probe message is stored
+    assert _wait(lambda: _publish_all(pub, [("specmon/probe/window", msg(0))]) or stored("probe"), 15)
+    n = 600
+    payloads = [("specmon/crash/window", msg(i)) for i in range(n)]
+    _publish_all(pub, payloads[:300])
+    assert _wait(lambda: stored() > 0, 10)
+    col.send_signal(signal.SIGKILL)  # a crash: whatever was not yet acknowledged comes again
+    col.wait(10)
+    _publish_all(pub, payloads[300:])  # published while the collector is down: kept by the broker
+    _publish_all(pub, payloads[100:200])  # and some copies
+    col = start()
+    assert _wait(lambda: stored() == n, 30), stored()
+    time.sleep(0.5)
+    col.send_signal(signal.SIGTERM)
+    out, err = col.communicate(timeout=30)
+    assert col.returncode == 0, err
+    assert "rejected" in out and "0 rejected" in out
+    s = open_store(db)
+    try:
+        assert [r["seq"] for r in s.windows("crash")] == list(range(n))
+    finally:
+        s.close()
+    pub.disconnect()
+    pub.loop_stop()
+
+
+def test_wrong_credentials_collect_one_line_exit_2(tmp_path):
+    b = Mosquitto(tmp_path / "broker", password=True)
+    try:
+        env = {"PATH": "/usr/bin:/bin", "SPECMON_MQTT_USER": "device", "SPECMON_MQTT_PASSWORD": "nope",
+               "HOME": str(tmp_path)}
+        r = subprocess.run([sys.executable, "-m", "monitor.cli", "collect", "--mqtt", b.url, "--db",
+                            str(tmp_path / "f.sqlite")], cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 2
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("specmon: error: --mqtt") and "refused" in lines[0]
+    finally:
+        b.stop()
+
+
+def test_load_short_no_loss_no_duplicates(db, tmp_path):
+    res = load_collect.run(devices=20, seconds=5, rate=2.0, db=db, backlog=1000, workdir=tmp_path)
+    assert res["sent"] == 200 and res["stored"] == 200
+    assert res["backlog_stored"] == 1000
+    assert res["lost"] == 0 and res["duplicated"] == 0 and res["rows"] == 1200
+    assert "0 rejected" in res["collector"]
+
+
+def test_window_message_roundtrip_fields():
+    kind, dev, row = parse_message("specmon/x/window", dumps(window_message(window(3, None), 7, 0.4)))
+    assert row[0] == 7 and row[5] is None and row[6] == "no-speech" and row[-1] == 0.4
