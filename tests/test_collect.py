@@ -229,3 +229,53 @@ def test_load_short_no_loss_no_duplicates(db, tmp_path):
 def test_window_message_roundtrip_fields():
     kind, dev, row = parse_message("specmon/x/window", dumps(window_message(window(3, None), 7, 0.4)))
     assert row[0] == 7 and row[5] is None and row[6] == "no-speech" and row[-1] == 0.4
+
+
+def test_listen_to_collect_through_a_broker_restart(tmp_path, broker):
+    """End to end: `specmon listen --mqtt` (real-time replay) -> Mosquitto, restarted mid-run ->
+    `specmon collect` -> SQLite. The store ends up with exactly the CSV log's rows, once each."""
+    import csv
+    import os
+
+    db = str(tmp_path / "fleet.sqlite")
+    col = subprocess.Popen([sys.executable, "-m", "monitor.cli", "collect", "--mqtt", broker.url, "--db", db,
+                            "--client-id", "col-e2e"], cwd=REPO, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPECMON_MQTT")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    time.sleep(1.0)
+    lis = subprocess.Popen([sys.executable, "-m", "monitor.cli", "listen", "--input",
+                            str(REPO / "scripts" / "sample.flac"), "--headless", "--csv", "s.csv",
+                            "--mqtt", broker.url, "--device-id", "e2e"], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8.0)
+    broker.restart(down_s=3.0)  # mid-run: both clients lose the broker, then reconnect
+    out, err = lis.communicate(timeout=60)
+    assert lis.returncode == 0, err
+    assert "MQTT connection lost" in err  # the headless run said so, in one line
+
+    with open(tmp_path / "s.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+
+    def stored() -> int:
+        s = open_store(db)
+        try:
+            return s.count("e2e")
+        finally:
+            s.close()
+
+    assert _wait(lambda: stored() >= len(rows), 30), (stored(), len(rows))
+    col.send_signal(signal.SIGTERM)
+    col.communicate(timeout=30)
+    s = open_store(db)
+    try:
+        got = s.windows("e2e")
+    finally:
+        s.close()
+    assert len(got) == len(rows) >= 15
+    seqs = [g["seq"] for g in got]
+    assert seqs == list(range(seqs[0], seqs[0] + len(rows)))  # consecutive: none lost, none twice
+    for row, g in zip(rows, got, strict=True):
+        assert row["time_utc"] == g["time_utc"] and row["label"] == g["label"]
+        assert row["score"] == ("" if g["score"] is None else f"{g['score']:.4f}")
+        assert float(row["offset_s"]) == g["offset_s"]
