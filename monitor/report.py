@@ -96,7 +96,8 @@ class Verdict:
             return (f"On {self.elevated} of the last {r.window} days ({span}) {above}; the rule needs "
                     f"at least {r.days} days.")
         return (f"Only {self.counted} of the last {r.window} days ({span}) had at least "
-                f"{r.min_speech_min:g} minutes of speech; on {self.elevated} of them {above}. "
+                f"{r.min_speech_min:g} minutes of speech scored by this model; on {self.elevated} of them "
+                f"{above}. "
                 f"The rule needs {r.days} elevated days, and the missing days could change the answer.")
 
 

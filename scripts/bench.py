@@ -48,7 +48,7 @@ from monitor.features import (  # noqa: E402
     stft_logpower,
 )
 
-ROWS = ["stft", "rolling", "model", "cpu", "score", "startup", "memory", "latency"]
+ROWS = ["stft", "rolling", "model", "cpu", "score", "startup", "memory", "latency", "report"]
 TARGETS = {
     "stft": "ours >= 1.0x the fastest",
     "rolling": ">= 50x cheaper",
@@ -58,6 +58,7 @@ TARGETS = {
     "startup": "warm <= 2 s (cold reported)",
     "memory": "RSS growth <= 5 MB; peak <= 200 MB",
     "latency": "<= 50 ms",
+    "report": "90 days of 1-s rows <= 10 s",
 }
 
 
@@ -753,6 +754,17 @@ def _nogate():
     return Gate(floor_dbfs=-200.0, min_voiced=0.0)  # score every window: worst case
 
 
+def _bench_report(tmp: Path, quick: bool) -> dict:
+    """`specmon report` on synthetic day logs (scripts/bench_report.py): 90 days, quick 7."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from bench_report import bench_report
+
+    r = bench_report(days=7 if quick else 90, reps=1 if quick else 3, tmp=tmp / "report")
+    if quick:
+        r["ok"] = None  # 7 days: the 90-day target does not apply
+    return r
+
+
 # -- report ----------------------------------------------------------------------------------------
 def summary_rows(R: dict) -> list[tuple[str, str, str, str, str]]:
     """(row, ours, compared with, ratio, target/ok) strings for the table."""
@@ -826,6 +838,12 @@ def summary_rows(R: dict) -> list[tuple[str, str, str, str, str]]:
         out.append(("window -> CSV row", f"median {r['median_ms']:.1f} ms, p95 "
                     f"{r['p95_ms']:.1f}, max {r['max_ms']:.1f}", "-", "-",
                     f"{TARGETS['latency']} {ok(r)}"))
+    r = R.get("report")
+    if isinstance(r, dict) and "wall_s" in r:
+        out.append(("specmon report", f"{r['wall_s']:.2f} s for {r['rows'] / 1e6:.1f} M rows, "
+                    f"{r['days']} days (summarize {r['summarize_s']:.2f}, HTML {r['html_s']:.2f}, "
+                    f"PNG {r['png_s']:.2f} s)", f"peak RSS {r['peak_rss_mb']:.0f} MB", "-",
+                    f"{TARGETS['report']} {ok(r)}"))
     for k in ROWS:
         if isinstance(R.get(k), str):
             out.append((k, R[k], "", "", "ERROR"))
@@ -903,6 +921,7 @@ def main(argv: list[str] | None = None) -> int:
                     tmp / "score.wav", np.tile(x60, 1 if args.quick else 10)), int8, tmp),
             "memory": lambda: bench_memory(tmp, x60, mem_s),
             "model": lambda: bench_model(int8, f32, x60, args.quick, keras),
+            "report": lambda: _bench_report(tmp, args.quick),
         }
         for name in [r for r in jobs if r in only]:
             print(f"[bench] {name} ...", file=sys.stderr, flush=True)
