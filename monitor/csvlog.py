@@ -1,26 +1,37 @@
-"""The session's CSV log: one row per scheduled window, safe against kills and full disks.
+"""The session's CSV log: one row per scheduled window, safe against kills, power cuts and full disks.
 
 Each row is formatted completely and handed to the OS in one os.write() on an O_APPEND descriptor,
 so an interrupted session (SIGINT, SIGTERM, SIGKILL) leaves only whole rows behind. The file is
-fsync'ed at least every FSYNC_EVERY_S seconds and on close, so a power loss costs at most that much.
+fsync'ed every `fsync_s` seconds (default FSYNC_EVERY_S, chosen for SD cards: one flush per 10 s
+instead of per row), on rotation and on close, so a power cut loses at most the rows of the last
+fsync_s seconds. A power cut can also leave a torn last row (or a tail of NUL bytes, when the size
+reached the disk before the data): appending to such a file first cuts it back to its last whole row
+and says so (LogRepaired).
+
+DailyCsvLog (--csv-dir) writes one such file per UTC day, specmon-YYYY-MM-DD.csv, and with keep_days
+deletes days older than that; never the current day.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from monitor.errors import SpecmonError
-from monitor.events import LiveStatus, LiveWindow
+from monitor.events import Event, LiveStatus, LiveWindow, LogDeleted, LogOpened, LogRepaired
 
 HEADER = [
     "time_utc", "offset_s", "start_s", "end_s", "score", "label", "smoothed",
     "rms_dbfs", "voiced", "latency_ms", "model_id",
 ]
 HEADER_LINE = ",".join(HEADER) + "\n"
-FSYNC_EVERY_S = 2.0
+FSYNC_EVERY_S = 10.0
+TAIL_CHECK = 1 << 16  # bytes at the end of an existing log checked for a torn row
 
 
 def _csv_field(s: str) -> str:
@@ -55,8 +66,11 @@ class LogFullError(SpecmonError):
 class CsvLog:
     """A Sink writing the CSV log. Opening checks the path, so a bad path fails before capture."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, fsync_s: float = FSYNC_EVERY_S,
+                 notify: Callable[[Event], None] | None = None) -> None:
         self.path = Path(path)
+        self.fsync_s = fsync_s
+        self.repaired_bytes = 0  # cut from a torn end when this file was opened
         if self.path.is_dir():
             raise SpecmonError(f"{self.path}: is a directory, not a CSV file")
         existing = self._existing_header()
@@ -64,6 +78,10 @@ class CsvLog:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as e:
             raise SpecmonError(f"{self.path}: cannot write the CSV log ({e.strerror})") from None
+        if existing is not None:
+            self._repair_tail()
+            if self.repaired_bytes and notify is not None:
+                notify(LogRepaired(str(self.path), self.repaired_bytes))
         self.rows = 0
         self._size = os.fstat(self._fd).st_size  # end of the last whole row
         self._last_sync = time.monotonic()
@@ -101,6 +119,37 @@ class CsvLog:
             raise SpecmonError(f"{self.path}: existing log is truncated inside its header")
         return first
 
+    def _repair_tail(self) -> None:
+        """Cut a torn last row (no newline, or NUL bytes from a power cut) back to the last whole
+        row, so the next row starts on a line of its own."""
+        try:
+            size = os.fstat(self._fd).st_size
+            start = max(0, size - TAIL_CHECK)
+            with open(self.path, "rb") as f:
+                f.seek(start)
+                tail = f.read()
+        except OSError as e:
+            os.close(self._fd)
+            raise SpecmonError(f"{self.path}: cannot read the existing CSV log ({e.strerror})"
+                               ) from None
+        good = len(tail)
+        nul = tail.find(b"\0")
+        if nul >= 0:
+            good = nul
+        if good and tail[good - 1 : good] != b"\n":
+            good = tail.rfind(b"\n", 0, good) + 1  # 0 if no newline: the whole tail is torn
+        if start + good < len(HEADER_LINE):  # never cut into the header
+            good = len(HEADER_LINE) - start
+        if good < len(tail):
+            try:
+                os.ftruncate(self._fd, start + good)
+                os.fsync(self._fd)
+            except OSError as e:
+                os.close(self._fd)
+                raise SpecmonError(f"{self.path}: cannot repair the torn end of the CSV log "
+                                   f"({e.strerror})") from None
+            self.repaired_bytes = len(tail) - good
+
     def _write(self, line: str) -> None:
         data = line.encode("utf-8")
         try:
@@ -137,7 +186,7 @@ class CsvLog:
     def write_window(self, w: LiveWindow) -> None:
         self._write(format_row(w))
         self.rows += 1
-        if time.monotonic() - self._last_sync >= FSYNC_EVERY_S:
+        if time.monotonic() - self._last_sync >= self.fsync_s:
             self._sync()
 
     # Sink protocol
@@ -145,7 +194,7 @@ class CsvLog:
         self.write_window(w)
 
     def on_tick(self, status: LiveStatus) -> None:
-        if self._fd >= 0 and time.monotonic() - self._last_sync >= FSYNC_EVERY_S:
+        if self._fd >= 0 and time.monotonic() - self._last_sync >= self.fsync_s:
             self._sync()
 
     def abandon(self) -> None:
@@ -164,3 +213,95 @@ class CsvLog:
         finally:
             os.close(self._fd)
             self._fd = -1
+
+
+DAY_FILE = re.compile(r"^specmon-(\d{4}-\d{2}-\d{2})\.csv$")
+
+
+def day_path(directory: Path, day: date) -> Path:
+    return directory / f"specmon-{day.isoformat()}.csv"
+
+
+class DailyCsvLog:
+    """A Sink writing one CsvLog per UTC day (by each window's time_utc) into a directory; with
+    keep_days, deletes specmon-YYYY-MM-DD.csv files more than keep_days - 1 days older than the
+    current one (keep_days=1: only the current day). The current day is never deleted."""
+
+    def __init__(self, directory: str | Path, keep_days: int | None = None,
+                 fsync_s: float = FSYNC_EVERY_S, notify: Callable[[Event], None] | None = None,
+                 today: date | None = None) -> None:
+        self.dir = Path(directory)
+        self.keep_days = keep_days
+        self.fsync_s = fsync_s
+        self.notify = notify
+        if keep_days is not None and keep_days < 1:
+            raise SpecmonError("--keep-days must be at least 1 (the current day is always kept)")
+        if self.dir.exists() and not self.dir.is_dir():
+            raise SpecmonError(f"{self.dir}: --csv-dir is not a directory")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SpecmonError(f"{self.dir}: cannot create the log directory ({e.strerror})") from None
+        self.day = today or datetime.now(timezone.utc).date()
+        self.log = CsvLog(day_path(self.dir, self.day), fsync_s, notify)  # fails before capture
+        self.rows = 0
+        self.prune()
+
+    @property
+    def path(self) -> Path:
+        return self.log.path
+
+    def _say(self, ev: Event) -> None:
+        if self.notify is not None:
+            self.notify(ev)
+
+    def prune(self) -> list[Path]:
+        """Delete day files older than keep_days (counting the current day); returns them."""
+        if self.keep_days is None:
+            return []
+        oldest = self.day - timedelta(days=self.keep_days - 1)
+        gone = []
+        for p in sorted(self.dir.iterdir()):
+            m = DAY_FILE.match(p.name)
+            if not m or p == self.log.path:
+                continue
+            try:
+                d = date.fromisoformat(m.group(1))
+            except ValueError:
+                continue
+            if d < oldest:
+                try:
+                    p.unlink()
+                except OSError:
+                    continue
+                gone.append(p)
+                self._say(LogDeleted(str(p)))
+        return gone
+
+    def _rotate(self, day: date) -> None:
+        self.log.close()  # fsync'ed: a day's file is complete when the next one starts
+        self.day = day
+        self.log = CsvLog(day_path(self.dir, day), self.fsync_s, self.notify)
+        self._say(LogOpened(str(self.log.path), self.log.appending))
+        self.prune()
+
+    def on_window(self, w: LiveWindow, status: LiveStatus) -> None:
+        try:
+            day = date.fromisoformat(w.time_utc[:10])
+        except ValueError:
+            day = self.day
+        if day != self.day:
+            self._rotate(day)
+            if status is not None:
+                status.csv_path = str(self.log.path)
+        self.log.on_window(w, status)
+        self.rows += 1
+
+    def on_tick(self, status: LiveStatus) -> None:
+        self.log.on_tick(status)
+
+    def abandon(self) -> None:
+        self.log.abandon()
+
+    def close(self, status: LiveStatus | None = None) -> None:
+        self.log.close(status)

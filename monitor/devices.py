@@ -178,3 +178,51 @@ def list_devices() -> list[InputDevice]:
         return input_devices(pa, probe=True)
     finally:
         pa.terminate()
+
+
+def wait_for_device(device: str | int | None, seconds: float, notify: Callable | None = None,
+                    heartbeat: Callable[[], None] | None = None) -> bool:
+    """--wait-device: until the device can be resolved (PortAudio re-enumerated each try, backoff
+    1 s doubling to 30 s) or `seconds` (inf: forever) pass. True once it is there; False if SIGINT or
+    SIGTERM arrived meanwhile; the resolve error once time is up."""
+    import math
+    import signal
+    import threading
+    import time
+
+    from monitor.events import DeviceWaiting
+
+    stop = threading.Event()
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handlers[sig] = signal.signal(sig, lambda *_a: stop.set())
+    end = time.monotonic() + seconds if math.isfinite(seconds) else math.inf
+    delay = 1.0
+    try:
+        while True:
+            pa = open_pyaudio()
+            try:
+                resolve_device(pa, device)
+                return True
+            except SpecmonError as e:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise
+                wait = min(delay, left)
+                if notify is not None:
+                    notify(DeviceWaiting(str(e).split(";")[0], wait))
+            finally:
+                with quiet_stderr():
+                    pa.terminate()
+            t_end = time.monotonic() + wait
+            while not stop.is_set() and time.monotonic() < t_end:
+                if heartbeat is not None:
+                    heartbeat()
+                stop.wait(min(1.0, max(0.0, t_end - time.monotonic())))
+            if stop.is_set():
+                return False
+            delay = min(delay * 2, 30.0)
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)

@@ -74,6 +74,14 @@ class DeviceRetry:
 
 
 @dataclass
+class DeviceWaiting:
+    """--wait-device: no input device at start yet; the next look in retry_in_s."""
+
+    reason: str
+    retry_in_s: float
+
+
+@dataclass
 class DeviceBack:
     offset_s: float  # where the gap starts
     gap_s: float  # wall-clock time without audio: silence timeout and reconnect included
@@ -112,8 +120,8 @@ class LogDeleted:
     path: str
 
 
-Event = (AudioDropped | DeviceLost | DeviceRetry | DeviceBack | ClockStep | LogRepaired | LogOpened
-         | LogDeleted)
+Event = (AudioDropped | DeviceLost | DeviceRetry | DeviceWaiting | DeviceBack | ClockStep | LogRepaired
+         | LogOpened | LogDeleted)
 
 
 def dropped_text(seconds: float, overflows: int = 0) -> str:

@@ -21,6 +21,7 @@ from monitor.events import (
     DeviceBack,
     DeviceLost,
     DeviceRetry,
+    DeviceWaiting,
     Event,
     LiveStatus,
     LiveWindow,
@@ -46,6 +47,8 @@ def describe(ev: Event) -> str:
         return f"audio input lost at {ev.offset_s:.1f} s ({ev.reason})"
     if isinstance(ev, DeviceRetry):
         return f"audio input lost ({ev.reason}); retrying in {ev.retry_in_s:.0f} s"
+    if isinstance(ev, DeviceWaiting):
+        return f"waiting for the input device ({ev.reason}); next look in {ev.retry_in_s:.0f} s"
     if isinstance(ev, DeviceBack):
         return f"audio input back after {ev.gap_s:.1f} s (gap at {ev.offset_s:.1f} s)"
     if isinstance(ev, ClockStep):
@@ -67,18 +70,23 @@ class EventReporter:
 
     def __init__(self, stream: TextIO | None) -> None:
         self.stream = stream
+        self.status: LiveStatus | None = None  # known once the session runs
         self._last = ""
 
     def report(self, ev: Event, status: LiveStatus | None = None) -> None:
         text = describe(ev)
+        status = status or self.status
         if status is not None:
             status.message = text
-        if self.stream is not None and text != self._last:
+        # Before the session (e.g. a log repaired at start) there is no dashboard yet: stderr.
+        stream = self.stream if self.stream is not None or status is not None else sys.stderr
+        if stream is not None and text != self._last:
             self._last = text
-            self.stream.write(f"specmon: {text}\n")
-            self.stream.flush()
+            stream.write(f"specmon: {text}\n")
+            stream.flush()
 
     def on_event(self, ev: Event, status: LiveStatus) -> None:
+        self.status = status
         self.report(ev, status)
 
     def on_window(self, w: LiveWindow, status: LiveStatus) -> None:
@@ -89,6 +97,19 @@ class EventReporter:
 
     def close(self, status: LiveStatus) -> None:
         pass
+
+
+def _wait_seconds(text: str) -> float:
+    """--wait-device SECONDS|forever as seconds (inf for forever); a bad value fails in one line."""
+    if text.strip().lower() in ("forever", "inf", "infinity"):
+        return float("inf")
+    try:
+        s = float(text)
+    except ValueError:
+        s = -1.0
+    if not s >= 0 or s == float("inf"):
+        fail(f"--wait-device {text!r}: expected a number of seconds or 'forever'")
+    return s
 
 
 def _filtered_stderr(active: bool):
@@ -112,6 +133,20 @@ def listen(
     csv_path: Path = typer.Option(None, "--csv",
                                   help="CSV log (default: specmon-YYYYmmdd-HHMMSS.csv in the "
                                   "current directory). An existing specmon log is appended to."),
+    csv_dir: Path = typer.Option(None, "--csv-dir",
+                                 help="Instead of --csv: one log per UTC day in this folder "
+                                 "(specmon-YYYY-MM-DD.csv; created if missing)."),
+    keep_days: int = typer.Option(None, "--keep-days", min=1,
+                                  help="With --csv-dir: delete day logs older than this many days "
+                                  "(the current day counts as one and is never deleted)."),
+    fsync_every: float = typer.Option(10.0, "--fsync-every", min=0.0,
+                                      help="Seconds between flushes of the log to disk (0: every "
+                                      "row). A power cut loses at most the rows of this interval; "
+                                      "longer spares an SD card."),
+    wait_device: str = typer.Option(None, "--wait-device", metavar="SECONDS|forever",
+                                    help="If the input device is missing at start, wait for it "
+                                    "(retrying with backoff) this long, or forever, instead of "
+                                    "exiting with status 2."),
     stride: float = cli_common.STRIDE,
     threshold: float = cli_common.THRESHOLD,
     duration: float = typer.Option(None, "--duration", min=0.1,
@@ -143,7 +178,7 @@ def listen(
 
     A research and screening aid, not a diagnosis.
     """
-    from monitor.csvlog import CsvLog
+    from monitor.csvlog import CsvLog, DailyCsvLog
     from monitor.pipeline import ListenConfig, Pipeline
     from monitor.scorer import Scorer
     from monitor.source import FileSource, MicSource
@@ -151,7 +186,20 @@ def listen(
 
     if input_file is not None and (device is not None or rate is not None):
         fail("--input replays a file; it cannot be combined with --device or --rate")
-    sinks: list = []
+    if csv_dir is not None and csv_path is not None:
+        fail("--csv and --csv-dir cannot be combined (one file, or one file per day)")
+    if keep_days is not None and csv_dir is None:
+        fail("--keep-days needs --csv-dir (it deletes old day logs there)")
+    wait_s = _wait_seconds(wait_device) if wait_device is not None else None
+    if wait_s is not None and input_file is not None:
+        fail("--wait-device waits for a microphone; it cannot be combined with --input")
+    from monitor.sdnotify import Notifier
+
+    notifier = Notifier()  # systemd's watchdog, when run by a unit with WatchdogSec
+    plain = headless or not sys.stdout.isatty()
+    # First, so the dashboard and printers see an event's message on the same tick.
+    reporter = EventReporter(sys.stderr if plain else None)
+    sinks: list = [reporter]
     try:
         scorer = Scorer(model)
         if input_file is not None:
@@ -160,15 +208,22 @@ def listen(
             source = MicSource(device, rate)
         if record is not None and record.is_dir():
             raise SpecmonError(f"{record}: is a directory, not a WAV file")
-        path = csv_path or default_csv_path()
-        log = CsvLog(path)  # refuses a bad path before any capture starts
+        # The log refuses a bad path before any capture starts.
+        if csv_dir is not None:
+            log = DailyCsvLog(csv_dir, keep_days, fsync_every, reporter.report)
+        else:
+            log = CsvLog(csv_path or default_csv_path(), fsync_every, reporter.report)
+        path = log.path
         sinks.append(log)
+        if wait_s is not None:
+            from monitor.devices import wait_for_device
+
+            if not wait_for_device(device, wait_s, reporter.report, notifier.heartbeat):
+                log.abandon()  # stopped while waiting: no session, no empty log
+                raise typer.Exit(0)
         thr = scorer.threshold if threshold is None else threshold
         status = LiveStatus(device=source.name, sample_rate=source.rate, csv_path=str(path),
                             threshold=thr)
-        plain = headless or not sys.stdout.isatty()
-        # First, so the dashboard and printers see an event's message on the same tick.
-        sinks.insert(0, EventReporter(sys.stderr if plain else None))
         if plain:
             from monitor.dashboard import PlainPrinter
 
@@ -184,7 +239,8 @@ def listen(
             sinks.append(mq)
         cfg = ListenConfig(stride_s=stride, threshold=threshold, gate=Gate(vad_db, min_voiced),
                            duration_s=duration, record_path=record,
-                           tick_s=1.0 if plain else 0.2, live_view=not plain)
+                           tick_s=1.0 if plain else 0.2, live_view=not plain,
+                           heartbeat=notifier.heartbeat if notifier.enabled else None)
         pipe = Pipeline(source, scorer, sinks, status, cfg)
         error: SpecmonError | None = None
         try:
@@ -197,13 +253,13 @@ def listen(
             pipe.summary.stopped_by = pipe.summary.stopped_by or "stopped by an error"
     except SpecmonError as e:
         for s in sinks:
-            if isinstance(s, CsvLog):
+            if isinstance(s, CsvLog | DailyCsvLog):
                 s.abandon()
         fail(str(e))
         return
     for line in pipe.summary.lines():
         typer.echo(line)
-    typer.echo(f"log: {path}")
+    typer.echo(f"log: {log.path}")
     if error is not None:
         fail(str(error))
     if pipe.summary.stopped_by == "interrupted":

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
-PKGS=(portaudio19-dev libsndfile1 python3-venv)
+PKGS=(portaudio19-dev libsndfile1 python3-venv python3-dev gcc)  # pyaudio compiles on install
 
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -128,3 +128,113 @@ def test_dev_full_error_path() -> None:
     with pytest.raises(LogFullError, match="disk full"):
         CsvLog("/dev/full")
     assert os.path.exists("/dev/full")
+
+
+@pytest.mark.parametrize("tail", [b"2026-01-01T00:00:09.000Z,9.0", b"\0" * 300,
+                                  b"2026-01-01T00:00:09.0\0\0\0\0"])
+def test_torn_last_row_repaired_on_append(tmp_path: Path, tail: bytes) -> None:
+    """A power cut can leave a torn row, or NULs where data never reached the card: appending cuts
+    the file back to its last whole row and reports it, instead of gluing the next row on."""
+    p = tmp_path / "log.csv"
+    log = CsvLog(p)
+    for i in range(3):
+        log.on_window(window(i), None)
+    log.close()
+    whole = p.read_bytes()
+    with open(p, "ab") as f:
+        f.write(tail)
+    events = []
+    log = CsvLog(p, notify=events.append)
+    log.on_window(window(3), None)
+    log.close()
+    assert log.repaired_bytes == len(tail)
+    assert [(type(e).__name__, e.bytes_cut) for e in events] == [("LogRepaired", len(tail))]
+    data = p.read_bytes()
+    assert data.startswith(whole) and b"\0" not in data
+    lines = data.decode().splitlines()
+    assert len(lines) == 5 and all(len(line.split(",")) == len(HEADER) for line in lines)
+    # a whole file is left alone, and says nothing
+    events.clear()
+    CsvLog(p, notify=events.append).close()
+    assert events == [] and p.read_bytes() == data
+
+
+def test_torn_header_only_file_keeps_header(tmp_path: Path) -> None:
+    p = tmp_path / "log.csv"
+    p.write_text(HEADER_LINE + "2026-01-01T00:0")
+    log = CsvLog(p)
+    log.close()
+    assert p.read_text() == HEADER_LINE and log.repaired_bytes == len("2026-01-01T00:0")
+
+
+def test_fsync_interval(tmp_path: Path) -> None:
+    """fsync_s=0 syncs every row; the default spares an SD card (one sync per FSYNC_EVERY_S)."""
+    from monitor.csvlog import FSYNC_EVERY_S
+
+    assert FSYNC_EVERY_S >= 5
+    for fsync_s, want in ((0.0, 20), (3600.0, 0)):
+        log = CsvLog(tmp_path / f"f{fsync_s}.csv", fsync_s=fsync_s)
+        synced = [0]
+        real = log._sync
+
+        def counting(real=real, synced=synced) -> None:
+            synced[0] += 1
+            real()
+
+        log._sync = counting
+        for i in range(20):
+            log.on_window(window(i), None)
+        assert synced[0] == want
+        log.close()
+
+
+def day_window(day: str, i: int) -> LiveWindow:
+    w = window(i)
+    w.time_utc = f"{day}T12:00:{i % 60:02d}.000Z"
+    return w
+
+
+def test_csv_dir_one_file_per_utc_day_and_retention(tmp_path: Path) -> None:
+    from datetime import date
+
+    from monitor.csvlog import DailyCsvLog
+
+    d = tmp_path / "logs"
+    d.mkdir()
+    for old in ("2026-02-20", "2026-02-27", "2026-02-28"):
+        (d / f"specmon-{old}.csv").write_text(HEADER_LINE)
+    (d / "specmon-2026-03-09.csv").write_text(HEADER_LINE)  # a later day (clock was ahead): kept
+    (d / "notes.txt").write_text("mine")
+    events = []
+    log = DailyCsvLog(d, keep_days=3, notify=events.append, today=date(2026, 3, 1))
+    assert log.path == d / "specmon-2026-03-01.csv"
+    assert sorted(p.name for p in d.iterdir()) == [
+        "notes.txt", "specmon-2026-02-27.csv", "specmon-2026-02-28.csv", "specmon-2026-03-01.csv",
+        "specmon-2026-03-09.csv"]
+    log.on_window(day_window("2026-03-01", 0), None)
+    log.on_window(day_window("2026-03-02", 1), None)  # midnight UTC: a new file, 02-27 goes
+    log.on_window(day_window("2026-03-02", 2), None)
+    log.close()
+    names = sorted(p.name for p in d.iterdir())
+    assert "specmon-2026-02-27.csv" not in names and "specmon-2026-02-28.csv" in names
+    assert "specmon-2026-03-09.csv" in names and "notes.txt" in names
+    assert len((d / "specmon-2026-03-01.csv").read_text().splitlines()) == 2
+    assert len((d / "specmon-2026-03-02.csv").read_text().splitlines()) == 3
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.count("LogDeleted") == 2 and kinds.count("LogOpened") == 1
+
+
+def test_keep_days_never_deletes_the_current_day(tmp_path: Path) -> None:
+    from datetime import date
+
+    from monitor.csvlog import DailyCsvLog
+
+    log = DailyCsvLog(tmp_path, keep_days=1, today=date(2026, 3, 1))
+    log.on_window(day_window("2026-03-01", 0), None)
+    log.on_window(day_window("2026-01-01", 1), None)  # the clock stepped back two months
+    log.on_window(day_window("2026-03-01", 2), None)  # ... and forward again: 03-01 is current
+    log.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["specmon-2026-03-01.csv"]
+    assert len((tmp_path / "specmon-2026-03-01.csv").read_text().splitlines()) == 3
+    with pytest.raises(SpecmonError, match="at least 1"):
+        DailyCsvLog(tmp_path, keep_days=0)
