@@ -281,3 +281,15 @@ def test_bad_input_through_the_real_entry_point_keeps_the_old_report(tmp_path: P
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "other.csv" in p.stderr, p.stderr
     assert "Traceback" not in p.stderr and out.read_text() == "previous report"
     assert not [f for f in tmp_path.iterdir() if f.name.startswith(".r.html")]  # no temp left over
+
+
+def test_png_only_and_default_html_name(tmp_path: Path, monkeypatch):
+    days_logs(tmp_path / "logs", [0.3] * 14)
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["report", "logs", "--png", "only.png", "--tz", "UTC"])
+    assert res.exit_code == 0, res.output
+    assert "not persistently elevated (0 of the last 14 days elevated, 14 counted)" in res.output
+    assert (tmp_path / "only.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "report.html").exists()
+    res = CliRunner().invoke(app, ["report", "logs", "--tz", "UTC"])
+    assert res.exit_code == 0 and (tmp_path / "report.html").stat().st_size > 50_000
