@@ -349,7 +349,9 @@ def _local_time_sql(col: str, tz: str, lo: float, hi: float) -> str:
         x = nxt
     if not cases:
         return f"({col} + INTERVAL {cur} SECOND)"
-    whens = " ".join(f"WHEN {col} < to_timestamp({b:.0f})::TIMESTAMP THEN {o}" for b, o in cases)
+    whens = " ".join(
+        f"WHEN {col} < TIMESTAMP '{dt.datetime.fromtimestamp(b, dt.timezone.utc):%Y-%m-%d %H:%M:%S}' "
+        f"THEN {o}" for b, o in cases)
     return f"({col} + to_seconds(CASE {whens} ELSE {cur} END))"
 
 

@@ -293,3 +293,15 @@ def test_png_only_and_default_html_name(tmp_path: Path, monkeypatch):
     assert not (tmp_path / "report.html").exists()
     res = CliRunner().invoke(app, ["report", "logs", "--tz", "UTC"])
     assert res.exit_code == 0 and (tmp_path / "report.html").stat().st_size > 50_000
+
+
+def test_local_days_across_a_daylight_saving_change(tmp_path: Path):
+    # Europe/Berlin leaves summer time on 2026-10-25 at 01:00 UTC: 12:00 UTC is 14:00, then 13:00
+    rows = []
+    for day in (dt.date(2026, 10, 24), dt.date(2026, 10, 26)):
+        rows += day_rows(day, 5, 5, start=dt.time(12, 0))
+    rows += day_rows(dt.date(2026, 10, 24), 3, 0, start=dt.time(23, 0))  # 01:00 on the 25th (CEST)
+    write_log(tmp_path / "dst.csv", rows)
+    m = summarize(CsvLogs([tmp_path / "dst.csv"]), "Europe/Berlin").models[0]
+    assert m.days == [dt.date(2026, 10, 24) + dt.timedelta(days=i) for i in range(3)]
+    assert m.hour_scored[0, 14] == 10 and m.hour_scored[2, 13] == 10 and m.hour_scored[1, 1] == 3
