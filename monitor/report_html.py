@@ -91,23 +91,30 @@ def draw_trend(ax, v: Verdict) -> None:
 
 def _date_axis(ax, m: ModelData) -> np.ndarray:
     x = matplotlib.dates.date2num(m.days)
-    loc = matplotlib.dates.AutoDateLocator(minticks=4, maxticks=12)
-    ax.xaxis.set_major_locator(loc)
-    ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(loc))
+    if len(x) <= 45:  # whole days only: an automatic locator would tick hours on a short range
+        ax.xaxis.set_major_locator(matplotlib.dates.DayLocator(interval=max(1, math.ceil(len(x) / 12))))
+        ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%d %b"))
+    else:
+        loc = matplotlib.dates.AutoDateLocator(minticks=4, maxticks=12)
+        ax.xaxis.set_major_locator(loc)
+        ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(loc))
     ax.set_xlim(x[0] - 0.6, x[-1] + 0.6)
     return x
 
 
 def _window_span(ax, v: Verdict) -> None:
-    a = matplotlib.dates.date2num(v.days[0]) - 0.5
-    b = matplotlib.dates.date2num(v.days[-1]) + 0.5
+    lo, hi = ax.get_xlim()
+    a = max(matplotlib.dates.date2num(v.days[0]) - 0.5, lo)
+    b = min(matplotlib.dates.date2num(v.days[-1]) + 0.5, hi)
     ax.axvspan(a, b, color="#fff4d6", zorder=0, lw=0)
+    ax.set_xlim(lo, hi)
 
 
 def draw_speech(ax, m: ModelData, v: Verdict) -> None:
     x = _date_axis(ax, m)
     _window_span(ax, v)
     ax.bar(x, m.speech_s / 60, width=0.8, color=SPEECH, zorder=2)
+    ax.set_ylim(0, max(10.0, 1.08 * float(m.speech_s.max()) / 60))
     ax.set_ylabel("speech heard\n(minutes)")
     ax.grid(axis="y", color="0.9", zorder=1)
 
