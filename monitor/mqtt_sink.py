@@ -389,6 +389,7 @@ class MqttSink:
             self.message = f"MQTT broker {self.broker.host}:{self.broker.port} unreachable " \
                            f"({e.strerror or e}); queueing on disk"
             c.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
+            connect_wait_s = 0.0  # no answer is coming soon: start now, connect in the background
         c.loop_start()
         self._connected_evt.wait(connect_wait_s)
         rc = self._connack
