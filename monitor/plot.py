@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,19 +41,41 @@ class LogRows:
     label: list[str]
     smoothed: np.ndarray
     model_id: str
+    skipped: list[str] = field(default_factory=list)  # "line N: why" for each damaged line
 
 
-def _num(cell: str, path: Path, line: int, name: str) -> float:
+class _Damaged(ValueError):
+    """A row that cannot be a whole listen-log row (torn by a power cut, glued to the next one)."""
+
+
+def _num(cell: str, name: str) -> float:
     if cell.strip() == "":
         return math.nan
     try:
         return float(cell)
     except ValueError:
-        raise SpecmonError(f"{path}: line {line}: {name} is not a number: {cell!r}") from None
+        raise _Damaged(f"{name} is not a number: {cell[:20]!r}") from None
+
+
+def _parse(row: list[str], n_fields: int, ix: dict[str, int]) -> tuple[float, float, float, str, str]:
+    """(offset, score, smoothed, label, model_id) of a row; _Damaged if it is not a whole row."""
+    if any("\x00" in cell for cell in row):
+        raise _Damaged("NUL bytes (a block never written)")
+    if len(row) != n_fields:
+        raise _Damaged(f"{len(row)} fields, expected {n_fields}")
+    o = _num(row[ix["offset_s"]], "offset_s")
+    if math.isnan(o):
+        raise _Damaged("offset_s is empty")
+    return (o, _num(row[ix["score"]], "score"), _num(row[ix["smoothed"]], "smoothed"),
+            row[ix["label"]].strip(), row[ix["model_id"]].strip())
 
 
 def read_log(csv_path: Path) -> LogRows:
-    """Read and check a `specmon listen` CSV log; SpecmonError (one line naming the file) if bad."""
+    """Read and check a `specmon listen` CSV log; SpecmonError (one line naming the file) if bad.
+
+    A damaged row (a torn last row after a power cut, or rows glued together by it) is skipped and
+    listed in LogRows.skipped; the file is refused only when no whole row is left.
+    """
     path = Path(csv_path)
     try:
         with path.open(newline="", encoding="utf-8") as f:
@@ -68,31 +90,36 @@ def read_log(csv_path: Path) -> LogRows:
                     f"{path}: not a specmon listen log: missing column(s) {', '.join(missing)}"
                 )
             ix = {c: header.index(c) for c in COLUMNS}
-            off, sc, sm, lab, model = [], [], [], [], ""
-            for line, row in enumerate(reader, start=2):
+            off, sc, sm, lab, model, skipped = [], [], [], [], "", []
+            line = reader.line_num
+            for row in reader:
+                first, line = line + 1, reader.line_num
                 if not row:
                     continue
-                if len(row) < len(header):
-                    raise SpecmonError(
-                        f"{path}: line {line}: {len(row)} fields, expected {len(header)}"
-                    )
-                o = _num(row[ix["offset_s"]], path, line, "offset_s")
-                if math.isnan(o):
-                    raise SpecmonError(f"{path}: line {line}: offset_s is empty")
+                try:
+                    o, s, m, label, mid = _parse(row, len(header), ix)
+                except _Damaged as e:
+                    where = f"line {first}" if first == line else f"lines {first}-{line}"
+                    skipped.append(f"{where}: {e}")
+                    continue
                 off.append(o)
-                sc.append(_num(row[ix["score"]], path, line, "score"))
-                sm.append(_num(row[ix["smoothed"]], path, line, "smoothed"))
-                lab.append(row[ix["label"]].strip())
-                model = row[ix["model_id"]].strip() or model
+                sc.append(s)
+                sm.append(m)
+                lab.append(label)
+                model = mid or model
     except FileNotFoundError:
         raise SpecmonError(f"{path}: no such file") from None
     except UnicodeDecodeError:
         raise SpecmonError(f"{path}: not a text CSV file") from None
+    except csv.Error as e:
+        raise SpecmonError(f"{path}: not a CSV file ({e})") from None
     except OSError as e:
         raise SpecmonError(f"{path}: cannot read: {e.strerror or e}") from None
     if not off:
+        if skipped:
+            raise SpecmonError(f"{path}: no whole rows ({len(skipped)} damaged line(s); {skipped[0]})")
         raise SpecmonError(f"{path}: no rows: the log has a header but no windows")
-    return LogRows(np.array(off), np.array(sc), lab, np.array(sm), model)
+    return LogRows(np.array(off), np.array(sc), lab, np.array(sm), model, skipped)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -124,8 +151,9 @@ def _join_sessions(offset_s: np.ndarray) -> tuple[np.ndarray, list[int]]:
     return t, starts
 
 
-def plot_log(csv_path: Path, out_png: Path, threshold: float = 0.5) -> None:
-    """Draw the score timeline of a listen log into out_png.
+def plot_log(csv_path: Path, out_png: Path, threshold: float = 0.5) -> LogRows:
+    """Draw the score timeline of a listen log into out_png; returns the rows drawn (with the
+    damaged lines skipped, for the caller to report).
 
     Points: each window's score at its end offset, coloured by label. Line: the smoothed score,
     broken where the stream has a gap. Dashed: the threshold. Grey bands: no-speech windows.
@@ -200,3 +228,4 @@ def plot_log(csv_path: Path, out_png: Path, threshold: float = 0.5) -> None:
         fig.savefig(out, format="png")
     except OSError as e:
         raise SpecmonError(f"{out}: cannot write the plot: {e.strerror or e}") from None
+    return rows

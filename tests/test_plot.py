@@ -104,3 +104,40 @@ def test_binary_file_and_unwritable_output(tmp_path: Path):
     out = tmp_path / "no" / "such" / "dir.png"
     with pytest.raises(SpecmonError, match="dir.png"):
         plot_log(write_log(tmp_path / "ok.csv"), out)
+
+
+def test_torn_and_glued_rows_are_skipped_and_listed(tmp_path: Path):
+    """A power cut leaves a torn last row (or a block of NULs); appending after it glued the next
+    row onto it. The plot skips those lines, says which, and draws the rest."""
+    log = write_log(tmp_path / "torn.csv", n=60)
+    whole = log.read_text().splitlines()
+    row = whole[5]
+    lines = whole[:10] + [row[:25] + whole[10]] + whole[11:] + ["\x00" * 40, row[:31]]
+    log.write_text("\n".join(lines))  # no newline after the torn last row
+    rows = read_log(log)
+    assert len(rows.offset_s) == len(whole) - 2  # all but the glued line and the header
+    n = len(whole)  # header + rows: the NUL block is line n + 1, the torn row line n + 2
+    assert [s.split(":")[0] for s in rows.skipped] == ["line 11", f"line {n + 1}", f"line {n + 2}"]
+    assert "fields, expected 11" in rows.skipped[0] and "NUL" in rows.skipped[1]
+    assert "fields, expected 11" in rows.skipped[2]
+    out = tmp_path / "torn.png"
+    assert plot_log(log, out).skipped == rows.skipped
+    png_size(out)
+
+
+def test_plot_cli_reports_skipped_lines(tmp_path: Path):
+    """Through the real `specmon plot`: exit 0, the PNG, and one warning line naming the file."""
+    import subprocess
+    import sys
+
+    log = write_log(tmp_path / "cut.csv", n=30)
+    with log.open("a") as f:
+        f.write("2026-11-25T10:00:31.000Z,33.7")  # the power went here
+    out = tmp_path / "cut.png"
+    p = subprocess.run([sys.executable, "-m", "monitor.cli", "plot", str(log), "-o", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == str(out)
+    assert p.stderr.splitlines() == [f"specmon: warning: {log}: skipped 1 damaged line(s) (torn by a "
+                                     "power cut or a crash?): line 32: 2 fields, expected 11"]
+    png_size(out)
