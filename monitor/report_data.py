@@ -269,23 +269,50 @@ def summarize(source: LogSource, tz: str | None = None) -> ReportData:
 
 def _summarize(con, source: LogSource, names: list[str], tz: str) -> ReportData:
     con.execute("SET preserve_insertion_order = false")  # nothing relies on it; less memory
-    # One pass over the logs: each row's offset step and time step within its stream (file).
-    con.execute(f"""
+    # One pass over the logs and no sorting of rows. A session's rows share one start time, time_utc
+    # minus offset_s (the pipeline stamps each window at its start plus the offset, and the stream
+    # clock moves on over dropped audio), so the start in whole seconds keys the session.
+    con.execute("""
         CREATE TEMP TABLE r AS
-        SELECT src, model_id, t, score::FLOAT AS score, label = 'negative' AS neg, label = 'neutral' AS neu,
-               (offset_s - lag(offset_s) OVER w)::FLOAT AS dof,
-               CASE WHEN t - lag(t) OVER w >= INTERVAL {GAP_MIN} MINUTE THEN lag(t) OVER w END AS gap_from
-        FROM raw WINDOW w AS (PARTITION BY src ORDER BY t)
+        SELECT src, model_id, t, offset_s, round(epoch(t) - offset_s)::BIGINT AS sk, score::FLOAT AS score,
+               label = 'negative' AS neg, label = 'neutral' AS neu
+        FROM raw
     """)
     total, lo, hi = con.execute("SELECT count(*), epoch(min(t)), epoch(max(t)) FROM r").fetchone()
     if total == 0:
         raise SpecmonError(f"{source.describe()}: no rows: nothing was logged yet")
     lt = _local_time_sql("t", tz, lo, hi)
-    # Stride per stream: the usual offset step (1 s strides are 0.992 s: whole 32-ms hops).
+    # Sessions in one-minute bins (about 1/60 of the rows): stride, dropped audio and gaps come from
+    # these, ordered by time; the rows themselves are only ever grouped.
+    con.execute("""
+        CREATE TEMP TABLE b0 AS
+        SELECT src, sk, (epoch(t) // 60)::BIGINT AS mi, any_value(model_id) AS model_id, count(*) AS n,
+               min(offset_s) AS o0, max(offset_s) AS o1, min(t) AS t0, max(t) AS t1
+        FROM r GROUP BY src, sk, mi
+    """)
+    keys = con.execute("SELECT DISTINCT src, sk FROM b0 ORDER BY src, sk").fetchall()
+    sid, prev, mapping = -1, None, []
+    for src, sk in keys:  # a start within a second of the previous one is the same session, rounded
+        if prev is None or src != prev[0] or sk - prev[1] > 1:
+            sid += 1
+        mapping.append(f"({src}, {sk}, {sid})")
+        prev = (src, sk)
+    con.execute("CREATE TEMP TABLE skmap AS SELECT * FROM (VALUES " + ", ".join(mapping)
+                + ") v(src, sk, sid)")
+    con.execute("""
+        CREATE TEMP TABLE b AS
+        SELECT src, sid, mi, any_value(model_id) AS model_id, sum(n) AS n, min(o0) AS o0, max(o1) AS o1,
+               min(t0) AS t0, max(t1) AS t1
+        FROM b0 JOIN skmap USING (src, sk) GROUP BY src, sid, mi
+    """)
+    # Stride per stream: the usual offset step within a minute (1 s strides are 0.992 s: whole
+    # 32-ms hops); for strides over a minute, the session's average step.
     con.execute("""
         CREATE TEMP TABLE st AS
-        SELECT src, coalesce(median(dof) FILTER (WHERE dof > 0 AND dof < 60), 1.0) AS stride FROM r
-        GROUP BY src
+        WITH s AS (SELECT src, sid, (max(o1) - min(o0)) / nullif(sum(n) - 1, 0) AS whole,
+                          median((o1 - o0) / (n - 1)) FILTER (WHERE n >= 2) AS inner_step
+                   FROM b GROUP BY src, sid)
+        SELECT src, coalesce(median(inner_step), median(whole), 1.0) AS stride FROM s GROUP BY src
     """)
     files = con.execute("""
         SELECT src, model_id, count(*), epoch(min(t)), epoch(max(t)),
@@ -294,9 +321,7 @@ def _summarize(con, source: LogSource, names: list[str], tz: str) -> ReportData:
     """).fetchall()
     hours = con.execute(f"""
         SELECT model_id, ({lt})::DATE AS d, hour({lt}) AS h, count(*), sum(stride), count(score),
-               count(*) FILTER (WHERE neg), coalesce(sum(stride) FILTER (WHERE score IS NOT NULL), 0),
-               coalesce(sum(dof - stride) FILTER (WHERE dof > 1.5 * stride), 0),
-               count(*) FILTER (WHERE dof > 1.5 * stride), count(*) FILTER (WHERE dof IS NULL OR dof < 0)
+               count(*) FILTER (WHERE neg), coalesce(sum(stride) FILTER (WHERE score IS NOT NULL), 0)
         FROM r JOIN st USING (src) GROUP BY ALL
     """).fetchall()
     medians = dict(
@@ -304,12 +329,30 @@ def _summarize(con, source: LogSource, names: list[str], tz: str) -> ReportData:
             f"SELECT model_id, ({lt})::DATE, median(score) FROM r WHERE score IS NOT NULL GROUP BY ALL"
         ).fetchall()
     )
-    inside = con.execute(
-        "SELECT model_id, epoch(gap_from), epoch(t) FROM r WHERE gap_from IS NOT NULL").fetchall()
-    gaps = inside + _gaps_between_files(files)
-    gaps.sort(key=lambda g: g[2] - g[1], reverse=True)
+    # Dropped audio: inside a session the offsets advance one stride per window; more is a hole.
+    blt = _local_time_sql("t0", tz, lo, hi)
+    drops = con.execute(f"""
+        WITH d AS (
+            SELECT model_id, t0, stride, o1 - o0 - (n - 1) * stride AS inner_gap,
+                   o0 - lag(o1) OVER (PARTITION BY src, sid ORDER BY mi) - stride AS cross_gap
+            FROM b JOIN st USING (src)),
+        h AS (SELECT model_id, t0, CASE WHEN inner_gap > 0.5 * stride THEN inner_gap ELSE 0 END AS g1,
+                     CASE WHEN cross_gap > 0.5 * stride THEN cross_gap ELSE 0 END AS g2 FROM d)
+        SELECT model_id, ({blt})::DATE, hour({blt}), sum(g1 + g2), count(*) FILTER (WHERE g1 > 0)
+               + count(*) FILTER (WHERE g2 > 0)
+        FROM h WHERE g1 > 0 OR g2 > 0 GROUP BY ALL
+    """).fetchall()
+    sessions = dict(con.execute(
+        "SELECT model_id, count(DISTINCT (src, sid)) FROM b GROUP BY model_id").fetchall())
+    # Gaps: no rows at all (from any log of the model) for at least GAP_MIN minutes.
+    gaps = con.execute(f"""
+        WITH g AS (SELECT model_id, t0, max(t1) OVER (PARTITION BY model_id ORDER BY t0
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end FROM b)
+        SELECT model_id, epoch(prev_end), epoch(t0) FROM g
+        WHERE t0 - prev_end >= INTERVAL {GAP_MIN} MINUTE ORDER BY t0 - prev_end DESC
+    """).fetchall()
 
-    models = _group(files, hours, medians, gaps, names, tz)
+    models = _group(files, hours, drops, sessions, medians, gaps, names, tz)
     return ReportData(models, source.describe(), tz, int(total),
                       [str(p) for p in getattr(source, "empty", [])])
 
@@ -355,22 +398,6 @@ def _local_time_sql(col: str, tz: str, lo: float, hi: float) -> str:
     return f"({col} + to_seconds(CASE {whens} ELSE {cur} END))"
 
 
-def _gaps_between_files(files) -> list[tuple[str, float, float]]:
-    """Gaps of at least GAP_MIN between one log's last row and the next log's first, per model."""
-    out = []
-    spans: dict[str, list[tuple[float, float]]] = {}
-    for _src, model, _n, first, last, *_ in files:
-        spans.setdefault(model, []).append((first, last))
-    for model, sp in spans.items():
-        sp.sort()
-        end = sp[0][1]
-        for first, last in sp[1:]:
-            if first - end >= GAP_MIN * 60:
-                out.append((model, end, first))
-            end = max(end, last)
-    return out
-
-
 def _local(epoch_s: float, tz: str) -> dt.datetime:
     """A UTC epoch as a local time in tz (UTC if this system has no zone data for it)."""
     return dt.datetime.fromtimestamp(epoch_s, _zone(tz))
@@ -381,7 +408,7 @@ def _r(x: float | None) -> float | None:
     return None if x is None else round(float(x), 4)
 
 
-def _group(files, hours, medians, gaps, names: list[str], tz: str) -> list[ModelData]:
+def _group(files, hours, drops, sessions, medians, gaps, names: list[str], tz: str) -> list[ModelData]:
     by_model: dict[str, list] = {}
     for src, model, n, first, last, stride, nmax, nmin in files:
         by_model.setdefault(model, []).append(
@@ -393,13 +420,14 @@ def _group(files, hours, medians, gaps, names: list[str], tz: str) -> list[Model
         d0, d1 = min(h[1] for h in hrs), max(h[1] for h in hrs)
         days = [d0 + dt.timedelta(days=i) for i in range((d1 - d0).days + 1)]
         nd = len(days)
-        H = {k: np.zeros((nd, 24)) for k in ("n", "listen", "scored", "neg", "speech", "drop", "holes",
-                                              "starts")}
-        for _, d, h, n, listen, scored, neg, speech, drop, holes, starts in hrs:
-            i = (d - d0).days
-            for k, v in zip(("n", "listen", "scored", "neg", "speech", "drop", "holes", "starts"),
-                            (n, listen, scored, neg, speech, drop, holes, starts), strict=True):
-                H[k][i, h] = v
+        H = {k: np.zeros((nd, 24)) for k in ("n", "listen", "scored", "neg", "speech", "drop", "holes")}
+        for _, d, h, *vals in hrs:
+            for k, v in zip(("n", "listen", "scored", "neg", "speech"), vals, strict=True):
+                H[k][(d - d0).days, h] = v
+        for _, d, h, drop, holes in (x for x in drops if x[0] == model):
+            if d0 <= d <= d1:
+                H["drop"][(d - d0).days, h] += drop
+                H["holes"][(d - d0).days, h] += holes
         neutral_max = [f.threshold.neutral_max for f in finfo if f.threshold.neutral_max is not None]
         negative_min = [f.threshold.negative_min for f in finfo if f.threshold.negative_min is not None]
         mg = [g for g in gaps if g[0] == model]
@@ -416,7 +444,7 @@ def _group(files, hours, medians, gaps, names: list[str], tz: str) -> list[Model
             files=finfo,
             gaps=[(_local(a, tz), _local(b, tz)) for _, a, b in mg[:10]],
             gap_count=len(mg), gap_s=float(sum(b - a for _, a, b in mg)),
-            sessions=int(H["starts"].sum()),
+            sessions=int(sessions.get(model, 0)),
             first=min(f.first for f in finfo), last=max(f.last for f in finfo),
         ))
     out.sort(key=lambda m: m.last, reverse=True)
