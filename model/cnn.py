@@ -36,12 +36,15 @@ def build_baseline(filters: tuple[int, int] = (16, 32), dense: int = 64):
     return keras.Model(inp, out, name="paper_baseline")
 
 
-def build_cnn(filters: tuple[int, int, int] = (16, 32, 48), dense: int = 64, dropout: float = 0.3):
+def build_cnn(filters: tuple[int, int, int] = (16, 32, 48), dense: int = 64, dropout: float = 0.3,
+              batch_norm: bool = False):
     """The shipped CNN: (513, 125, 1) normalized log-power window -> P(negative)."""
     import keras
     from keras import layers
 
     def conv(x, n, k, strides=(1, 1)):
+        if not batch_norm:
+            return layers.Conv2D(n, k, strides=strides, padding="same", activation="relu")(x)
         x = layers.Conv2D(n, k, strides=strides, padding="same", use_bias=False)(x)
         x = layers.BatchNormalization()(x)
         return layers.ReLU()(x)

@@ -11,6 +11,7 @@ The recipe shared by the shipped model, every LOCO fold and every ablation row:
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -87,24 +88,28 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     best = {"auc": -1.0, "epoch": 0, "weights": None}
     history = []
     t0 = time.time()
-    rng_root = np.random.SeedSequence([recipe.seed, 17])
     # Two workers draw and augment batches while Keras trains on the previous one.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        seeds = iter(rng_root.spawn(total))
+        seeds = (np.random.SeedSequence([recipe.seed, 17, i]) for i in itertools.count())
 
         def submit():
             return pool.submit(sampler.draw, recipe.batch, np.random.default_rng(next(seeds)))
 
         pending = [submit(), submit()]
         done_steps = 0
-        for ep in range(recipe.epochs):
-            losses = []
-            for _ in range(recipe.steps):
+
+        def batches():
+            nonlocal done_steps
+            while True:
                 x, y, _emo = pending.pop(0).result()
                 done_steps += 1
-                if done_steps + len(pending) < total:
-                    pending.append(submit())
-                losses.append(float(model.train_on_batch(x[..., None], y)))
+                pending.append(submit())
+                yield x[..., None], y
+
+        stream = batches()
+        for ep in range(recipe.epochs):
+            h = model.fit(stream, steps_per_epoch=recipe.steps, epochs=1, verbose=0)
+            losses = h.history["loss"]
             s = _predict(model, vws.x[lab])
             auc = float(roc_auc_score(vws.y[lab], s)) if len(set(vws.y[lab].tolist())) == 2 else 0.0
             _, bacc = best_threshold(vws.y[lab], s)
@@ -117,9 +122,9 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
                 f"  val bal.acc {bacc:.3f}  {el:5.0f} s")
             if ep + 1 - best["epoch"] >= recipe.patience:
                 log(f"{tag}no gain for {recipe.patience} epochs: stopping")
-                for p in pending:
-                    p.cancel()
                 break
+        for p in pending:
+            p.cancel()
     model.set_weights(best["weights"])
     info = {"best_epoch": best["epoch"], "val_auc": round(best["auc"], 4), "history": history,
             "train_speakers": len(speakers_of(train)), "val_speakers": sorted(speakers_of(val)),

@@ -1,0 +1,193 @@
+"""The training recipe of issue 7: target, splits, balanced streaming sampler, mixed streams, LOCO,
+the paper's baseline, and both audio formats of ../shared (FLAC and Ogg/Opus)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.dataset import (
+    BalancedSampler,
+    Clip,
+    Stream,
+    build_streams,
+    load_all,
+    loco_splits,
+    mixed_streams,
+    read_manifest,
+    validation_speakers,
+)
+from model.loco import subset
+from monitor.features import SAMPLE_RATE, WINDOW_SAMPLES
+
+MANIFEST_ARGS = ["--max-clips", "3", "--epochs", "1", "--steps", "2"]
+
+
+def _quiet(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def test_no_corpus_on_both_sides_of_a_loco_split(speech_dir: Path) -> None:
+    clips = read_manifest(speech_dir / "manifest.csv", check_files=False)
+    splits = loco_splits(clips)
+    assert [c for c, _, _ in splits] == sorted({c.corpus for c in clips})
+    for corpus, train, test in splits:
+        assert {c.corpus for c in test} == {corpus}
+        assert corpus not in {c.corpus for c in train}
+        assert {c.speaker for c in train}.isdisjoint({c.speaker for c in test})
+        assert len(train) + len(test) == len(clips)
+        val = validation_speakers(train)
+        assert val and val <= {c.speaker for c in train}  # chosen inside the training corpora
+        # corpora with fewer than four speakers stay wholly in training
+        for c in {c.corpus for c in train}:
+            spk = {x.speaker for x in train if x.corpus == c}
+            if len(spk) < 4:
+                assert not spk & val
+            else:
+                assert spk - val, f"{c}: some speakers must stay in training"
+
+
+def test_baseline_builder_gives_the_papers_layer_list() -> None:
+    from model.cnn import BASELINE_LAYERS, build_baseline, build_cnn, layer_list
+
+    base = build_baseline()
+    assert tuple(layer_list(base)) == BASELINE_LAYERS
+    assert BASELINE_LAYERS == ("Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense",
+                               "Dense")
+    assert base.input_shape == (None, 513, 125, 1) and base.output_shape == (None, 1)
+    shipped = build_cnn()
+    assert shipped.input_shape == (None, 513, 125, 1) and shipped.output_shape == (None, 1)
+    assert "Flatten" not in layer_list(shipped)  # time is pooled, not flattened
+
+
+def _tone_stream(speaker: str, emotion: str, hz: float, seconds: float) -> Stream:
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    x = (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+    clip = Clip(Path(f"/{speaker}/{emotion}.flac"), "synthetic", speaker, "u", emotion, "xx", seconds)
+    return Stream(speaker, "synthetic", emotion, x, [clip])
+
+
+def test_mixed_stream_windows_are_labelled_by_the_block_that_covers_them() -> None:
+    tones = {"anger": 500.0, "neutral": 1500.0, "happiness": 3000.0}
+    streams = [_tone_stream("s1", e, hz, 70.0) for e, hz in tones.items()]
+    ws = mixed_streams(streams, seed=3)
+    assert len(ws) > 100
+    # each window holds exactly one tone: the one of the emotion it is labelled with
+    bins = {e: int(round(hz / (SAMPLE_RATE / 1024))) for e, hz in tones.items()}
+    for x, e in zip(ws.x, ws.emotion, strict=True):
+        energy = {k: float(x[b].mean()) for k, b in bins.items()}
+        assert max(energy, key=energy.get) == e
+        others = [v for k, v in energy.items() if k != e]
+        assert energy[e] - max(others) > 1.0  # no straddling window
+    assert set(ws.y.tolist()) == {0, 1}
+    # blocks come in a shuffled order: the labels change more often than once per emotion
+    changes = int(np.sum(ws.emotion[1:] != ws.emotion[:-1]))
+    assert changes > len(tones)
+
+
+def test_sampler_balances_classes_and_languages(speech_dir: Path) -> None:
+    clips = [c for c in read_manifest(speech_dir / "manifest.csv")
+             if c.speaker in {"ravdess-03", "ravdess-04", "tess-OAF", "korean-ema", "turev-1157",
+                              "emodb-08", "librispeech-19"}]
+    clips = subset(clips, 0, 6)  # six clips per speaker and emotion
+    audio = load_all(clips)
+    sampler = BalancedSampler(build_streams(clips, audio), audio, None)
+    assert sampler.languages == ["de", "en", "ko", "tr"]
+    x, y, emo = sampler.draw(400, np.random.default_rng(0))
+    assert x.shape == (400, 513, 125)
+    assert 0.4 < y.mean() < 0.5  # pairs, plus ~10 % extra non-negative from neutral-only speakers
+    counts = Counter(emo)
+    assert "boredom" not in counts
+    assert counts["sadness"] > counts["anger"]  # sadness weighted double
+    assert counts["happiness"] + counts["surprise"] > 0.3 * (y == 0).sum()  # not only calm speech
+
+
+def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
+    work = tmp_path / "loco"
+    p = subprocess.run(
+        [sys.executable, "-m", "model.loco", "--manifest", str(speech_dir / "manifest.csv"),
+         "--work", str(work), "--speakers-per-corpus", "2", *MANIFEST_ARGS, "--folds",
+         "korean,tess"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "[korean] epoch  1/1" in p.stderr  # progress
+    rep = json.loads((work / "loco_report.json").read_text())
+    assert set(rep["per_corpus"]) == {"korean", "tess"}
+    for corpus, fold in rep["per_corpus"].items():
+        assert fold["corpora"] == [corpus]
+        assert fold["int8"]["windows"]["balanced_accuracy"] is not None
+        assert set(fold["model_sha256"]) == {f"{corpus}.tflite", f"{corpus}-float32.tflite"}
+        assert 0.0 <= fold["int8_float32_label_agreement"] <= 1.0
+        assert fold["mixed"]["windows"]["n"] > 0
+        assert not set(fold["fit"]["val_speakers"]) & {s for s in fold["fit"]["val_speakers"]
+                                                       if s.startswith(corpus)}
+    assert len(rep["manifest_sha256"]) == 64 and rep["git_commit"]
+    assert rep["machine"]["cores"] >= 1 and rep["fold_minutes_total"] > 0
+    assert {"anger", "happiness", "neutral", "sadness"} <= set(rep["per_emotion_mean_over_corpora"])
+    # a rerun resumes: finished folds are not trained again
+    p = subprocess.run(
+        [sys.executable, "-m", "model.loco", "--manifest", str(speech_dir / "manifest.csv"),
+         "--work", str(work), "--speakers-per-corpus", "2", *MANIFEST_ARGS, "--folds",
+         "korean,tess"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and "epoch" not in p.stderr
+
+
+def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: Path) -> None:
+    rows = read_manifest(speech_dir / "manifest.csv")
+    flac = next(c for c in rows if c.path.suffix == ".flac")
+    opus = next(c for c in rows if c.path.suffix == ".opus")
+    audio = load_all([flac, opus])
+    for c in (flac, opus):
+        assert audio[c.path].dtype == np.float32 and abs(len(audio[c.path]) / 16000 - c.seconds) < 0.1
+    out = tmp_path / "mixed-formats.tflite"
+    p = subprocess.run(
+        [sys.executable, "-m", "model.train", "--manifest", str(speech_dir / "manifest.csv"),
+         "--speakers", "ravdess-03,ravdess-04,korean-ema,korean-emf", *MANIFEST_ARGS, "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["trained_on"] == ["korean", "ravdess"]
+    assert meta["quantization"] == "int8" and 0.0 < meta["threshold"] < 1.0
+    assert meta["threshold_from"].startswith("validation speakers")
+    rep = json.loads((tmp_path / "reports" / "train_report.json").read_text())
+    assert rep["peak_rss_mb"] > 0 and rep["fit"]["val_speakers"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--arch", "resnet"], "unknown architecture 'resnet'"),
+    (["--folds", "atlantis"], "no corpus named atlantis in the manifest"),
+    (["--augment", "wobble"], "unknown augmentation(s) wobble"),
+])
+def test_loco_bad_input_is_one_line(tmp_path: Path, speech_dir: Path, args, message) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "model.loco", "--manifest", str(speech_dir / "manifest.csv"),
+         "--work", str(tmp_path / "w"), "--speakers-per-corpus", "1", "--max-clips", "1",
+         "--epochs", "1", "--steps", "1", "--folds", "korean", *args],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert p.returncode == 2
+    assert "Traceback" not in p.stderr
+    assert message in p.stderr and _quiet(p.stderr)[-1].startswith("loco: error:")
+
+
+def test_train_bad_speaker_is_one_line(tmp_path: Path, speech_dir: Path) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "model.train", "--manifest", str(speech_dir / "manifest.csv"),
+         "--speakers", "nobody", "--out", str(tmp_path / "x.tflite")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert _quiet(p.stderr) == [f"train: error: {speech_dir / 'manifest.csv'}: no clips for speaker(s) "
+                                "nobody"]
+
+
+def test_window_samples_constant() -> None:
+    assert WINDOW_SAMPLES == 64512
