@@ -320,6 +320,10 @@ class MqttSink:
     The constructor connects once and waits up to CONNECT_WAIT_S: bad credentials or a refused TLS
     certificate are configuration errors (SpecmonError); an unreachable broker is not: the session
     starts, queues on disk and keeps retrying.
+
+    One paho client per connection, without paho's own reconnect: after a reconnect nothing is
+    re-sent from paho's memory; the pump thread sends the whole unacknowledged queue again, oldest
+    first, and is the only one publishing, so the order on the wire is the queue's order.
     """
 
     def __init__(self, url: str, device_id: str | None = None, *, ca_file: Path | None = None,
@@ -328,14 +332,15 @@ class MqttSink:
                  ha_discovery: bool = False, threshold: float = 0.5,
                  summary_every_s: float = SUMMARY_EVERY_S, connect_wait_s: float = CONNECT_WAIT_S,
                  say=None) -> None:
-        import paho.mqtt.client as mqtt
-
         self.broker = parse_broker_url(url)
         self.device_id = check_device_id(device_id or default_device_id())
         if ca_file is not None and not Path(ca_file).is_file():
             raise SpecmonError(f"--mqtt-ca {ca_file}: no such file")
         if queue_days <= 0:
             raise SpecmonError(f"--mqtt-queue-days {queue_days:g}: must be more than 0")
+        if password and not username:
+            raise SpecmonError(f"MQTT password set without a user name ({USER_ENV})")
+        self._ca, self._user, self._password = ca_file, username, password
         self.base = f"{TOPIC_ROOT}/{self.device_id}"
         self.threshold = threshold
         self.ha_discovery = ha_discovery
@@ -348,36 +353,23 @@ class MqttSink:
         self.message = ""  # the last connection event, for the status line
         self._shown = ""
         self._say = say  # optional callable(str): connection news as lines (headless runs)
+        self._gen = 0  # connection number: callbacks of an older client are ignored
         self._connack: object | None = None
         self._connected_evt = threading.Event()
-        self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._acks: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()  # (gen, mid)
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._inflight: dict[int, int] = {}  # paho mid -> outbox id
-        self._announce = False  # set on connect: the pump publishes 'online' (and discovery)
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox id (current connection)
+        self._announce = False  # set on connect: the pump re-sends the queue, 'online', discovery
         self._next_expire = 0.0
-        self._last_id = 0  # newest outbox id handed to the client
+        self._last_id = 0  # newest outbox id handed to the current connection
         self._last_summary = time.monotonic()
-
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"specmon-{self.device_id}",
-                        clean_session=True)
-        if password and not username:
-            raise SpecmonError(f"MQTT password set without a user name ({USER_ENV})")
-        if username:
-            c.username_pw_set(username, password)
-        if self.broker.tls:
-            ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-            c.tls_set_context(ctx)  # verifies the chain and the host name
-        c.will_set(f"{self.base}/status", "offline", qos=1, retain=True)
-        c.max_inflight_messages_set(INFLIGHT)
-        c.max_queued_messages_set(0)
-        c.reconnect_delay_set(1, 30)
-        c.on_connect = self._on_connect
-        c.on_disconnect = self._on_disconnect
-        c.on_publish = self._on_publish
-        self.client = c
+        self._retry_s = 1.0
+        self._next_try = 0.0
+        self._pending_since: float | None = None  # connected at TCP level, waiting for CONNACK
+        self.client = None
         try:
-            c.connect(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
+            self._open()
         except ssl.SSLCertVerificationError as e:
             self.outbox.close()
             raise SpecmonError(f"--mqtt {url}: TLS certificate refused ({e.verify_message})") from None
@@ -386,41 +378,97 @@ class MqttSink:
             raise SpecmonError(f"--mqtt {url}: TLS failed ({e.reason or e})") from None
         except OSError as e:
             # Not reachable now (network down, broker restarting): queue and keep trying.
-            self.message = f"MQTT broker {self.broker.host}:{self.broker.port} unreachable " \
-                           f"({e.strerror or e}); queueing on disk"
-            c.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
-            connect_wait_s = 0.0  # no answer is coming soon: start now, connect in the background
-        c.loop_start()
-        self._connected_evt.wait(connect_wait_s)
-        rc = self._connack
-        if rc is not None and getattr(rc, "is_failure", False):
-            self._shutdown_client()
-            self.outbox.close()
-            raise SpecmonError(f"--mqtt {url}: the broker refused the connection ({rc}); check "
-                               f"{USER_ENV}/{PASSWORD_ENV} or the config file")
+            self._unreachable(e)
+        else:
+            self._connected_evt.wait(connect_wait_s)
+            rc = self._connack
+            if rc is not None and getattr(rc, "is_failure", False):
+                self._drop_client()
+                self.outbox.close()
+                raise SpecmonError(f"--mqtt {url}: the broker refused the connection ({rc}); check "
+                                   f"{USER_ENV}/{PASSWORD_ENV} or the config file")
         self._pump_thread = threading.Thread(target=self._pump, name="specmon-mqtt", daemon=True)
         self._pump_thread.start()
 
+    # -- connections (constructor, then only the pump thread) ---------------------------------------
+    def _open(self) -> None:
+        """A new client for a new connection; raises OSError (ssl errors included)."""
+        import paho.mqtt.client as mqtt
+
+        self._drop_client()
+        self._gen += 1
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"specmon-{self.device_id}",
+                        clean_session=True, userdata=self._gen, reconnect_on_failure=False)
+        if self._user:
+            c.username_pw_set(self._user, self._password)
+        if self.broker.tls:
+            ctx = ssl.create_default_context(cafile=str(self._ca) if self._ca else None)
+            c.tls_set_context(ctx)  # verifies the chain and the host name
+        c.will_set(f"{self.base}/status", "offline", qos=1, retain=True)
+        c.max_inflight_messages_set(INFLIGHT)
+        c.max_queued_messages_set(0)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_publish = self._on_publish
+        self.client = c
+        self._pending_since = time.monotonic()
+        c.connect(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
+        c.loop_start()
+
+    def _drop_client(self) -> None:
+        c, self.client = self.client, None
+        if c is not None:
+            try:
+                c.disconnect()
+            finally:
+                c.loop_stop()
+
+    def _unreachable(self, e: OSError) -> None:
+        why = getattr(e, "verify_message", None) or e.strerror or str(e)
+        self.message = (f"MQTT broker {self.broker.host}:{self.broker.port} unreachable ({why}); "
+                        f"queueing on disk, retrying in {self._retry_s:.0f} s")
+        self._pending_since = None
+        self._next_try = time.monotonic() + self._retry_s
+        self._retry_s = min(self._retry_s * 2, 30.0)
+
+    def _reconnect(self) -> None:
+        try:
+            self._open()
+        except OSError as e:
+            self._drop_client()
+            self._unreachable(e)
+
     # -- paho callbacks (network thread): they only set flags; the pump thread publishes ------------
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_connect(self, client, gen, flags, reason_code, properties) -> None:
+        if gen != self._gen:
+            return
         self._connack = reason_code
+        self._pending_since = None
         if reason_code.is_failure:
-            self.message = f"MQTT broker refused the connection ({reason_code})"
+            self.message = f"MQTT broker refused the connection ({reason_code}); retrying"
+            self._next_try = time.monotonic() + self._retry_s
+            self._retry_s = min(self._retry_s * 2, 30.0)
             self._connected_evt.set()
             return
+        self._retry_s = 1.0
         self.connected = True
         self.message = f"MQTT connected to {self.broker.host}:{self.broker.port}"
         self._announce = True
         self._connected_evt.set()
         self._wake.set()
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_disconnect(self, client, gen, flags, reason_code, properties) -> None:
+        if gen != self._gen:
+            return
         if self.connected:
             self.message = f"MQTT connection lost ({reason_code}); queueing on disk, retrying"
+            self._next_try = time.monotonic() + self._retry_s
         self.connected = False
+        self._pending_since = None
+        self._wake.set()
 
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        self._acks.put(mid)
+    def _on_publish(self, client, gen, mid, reason_code, properties) -> None:
+        self._acks.put((gen, mid))
         self._wake.set()
 
     # -- the pump thread: the only caller of publish() while running, so every ack it reads
@@ -429,22 +477,16 @@ class MqttSink:
         done = []
         while True:
             try:
-                mid = self._acks.get_nowait()
+                gen, mid = self._acks.get_nowait()
             except queue.Empty:
                 break
-            oid = self._inflight.pop(mid, None)
+            oid = self._inflight.pop(mid, None) if gen == self._gen else None
             if oid is not None:
                 done.append(oid)
-            # else: the ack of a status or discovery message (not from the outbox)
+            # else: the ack of a status or discovery message, or of an older connection
         return done
 
     def _pump_once(self) -> None:
-        if self._announce:
-            self._announce = False
-            self.client.publish(f"{self.base}/status", "online", qos=1, retain=True)
-            if self.ha_discovery:
-                for topic, cfg in ha_discovery_configs(self.device_id):
-                    self.client.publish(topic, dumps(cfg), qos=1, retain=True)
         done = self._take_acks()
         if done:
             self.outbox.delete(done)
@@ -452,6 +494,19 @@ class MqttSink:
         if time.monotonic() >= self._next_expire:
             self._next_expire = time.monotonic() + 60.0
             self.outbox.expire(set(self._inflight.values()))
+        if not self.connected:
+            waiting = self._pending_since is not None and time.monotonic() - self._pending_since < 10
+            if not waiting and time.monotonic() >= self._next_try:
+                self._reconnect()
+            return
+        if self._announce:  # a new connection: everything unacknowledged goes again, in order
+            self._announce = False
+            self._inflight.clear()
+            self._last_id = 0
+            self.client.publish(f"{self.base}/status", "online", qos=1, retain=True)
+            if self.ha_discovery:
+                for topic, cfg in ha_discovery_configs(self.device_id):
+                    self.client.publish(topic, dumps(cfg), qos=1, retain=True)
         room = INFLIGHT - len(self._inflight)
         if room <= 0:
             return
@@ -496,10 +551,6 @@ class MqttSink:
         if time.monotonic() - self._last_summary >= self.summary_every_s:
             self.publish_summary()
 
-    def _shutdown_client(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
     def close(self, status: LiveStatus | None = None) -> None:
         """Final summary; send what is queued (up to CLOSE_WAIT_S); 'offline'; disconnect."""
         if self._stop.is_set():
@@ -512,12 +563,12 @@ class MqttSink:
         self._wake.set()
         self._pump_thread.join(2.0)
         try:
-            if self.connected:
+            if self.connected and self.client is not None:
                 info = self.client.publish(f"{self.base}/status", "offline", qos=1, retain=True)
                 info.wait_for_publish(2.0)
         except (RuntimeError, ValueError):
             pass
-        self._shutdown_client()
+        self._drop_client()
         try:
             self.outbox.delete(self._take_acks())  # acks that came in while stopping
         finally:
