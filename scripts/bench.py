@@ -840,7 +840,8 @@ def summary_rows(R: dict) -> list[tuple[str, str, str, str, str]]:
                     f"{TARGETS['latency']} {ok(r)}"))
     r = R.get("report")
     if isinstance(r, dict) and "wall_s" in r:
-        out.append(("specmon report", f"{r['wall_s']:.2f} s for {r['rows'] / 1e6:.1f} M rows, "
+        out.append(("specmon report", f"{r['wall_s']:.2f} s (CPU {r['cpu_s']:.2f} s) for "
+                    f"{r['rows'] / 1e6:.1f} M rows, "
                     f"{r['days']} days (summarize {r['summarize_s']:.2f}, HTML {r['html_s']:.2f}, "
                     f"PNG {r['png_s']:.2f} s)", f"peak RSS {r['peak_rss_mb']:.0f} MB", "-",
                     f"{TARGETS['report']} {ok(r)}"))
