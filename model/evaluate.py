@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
+    balanced_accuracy_score,
     confusion_matrix,
     f1_score,
     precision_score,
@@ -21,8 +22,9 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from model.dataset import NEGATIVE, OTHER, WindowSet, build_streams, eval_windows, load_all
+from model.dataset import NEGATIVE, WindowSet, build_streams, eval_windows, load_all
 from model.dataset import read_manifest as _read_manifest
+from model.metrics import per_stream
 from monitor.errors import SpecmonError
 from monitor.scorer import DEFAULT_MODEL, Scorer
 
@@ -34,11 +36,14 @@ def score_windows(model_path: Path, x: np.ndarray) -> np.ndarray:
 
 
 def binary_metrics(y: np.ndarray, s: np.ndarray, thr: float) -> dict:
-    """accuracy, precision, recall, F1 (negative = positive class), ROC AUC, confusion matrix."""
+    """accuracy, balanced accuracy, precision, recall, F1 (negative = positive class), ROC AUC,
+    confusion matrix."""
     pred = (s >= thr).astype(int)
     out = {
         "n": int(len(y)),
         "accuracy": float(accuracy_score(y, pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y, pred)) if len(set(y.tolist())) == 2
+        else None,
         "precision": float(precision_score(y, pred, zero_division=0)),
         "recall": float(recall_score(y, pred, zero_division=0)),
         "f1": float(f1_score(y, pred, zero_division=0)),
@@ -80,9 +85,10 @@ def report(ws: WindowSet, s: np.ndarray, thr: float, s_float: np.ndarray | None 
     for e in sorted(set(ws.emotion.tolist())):
         m = ws.emotion == e
         share_neg = float(np.mean(s[m] >= thr))
-        key = "recall" if e in NEGATIVE else "false_alarm_rate" if e in OTHER else "false_alarm_rate"
+        key = "recall" if e in NEGATIVE else "false_alarm_rate"
         per_emotion[e] = {"n": int(m.sum()), key: share_neg, "mean_score": float(s[m].mean())}
     rep["per_emotion"] = per_emotion
+    rep["per_stream"] = per_stream(ws, s, thr)
     if s_float is not None:
         rep["float32"] = binary_metrics(ws.y[lab], s_float[lab], thr)
         rep["int8_vs_float32"] = {
@@ -110,7 +116,7 @@ def plot_roc_hist(ws: WindowSet, s: np.ndarray, thr: float, out_dir: Path, title
             f, t, _ = roc_curve(ws.y[m], s[m])
             ax.plot(f, t, lw=1, alpha=0.7, label=f"{c} ({roc_auc_score(ws.y[m], s[m]):.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=1)
-    ax.set(xlabel="false positive rate (neutral called negative)", ylabel="true positive rate",
+    ax.set(xlabel="false positive rate (non-negative called negative)", ylabel="true positive rate",
            title=f"ROC\n{title}")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -119,8 +125,8 @@ def plot_roc_hist(ws: WindowSet, s: np.ndarray, thr: float, out_dir: Path, title
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     bins = np.linspace(0, 1, 26)
-    for name, m, col in (("neutral", ws.y == 0, "tab:blue"), ("negative", ws.y == 1, "tab:red"),
-                         ("other (happy/surprise/bored)", ws.y == -1, "tab:gray")):
+    for name, m, col in (("not negative", ws.y == 0, "tab:blue"), ("negative", ws.y == 1, "tab:red"),
+                         ("boredom (not trained on)", ws.y == -1, "tab:gray")):
         if m.any():
             ax.hist(s[m], bins=bins, alpha=0.55, color=col, label=f"{name} ({m.sum()})",
                     density=True)
@@ -163,8 +169,9 @@ def run_evaluation(manifest: Path, model: Path | None, float_model: Path | None,
     (out_dir / "report.json").write_text(json.dumps(rep, indent=2) + "\n")
     plot_roc_hist(ws, s, scorer.threshold, out_dir, scorer.model_id)
     o = rep["overall"]
-    print(f"windows {o['n']}  accuracy {o['accuracy']:.3f}  precision {o['precision']:.3f}  "
-          f"recall {o['recall']:.3f}  F1 {o['f1']:.3f}  AUC {o['roc_auc']:.3f}")
+    print(f"windows {o['n']}  balanced accuracy {o['balanced_accuracy'] or 0:.3f}  accuracy "
+          f"{o['accuracy']:.3f}  precision {o['precision']:.3f}  recall {o['recall']:.3f}  "
+          f"F1 {o['f1']:.3f}  AUC {o['roc_auc'] or 0:.3f}")
     for c, m in rep["per_corpus"].items():
         print(f"  {c:10s} n={m['n']:5d}  accuracy {m['accuracy']:.3f}  F1 {m['f1']:.3f}")
     if "int8_vs_float32" in rep:

@@ -9,6 +9,7 @@ single-emotion streams and on mixed streams (~20-s blocks of a speaker's emotion
         --work runs/loco-specmon --report model/reports/loco_specmon.json
     python -m model.loco ... --folds ased,casia     # only these folds (e.g. two processes at once)
     python -m model.loco ... --report-only          # aggregate the fold files already in --work
+    python -m model.loco ... --kfold 5              # speaker-independent k-fold, the second view
 
 Every fold writes <work>/<corpus>.json (metrics, hashes) as soon as it ends; a rerun skips folds
 whose file exists, so an interrupted run resumes.
@@ -38,6 +39,8 @@ from model.dataset import (
     loco_splits,
     mixed_streams,
     read_manifest,
+    speaker_folds,
+    split_by_speaker,
     validation_speakers,
 )
 from model.fit import Recipe, export_with_threshold, fit, log
@@ -78,12 +81,12 @@ def score_all(model: Path, x: np.ndarray) -> np.ndarray:
 
 def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, recipe: Recipe,
              work: Path) -> dict:
-    """Train on `train` (validation speakers inside it), score the unseen `test` corpus."""
+    """Train on `train` (validation speakers inside it), score the unseen `test` clips."""
     t0 = time.time()
     val_spk = validation_speakers(train, seed=recipe.seed)
     tr = [c for c in train if c.speaker not in val_spk]
     va = [c for c in train if c.speaker in val_spk]
-    assert corpus not in {c.corpus for c in train}, "held-out corpus in training"
+    assert not ({c.speaker for c in train} & {c.speaker for c in test}), "test speaker in training"
     model, info, vws = fit(tr, va, audio, recipe, tag=f"[{corpus}] ")
     out = work / f"{corpus}.tflite"
     meta = {"fold": corpus, "recipe": recipe.to_dict()}
@@ -98,6 +101,7 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
     s_m = score_all(out, mws.x)
     rep = {
         "corpus": corpus,
+        "corpora": sorted({c.corpus for c in test}),
         "language": sorted({c.language for c in test}),
         "test_speakers": len({c.speaker for c in test}),
         "threshold": thr,
@@ -168,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-clips", type=int, default=0, help="at most this many clips per speaker "
                     "and emotion (0: all), for quick runs")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--kfold", type=int, default=0, help="speaker-independent k-fold instead of "
+                    "leave-one-corpus-out (the second view)")
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     t0 = time.time()
@@ -176,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                     label_smoothing=args.label_smoothing, seed=args.seed)
     try:
         clips = subset(read_manifest(args.manifest), args.speakers_per_corpus, args.max_clips)
-        splits = loco_splits(clips)
+        splits = kfold_splits(clips, args.kfold, args.seed) if args.kfold else loco_splits(clips)
+        names = [name for name, _, _ in splits]
         if args.folds:
             want = {f.strip() for f in args.folds.split(",") if f.strip()}
             unknown = want - {c for c, _, _ in splits}
@@ -196,12 +203,13 @@ def main(argv: list[str] | None = None) -> int:
                 w = rep["int8"]["windows"]
                 log(f"fold {corpus}: balanced accuracy {w['balanced_accuracy']}  AUC {w['roc_auc']}  "
                     f"threshold {rep['threshold']}  ({rep['minutes']} min)")
-        folds = [json.loads((args.work / f"{c}.json").read_text()) for c, _, _ in loco_splits(clips)
+        folds = [json.loads((args.work / f"{c}.json").read_text()) for c in names
                  if (args.work / f"{c}.json").is_file()]
         if not folds:
             raise SpecmonError(f"{args.work}: no fold results to report")
-        rep = {"protocol": "leave-one-corpus-out; epoch and threshold chosen on validation speakers "
-                           "inside the training corpora",
+        protocol = (f"speaker-independent {args.kfold}-fold" if args.kfold else "leave-one-corpus-out")
+        rep = {"protocol": f"{protocol}; epoch and threshold chosen on validation speakers inside "
+                           "the training folds",
                "recipe": recipe.to_dict(), **provenance(args.manifest), **aggregate(folds),
                "fold_minutes_total": round(sum(f["minutes"] for f in folds), 1),
                "peak_rss_mb": max(f.get("peak_rss_mb", 0) for f in folds),
@@ -216,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loco: error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def kfold_splits(clips: list[Clip], k: int, seed: int) -> list[tuple[str, list[Clip], list[Clip]]]:
+    """Speaker-independent k-fold: (fold name, training clips, test clips)."""
+    return [(f"fold{i + 1}", *split_by_speaker(clips, set(f)))
+            for i, f in enumerate(speaker_folds(clips, k, seed))]
 
 
 def subset(clips: list[Clip], speakers_per_corpus: int, max_clips: int) -> list[Clip]:
