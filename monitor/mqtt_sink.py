@@ -350,6 +350,7 @@ class MqttSink:
         self._seq = self.outbox.next_seq()
         self.connected = False
         self.published = 0  # messages acknowledged by the broker in this session
+        self.unqueued = 0  # windows the on-disk queue could not take (disk full)
         self.message = ""  # the last connection event, for the status line
         self._shown = ""
         self._say = say  # optional callable(str): connection news as lines (headless runs)
@@ -535,7 +536,12 @@ class MqttSink:
     def on_window(self, w: LiveWindow, status: LiveStatus) -> None:
         self._show(status)
         seq = self._seq
-        self.outbox.put(f"{self.base}/window", dumps(window_message(w, seq, self.threshold)), seq=seq)
+        try:
+            self.outbox.put(f"{self.base}/window", dumps(window_message(w, seq, self.threshold)), seq=seq)
+        except SpecmonError as e:  # e.g. disk full: the CSV log matters more; say so and go on
+            self.message = f"{e}; window not queued for MQTT"
+            self.unqueued += 1
+            return
         self._seq = seq + 1
         self.summary.add(w, seq)
         self._wake.set()

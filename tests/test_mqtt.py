@@ -351,3 +351,13 @@ def test_ha_discovery_payloads_match_the_documented_schema(tmp_path, broker):
     assert {c["name"] for _, c in configs} == {"Smoothed score", "Negative share, last hour",
                                                "Speech today", "Status"}
     assert summary["smoothed"] == 0.7 and summary["negative_share_1h"] == 1.0
+
+
+def test_queue_is_bounded_by_age(tmp_path):
+    box = Outbox(tmp_path / "q.sqlite", max_age_s=0.2)
+    for i in range(3):
+        box.put("specmon/d/window", b"{}", seq=box.next_seq() + i)
+    time.sleep(0.3)
+    box.put("specmon/d/window", b"{}")
+    assert box.expire() == 3 and len(box) == 1 and box.expired == 3
+    box.close()
