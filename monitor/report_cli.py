@@ -11,7 +11,11 @@ from monitor.errors import SpecmonError
 
 
 def report(
-    logs: list[Path] = typer.Argument(..., help="specmon listen CSV logs, or folders of them."),
+    logs: list[Path] = typer.Argument(None, help="specmon listen CSV logs, or folders of them."),
+    db: str = typer.Option(None, "--db", help="Instead of logs: a `specmon collect` store (SQLite file "
+                           "or postgresql://user@host/dbname); with --device."),
+    device: str = typer.Option(None, "--device", help="The device (its MQTT device id) to report on "
+                               "from --db."),
     out: Path = typer.Option(None, "--out", "-o",
                              help="HTML report to write (default: report.html unless only --png)."),
     png: Path = typer.Option(None, "--png", help="Also (or only) write the summary as one PNG image."),
@@ -29,15 +33,23 @@ def report(
 ) -> None:
     """Report on days or weeks of listen logs: per-day speech, negative share, median score, hour x day
     maps, a 14-day trend with a "persistently elevated" marker, and data quality. One self-contained
-    HTML file. A screening aid, not a diagnosis."""
+    HTML file. Reads listen logs, or one device's windows from a `specmon collect` store (--db,
+    --device). A screening aid, not a diagnosis."""
     from monitor.report import ElevatedRule, make_report
-    from monitor.report_data import CsvLogs
+    from monitor.report_data import CsvLogs, StoreLogs
 
     if out is None and png is None:
         out = Path("report.html")
+    if db is None and device is not None:
+        fail("--device goes with --db (a specmon collect store)")
+    if db is not None and logs:
+        fail("give either listen logs or --db, not both (the same windows could be counted twice)")
+    if db is None and not logs:
+        fail("no logs given: name listen CSV logs or folders, or --db DB --device X")
     try:
         rule = ElevatedRule(elevated_share, elevated_days, window_days, min_speech)
-        rep = make_report(CsvLogs(logs), out, png, rule, tz)
+        source = CsvLogs(logs) if db is None else StoreLogs(db, device)
+        rep = make_report(source, out, png, rule, tz)
     except SpecmonError as e:
         fail(str(e))
         return

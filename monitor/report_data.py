@@ -8,8 +8,8 @@ Two steps, so another store can be plugged in later:
 
    ``src`` numbers the stream the row came from (a CSV file here; a device's session in a database
    later), ``t`` is the window's end in UTC (the log's ``time_utc``), the others are the log's columns.
-   ``CsvLogs`` is the source for CSV files and folders; a ``--db`` source only has to fill the same
-   view.
+   ``CsvLogs`` is the source for CSV files and folders, ``StoreLogs`` for one device's windows in a
+   `specmon collect` store (SQLite or PostgreSQL).
 2. ``summarize()`` turns ``raw`` into a small ``ReportData``: per model, per local day and per hour
    of day. Everything heavy happens inside DuckDB; Python only sees a few thousand numbers.
 
@@ -99,6 +99,70 @@ class CsvLogs:
             "filename=true) c JOIN src_names s ON s.name = c.filename"
         )
         return names
+
+
+# -- a `specmon collect` store ---------------------------------------------------------------------
+class StoreLogs:
+    """One device's windows in a `specmon collect` store: a SQLite file or a postgresql:// URL.
+
+    Opening checks the store and the device, so bad input fails before any work; the rows are read in
+    batches (monitor.store.Store.window_batches) straight into DuckDB, never all held in Python.
+    """
+
+    FIELDS = ("time_utc", "offset_s", "score", "label", "model_id")
+    BATCH = 200_000
+
+    def __init__(self, db: str, device: str | None) -> None:
+        from monitor.store import is_postgres, open_store
+
+        self.db = str(db)
+        if not is_postgres(self.db):
+            p = Path(self.db)
+            if p.is_dir():
+                raise SpecmonError(f"--db {p}: is a folder, not a specmon collect database")
+            if not p.is_file():
+                raise SpecmonError(f"--db {p}: no such file")
+        self.store = open_store(self.db)
+        try:
+            self.name = self.store.name  # a PostgreSQL URL without its password
+            if device is None or self.store.count(device) == 0:
+                known = self.store.devices()
+                have = (f"it holds {', '.join(known[:20])}{' ...' if len(known) > 20 else ''}" if known
+                        else "it holds no windows yet")
+                what = "--device is needed" if device is None else f"no windows of device {device!r}"
+                raise SpecmonError(f"--db {self.name}: {what} ({have})")
+        except BaseException:
+            self.store.close()
+            raise
+        self.device = device
+
+    def describe(self) -> str:
+        return f"device {self.device} in {self.name}"
+
+    def load(self, con) -> list[str]:
+        con.execute("CREATE TEMP TABLE raw (src INTEGER, t TIMESTAMP, offset_s DOUBLE, score DOUBLE, "
+                    "label VARCHAR, model_id VARCHAR)")
+        try:
+            for rows in self.store.window_batches(self.device, self.FIELDS, self.BATCH):
+                a = np.array(rows, dtype=object)  # one object array, columns as views: no per-row work
+                con.register("batch", {f: a[:, k] for k, f in enumerate(self.FIELDS)})
+                con.execute(
+                    "INSERT INTO raw SELECT 0, coalesce(try_strptime(time_utc, "
+                    f"'{TIME_FORMAT}'), try_cast(rtrim(time_utc, 'Z') AS TIMESTAMP)), offset_s::DOUBLE, "
+                    "score::DOUBLE, label, model_id FROM batch")
+                con.unregister("batch")
+        except SpecmonError:
+            raise
+        except Exception as e:  # the database went away mid-read, or a row DuckDB cannot take
+            raise SpecmonError(f"--db {self.name}: cannot read the windows ({' '.join(str(e).split())})"
+                               ) from None
+        finally:
+            self.store.close()
+        bad = con.execute("SELECT count(*) FROM raw WHERE t IS NULL OR offset_s IS NULL").fetchone()[0]
+        if bad:
+            raise SpecmonError(f"--db {self.name}: {bad} window(s) of device {self.device!r} have an "
+                               "unreadable time_utc or offset_s")
+        return [f"{self.device} ({self.name})"]
 
 
 def _sql_str(s: str) -> str:

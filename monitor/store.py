@@ -7,6 +7,7 @@ at-least-once) never makes a second row. Every statement is parameterized: value
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from monitor.errors import SpecmonError
@@ -107,6 +108,24 @@ class Store:
         names = ("seq", *WINDOW_FIELDS)
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
+    def window_batches(self, device: str, fields: tuple[str, ...], size: int = 100_000
+                       ) -> Iterator[list[tuple]]:
+        """A device's windows as tuples of `fields` (column names of WINDOW_FIELDS or seq), in batches
+        of at most `size`, in no particular order: for reading millions of rows without holding them."""
+        unknown = [f for f in fields if f not in WINDOW_FIELDS and f != "seq"]
+        if unknown or not fields:
+            raise ValueError(f"not window columns: {unknown or fields}")
+        cur = self._stream_cursor()
+        try:
+            cur.execute(self._sql(f"SELECT {','.join(fields)} FROM windows WHERE device = ?"), (device,))
+            while rows := cur.fetchmany(size):
+                yield rows
+        finally:
+            cur.close()
+
+    def _stream_cursor(self):
+        return self.conn.cursor()
+
     def close(self) -> None:
         self.conn.close()
 
@@ -139,6 +158,9 @@ class PostgresStore(Store):
         except psycopg.Error as e:
             raise SpecmonError(f"--db {_redact(url)}: cannot connect ({_one_line(e)})") from None
         super().__init__(conn, _redact(url))
+
+    def _stream_cursor(self):
+        return self.conn.cursor(name="specmon_window_batches")  # server-side: rows arrive per batch
 
 
 def open_store(db: str | Path) -> Store:

@@ -279,3 +279,76 @@ def test_listen_to_collect_through_a_broker_restart(tmp_path, broker):
         assert row["time_utc"] == g["time_utc"] and row["label"] == g["label"]
         assert row["score"] == ("" if g["score"] is None else f"{g['score']:.4f}")
         assert float(row["offset_s"]) == g["offset_s"]
+
+
+def test_report_from_the_store_equals_the_report_from_the_csv(db, broker, tmp_path):
+    """`specmon report --db DB --device X`: a listen log's rows, published as window messages through
+    a real broker into a real collector, give exactly the numbers the CSV log gives."""
+    import csv
+    import datetime as dt
+
+    import numpy as np
+    from test_report import day_rows, write_log
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+    from monitor.report_data import CsvLogs, StoreLogs, summarize
+
+    d1, d2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
+    lines = (day_rows(d1, 100, 300, 200, start=dt.time(6, 0), hole_after=150, hole_s=20.0)
+             + day_rows(d1, 50, 50, start=dt.time(16, 0))  # a second session after a gap
+             + day_rows(d2, 30, 10, 5, start=dt.time(9, 30), model="m2"))  # another model
+    log = write_log(tmp_path / "pi.csv", lines)
+    with open(log, newline="") as f:
+        rows = list(csv.DictReader(f))
+
+    def message(seq: int, r: dict) -> bytes:
+        num = {k: float(r[k]) for k in ("offset_s", "start_s", "end_s", "rms_dbfs", "voiced", "latency_ms")}
+        return json.dumps({"seq": seq, "time_utc": r["time_utc"], **num,
+                           "score": float(r["score"]) if r["score"] else None, "label": r["label"],
+                           "smoothed": float(r["smoothed"]), "model_id": r["model_id"],
+                           "threshold": 0.3}).encode()
+
+    store = open_store(db)
+    col = Collector(broker.url, store, client_id="col-report")
+    col.connect()
+    t = threading.Thread(target=col.run, kwargs={"duration_s": 60})
+    t.start()
+    try:
+        pub = _publisher(broker.port)
+        _publish_all(pub, [("specmon/pi-7/window", message(i, r)) for i, r in enumerate(rows)])
+        _publish_all(pub, [("specmon/other/window", msg(1))])
+        assert _wait(lambda: col.stats.stored == len(rows) + 1, 30), col.stats
+        pub.disconnect()
+        pub.loop_stop()
+    finally:
+        col.stop()
+        t.join(30)
+        store.close()
+
+    a = summarize(CsvLogs([log]), "Europe/Berlin")
+    b = summarize(StoreLogs(db, "pi-7"), "Europe/Berlin")
+    assert b.rows == a.rows == len(rows) and b.source.startswith("device pi-7 in ")
+    assert [m.model_id for m in b.models] == [m.model_id for m in a.models] == ["m2", "m1"]
+    for ma, mb in zip(a.models, b.models, strict=True):
+        assert mb.days == ma.days
+        for k in ("windows", "scored", "negative", "holes", "hour_scored", "hour_negative"):
+            assert np.array_equal(getattr(mb, k), getattr(ma, k)), k
+        for k in ("listen_s", "speech_s", "median", "dropped_s", "hour_speech_s"):
+            assert np.allclose(getattr(mb, k), getattr(ma, k), equal_nan=True), k
+        assert (mb.sessions, mb.gap_count, mb.gaps) == (ma.sessions, ma.gap_count, ma.gaps)
+        assert (mb.threshold.text(), mb.first, mb.last) == (ma.threshold.text(), ma.first, ma.last)
+    m1 = b.models[1]
+    assert m1.dropped_s.sum() == pytest.approx(20.0, abs=0.01) and m1.sessions == 2
+
+    # the command: the same verdict lines as from the CSV, the page written
+    runner = CliRunner()
+    from_db = runner.invoke(app, ["report", "--db", db, "--device", "pi-7", "--tz", "UTC", "-o",
+                                  str(tmp_path / "db.html")])
+    from_csv = runner.invoke(app, ["report", str(log), "--tz", "UTC", "-o", str(tmp_path / "csv.html")])
+    assert from_db.exit_code == 0 and from_csv.exit_code == 0, (from_db.output, from_csv.output)
+    assert from_db.output.splitlines()[:2] == from_csv.output.splitlines()[:2]
+    assert "device pi-7 in " in (tmp_path / "db.html").read_text()
+    bad = runner.invoke(app, ["report", "--db", db, "--device", "nobody", "-o", str(tmp_path / "x.html")])
+    assert bad.exit_code == 2 and "no windows of device 'nobody' (it holds other, pi-7)" in bad.output
+    assert not (tmp_path / "x.html").exists()

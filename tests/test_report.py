@@ -21,6 +21,7 @@ from monitor.csvlog import HEADER_LINE
 from monitor.errors import SpecmonError
 from monitor.report import DayStatus, ElevatedRule, State, assess, make_report
 from monitor.report_data import CsvLogs, summarize
+from monitor.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 STEP = 0.992
@@ -243,6 +244,10 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
                                                           "0.5,-30.0,0.80,1.0,m1"])
     write_log(tmp / "short.csv", day_rows(END, 3, 0) + ["2026-11-24T08:00:09.000Z,4.0,0"])
     (tmp / "emptydir").mkdir()
+    store = open_store(tmp / "fleet.sqlite")  # a collect store holding one device, "pi-1"
+    store.add_windows([("pi-1", 1, "2026-11-24T08:00:04.032Z", 4.032, 0.0, 4.032, 0.5, "negative", 0.5,
+                        -30.0, 0.8, 1.0, "m1", 0.4, "2026-11-24T08:00:04.100Z")])
+    store.close()
     return {
         "missing": ([str(tmp / "nope.csv")], "no such file"),
         "not specmon": ([str(good), str(tmp / "other.csv")], "not a specmon listen log"),
@@ -255,12 +260,22 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "empty folder": ([str(tmp / "emptydir")], "no .csv logs"),
         "bad tz": ([str(good), "--tz", "Mars/Olympus"], "unknown time zone"),
         "bad rule": ([str(good), "--elevated-days", "20"], "--elevated-days"),
+        "no logs": ([], "no logs given"),
+        "db missing": (["--db", str(tmp / "nope.sqlite"), "--device", "pi-1"], "nope.sqlite: no such file"),
+        "db folder": (["--db", str(tmp / "emptydir"), "--device", "pi-1"], "is a folder"),
+        "db not sqlite": (["--db", str(tmp / "blob.csv"), "--device", "pi-1"], "blob.csv: cannot"),
+        "db unknown device": (["--db", str(tmp / "fleet.sqlite"), "--device", "kitchen"],
+                              "no windows of device 'kitchen' (it holds pi-1)"),
+        "db no device": (["--db", str(tmp / "fleet.sqlite")], "--device is needed (it holds pi-1)"),
+        "db and logs": ([str(good), "--db", str(tmp / "fleet.sqlite"), "--device", "pi-1"], "not both"),
+        "device without db": ([str(good), "--device", "pi-1"], "--device goes with --db"),
     }
 
 
 @pytest.mark.parametrize("case", ["missing", "not specmon", "score output", "header only", "zero bytes",
                                   "binary", "bad number", "short row", "empty folder", "bad tz",
-                                  "bad rule"])
+                                  "bad rule", "no logs", "db missing", "db folder", "db not sqlite",
+                                  "db unknown device", "db no device", "db and logs", "device without db"])
 def test_bad_input_one_line_exit_2(tmp_path: Path, case: str):
     args, words = _bad_inputs(tmp_path)[case]
     out = tmp_path / "r.html"
@@ -270,6 +285,7 @@ def test_bad_input_one_line_exit_2(tmp_path: Path, case: str):
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("specmon: error:") and words in lines[0], err
     assert not out.exists()
+    assert not (tmp_path / "nope.sqlite").exists()  # a report never creates a store
 
 
 def test_bad_input_through_the_real_entry_point_keeps_the_old_report(tmp_path: Path):
