@@ -1,4 +1,4 @@
-"""The config file: every `specmon listen` option, MQTT included, in TOML.
+"""The config file: every `specmon listen` option, MQTT included, and `specmon collect`'s, in TOML.
 
 ~/.config/specmon/config.toml (or $XDG_CONFIG_HOME/specmon/config.toml), or the file given with
 --config. Command-line options override it. Example:
@@ -16,6 +16,10 @@
     ha_discovery = true               # --ha-discovery
     username = "kitchen"              # only here or in SPECMON_MQTT_USER / SPECMON_MQTT_PASSWORD,
     password = "..."                  # never on the command line
+
+    [collect]                         # `specmon collect` (it also reads [mqtt]: url, ca, credentials)
+    db = "/var/lib/specmon/fleet.sqlite"   # --db
+    client_id = "specmon-collect-hub"      # --client-id
 
 An unknown key or a value of the wrong type is an error naming the key; a file holding credentials
 that other users can read gets a warning.
@@ -62,7 +66,14 @@ MQTT_KEYS: dict[str, tuple[str | None, str]] = {
     "username": (None, "str"),  # credentials: not command-line options
     "password": (None, "str"),
 }
-SECTIONS = {"listen": LISTEN_KEYS, "mqtt": MQTT_KEYS}
+# [mqtt] keys `specmon collect` uses (the others are the publishing side's).
+COLLECT_MQTT_KEYS = ("url", "ca")
+COLLECT_KEYS: dict[str, tuple[str, str]] = {
+    "db": ("db", "str"),
+    "client_id": ("client_id", "str"),
+    "stats_every": ("stats_every", "float"),
+}
+SECTIONS = {"listen": LISTEN_KEYS, "mqtt": MQTT_KEYS, "collect": COLLECT_KEYS}
 _TYPE_NAMES = {"str": "a string", "path": "a path (string)", "float": "a number", "int": "an integer",
                "bool": "true or false"}
 
@@ -79,6 +90,13 @@ class Config:
     username: str | None = None
     password: str | None = None
     warnings: list[str] = field(default_factory=list)
+    mqtt: dict[str, object] = field(default_factory=dict)  # [mqtt] key -> value (credentials aside)
+    collect_defaults: dict[str, object] = field(default_factory=dict)  # collect parameter name -> value
+
+    def for_collect(self) -> dict[str, object]:
+        """`specmon collect`'s option defaults: [collect], and the broker and CA from [mqtt]."""
+        out = {MQTT_KEYS[k][0]: self.mqtt[k] for k in COLLECT_MQTT_KEYS if k in self.mqtt}
+        return {**out, **self.collect_defaults}
 
 
 def _toml_type(v: object) -> str:
@@ -148,18 +166,32 @@ def load(path: Path, *, required: bool = True,
                 raise SpecmonError(f"{path}: unknown key '{full}' (known: {', '.join(keys)})")
             param, kind = keys[key]
             v = _check(path, full, kind, v)
-            if param is not None:
+            if section == "collect":
+                cfg.collect_defaults[param] = v
+            elif param is not None:
                 cfg.defaults[param] = v
+                if section == "mqtt":
+                    cfg.mqtt[key] = v
             elif key == "username":
                 cfg.username = v
             else:
                 cfg.password = v
-    if cfg.password is not None or cfg.username is not None:
+    db = str(cfg.collect_defaults.get("db", ""))
+    if cfg.password is not None or cfg.username is not None or _url_has_password(db):
         try:
             mode = path.stat().st_mode
         except OSError:
             mode = 0
         if mode & (stat.S_IRGRP | stat.S_IROTH):
-            cfg.warnings.append(f"{path} holds MQTT credentials and other users can read it "
-                                f"(chmod 600 {path})")
+            cfg.warnings.append(f"{path} holds {'MQTT ' if cfg.password or cfg.username else ''}"
+                                f"credentials and other users can read it (chmod 600 {path})")
     return cfg
+
+
+def _url_has_password(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return "://" in url and urlsplit(url).password is not None
+    except ValueError:
+        return False

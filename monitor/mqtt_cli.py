@@ -61,6 +61,37 @@ def _load_config(ctx: typer.Context, value: Path | None) -> Path | None:
     return value
 
 
+def _load_collect_config(ctx: typer.Context, value: Path | None) -> Path | None:
+    """Eager --config callback of `specmon collect`: [collect] and [mqtt] (broker, CA, credentials)
+    become its defaults; [listen] is checked against listen's options, as `listen` would."""
+    if ctx.resilient_parsing:
+        return value
+    path = value if value is not None else config_file.default_path()
+    try:
+        cfg = config_file.load(path, required=value is not None, listen_keys=listen_keys(_listen_params(ctx)))
+    except SpecmonError as e:
+        fail(str(e))
+    for w in cfg.warnings:
+        typer.echo(f"specmon: warning: {w}", err=True)
+    ctx.default_map = {**(ctx.default_map or {}), **cfg.for_collect()}
+    _loaded[0] = cfg
+    return value
+
+
+def _listen_params(ctx: typer.Context) -> list:
+    """The `specmon listen` command's parameters (from the app it belongs to, else built here)."""
+    listen = getattr(ctx.find_root().command, "commands", {}).get("listen")
+    if listen is None:
+        from typer.main import get_command
+
+        from monitor import live_cli
+
+        one = typer.Typer(add_completion=False)
+        one.command()(live_cli.listen)
+        listen = get_command(one)
+    return listen.params
+
+
 def loaded_config() -> config_file.Config:
     """The config file read for this command (one command per process), or an empty one."""
     return _loaded[0]
@@ -104,8 +135,12 @@ def _say(text: str) -> None:
 
 
 def collect(
+    config: Path = typer.Option(None, "--config", is_eager=True, callback=_load_collect_config,
+                                help="TOML file: [collect] options, and [mqtt] url, ca and credentials "
+                                "(default: ~/.config/specmon/config.toml if it exists); command-line "
+                                "options override it."),
     mqtt: str = typer.Option(..., "--mqtt", help="Broker: mqtt://host:1883 or mqtts://host:8883. "
-                             "Credentials: SPECMON_MQTT_USER / SPECMON_MQTT_PASSWORD."),
+                             "Credentials: SPECMON_MQTT_USER / SPECMON_MQTT_PASSWORD or the config file."),
     db: str = typer.Option(..., "--db", help="SQLite file, or postgresql://user@host/dbname."),
     mqtt_ca: Path = MQTT_CA,
     client_id: str = typer.Option(None, "--client-id", help="MQTT client id; the broker keeps this "
@@ -130,7 +165,8 @@ def collect(
     try:
         store = open_store(db)
         try:
-            user, password = credentials_from_env()
+            cfg = loaded_config()
+            user, password = credentials_from_env(cfg.username, cfg.password)
             col = Collector(mqtt, store, ca_file=mqtt_ca, username=user, password=password,
                             client_id=client_id, log=say)
             col.connect()

@@ -121,3 +121,58 @@ def test_every_listen_option_can_be_set_in_the_config_file():
     assert {p for p, _k in keys.values()} | mqtt_params == options
     assert keys["vad_db"] == ("vad_db", "float") and keys["input"] == ("input_file", "path")
     assert keys["realtime"] == ("realtime", "bool") and keys["rate"] == ("rate", "int")
+
+
+def collect(args: list[str], home: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPECMON_MQTT", "XDG_"))}
+    env["HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "monitor.cli", "collect", *args], capture_output=True,
+                          text=True, cwd=REPO, env=env, timeout=120)
+
+
+def test_collect_reads_broker_credentials_and_store_from_the_config_file(tmp_path):
+    """`specmon collect` takes [mqtt] url/ca/username/password and [collect] db/client_id from the same
+    file as `listen` ([listen] keys are accepted, not applied); the command line overrides it."""
+    from mqtt_support import PASSWORD, USER, Mosquitto
+
+    from monitor.store import open_store
+
+    broker = Mosquitto(tmp_path / "broker", password=True)
+    try:
+        home = tmp_path / "home"
+        (home / ".config" / "specmon").mkdir(parents=True)
+        db = tmp_path / "fleet.sqlite"
+        conf = write(home / ".config" / "specmon" / "config.toml",
+                     f'[listen]\nheadless = true\nvad_db = -45\nduration = 600\n'
+                     f'[mqtt]\nurl = "{broker.url}"\ndevice_id = "kitchen"\nusername = "{USER}"\n'
+                     f'password = "{PASSWORD}"\n[collect]\ndb = "{db}"\nclient_id = "col-config"\n'
+                     'stats_every = 0.5\n')
+        r = collect(["--duration", "1.5"], home)  # broker, credentials, store: all from the file
+        assert r.returncode == 0, r.stderr
+        assert "0 rejected" in r.stdout and "collect: connected to 127.0.0.1" in r.stderr
+        assert r.stderr.count("windows stored") >= 2  # stats_every from [collect]; duration from the CLI
+        open_store(db).close()  # the store the file named was created
+
+        other = tmp_path / "cli.sqlite"
+        r = collect(["--duration", "0.5", "--db", str(other)], home)  # the command line wins
+        assert r.returncode == 0 and other.exists(), r.stderr
+
+        conf.write_text(conf.read_text().replace(PASSWORD, "wrong"))
+        r = collect(["--duration", "1"], home)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and "refused" in lines[0], r.stderr
+
+        r = collect(["--duration", "1", "--mqtt", "mqtt://127.0.0.1:1"], home)  # --mqtt overrides url
+        assert r.returncode == 2 and "127.0.0.1:1" in r.stderr, r.stderr
+
+        bad = write(tmp_path / "bad.toml", "[collect]\ndatabase = 'x.sqlite'\n")
+        r = collect(["--config", str(bad), "--mqtt", broker.url, "--db", str(db)], home)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+        assert "unknown key 'collect.database'" in r.stderr
+
+        readable = write(tmp_path / "pg.toml", '[collect]\ndb = "postgresql://u:pw@127.0.0.1:1/x"\n', 0o644)
+        w = config.load(readable).warnings
+        assert len(w) == 1 and "holds credentials" in w[0]
+        assert config.load(readable).for_collect() == {"db": "postgresql://u:pw@127.0.0.1:1/x"}
+    finally:
+        broker.stop()
