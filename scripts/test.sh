@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Install the test and training extras, start the virtual audio device, run the whole test suite.
+# Install the test and training extras, start the virtual audio device, install the services the tests
+# drive (Mosquitto, PostgreSQL, Chromium), run ruff and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh train,dev
 bash scripts/setup_audio.sh
-bash scripts/setup_fleet.sh      # Mosquitto, PostgreSQL (MQTT and collector tests)
-bash scripts/setup_services.sh   # Chromium (the report test opens the page in it)
+bash scripts/setup_services.sh   # Mosquitto, PostgreSQL (MQTT and collector tests), Chromium (report test)
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest -q "$@"
