@@ -8,6 +8,9 @@ fsync_s seconds. A power cut can also leave a torn last row (or a tail of NUL by
 reached the disk before the data): appending to such a file first cuts it back to its last whole row
 and says so (LogRepaired).
 
+reopen() (SIGHUP, between two rows) closes the file and opens the path again: after logrotate moved
+the log away, the next row starts a fresh file with a header; if it was not moved, rows continue.
+
 DailyCsvLog (--csv-dir) writes one such file per UTC day, specmon-YYYY-MM-DD.csv, and with keep_days
 deletes days older than that; never the current day.
 """
@@ -70,6 +73,14 @@ class CsvLog:
                  notify: Callable[[Event], None] | None = None) -> None:
         self.path = Path(path)
         self.fsync_s = fsync_s
+        self.notify = notify
+        self.rows = 0  # rows written by this session (all files, when reopened)
+        self._fd = -1
+        self._created = self._open()
+
+    def _open(self) -> bool:
+        """Open the path for appending (repairing a torn end) or start it with the header; True
+        if the file was new or empty."""
         self.repaired_bytes = 0  # cut from a torn end when this file was opened
         if self.path.is_dir():
             raise SpecmonError(f"{self.path}: is a directory, not a CSV file")
@@ -80,13 +91,12 @@ class CsvLog:
             raise SpecmonError(f"{self.path}: cannot write the CSV log ({e.strerror})") from None
         if existing is not None:
             self._repair_tail()
-            if self.repaired_bytes and notify is not None:
-                notify(LogRepaired(str(self.path), self.repaired_bytes))
-        self.rows = 0
+            if self.repaired_bytes and self.notify is not None:
+                self.notify(LogRepaired(str(self.path), self.repaired_bytes))
         self._size = os.fstat(self._fd).st_size  # end of the last whole row
         self._last_sync = time.monotonic()
         self.appending = existing is not None
-        self._created = existing is None and self._size == 0
+        created = existing is None and self._size == 0
         if existing is None:
             try:
                 self._write(HEADER_LINE)
@@ -95,6 +105,17 @@ class CsvLog:
                 os.close(self._fd)
                 self._fd = -1
                 raise
+        return created
+
+    def reopen(self) -> None:
+        """SIGHUP: fsync and close the file, then open its path again (a fresh file with a header
+        if logrotate moved the old one away). Called between rows, so no row is split."""
+        if self._fd < 0:
+            return
+        self.close()
+        self._open()
+        if self.notify is not None:
+            self.notify(LogOpened(str(self.path), self.appending, reopened=True))
 
     def _existing_header(self) -> str | None:
         """The header of an existing non-empty file (checked against ours), or None."""
@@ -299,6 +320,9 @@ class DailyCsvLog:
 
     def on_tick(self, status: LiveStatus) -> None:
         self.log.on_tick(status)
+
+    def reopen(self) -> None:
+        self.log.reopen()
 
     def abandon(self) -> None:
         self.log.abandon()

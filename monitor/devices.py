@@ -183,8 +183,8 @@ def list_devices() -> list[InputDevice]:
 def wait_for_device(device: str | int | None, seconds: float, notify: Callable | None = None,
                     heartbeat: Callable[[], None] | None = None) -> bool:
     """--wait-device: until the device can be resolved (PortAudio re-enumerated each try, backoff
-    1 s doubling to 30 s) or `seconds` (inf: forever) pass. True once it is there; False if SIGINT or
-    SIGTERM arrived meanwhile; the resolve error once time is up."""
+    1 s doubling to 30 s) or `seconds` (inf: forever) pass. True once it is there; False if SIGTERM
+    arrived meanwhile, KeyboardInterrupt if SIGINT did (Ctrl-C); the resolve error once time is up."""
     import math
     import signal
     import threading
@@ -193,10 +193,11 @@ def wait_for_device(device: str | int | None, seconds: float, notify: Callable |
     from monitor.events import DeviceWaiting
 
     stop = threading.Event()
+    got: list[int] = []  # the signal that stopped the wait
     handlers = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            handlers[sig] = signal.signal(sig, lambda *_a: stop.set())
+            handlers[sig] = signal.signal(sig, lambda n, _f: (got.append(n), stop.set()))
     end = time.monotonic() + seconds if math.isfinite(seconds) else math.inf
     delay = 1.0
     try:
@@ -221,6 +222,8 @@ def wait_for_device(device: str | int | None, seconds: float, notify: Callable |
                     heartbeat()
                 stop.wait(min(1.0, max(0.0, t_end - time.monotonic())))
             if stop.is_set():
+                if got and got[0] == signal.SIGINT:
+                    raise KeyboardInterrupt
                 return False
             delay = min(delay * 2, 30.0)
     finally:

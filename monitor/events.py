@@ -107,10 +107,12 @@ class LogRepaired:
 
 @dataclass
 class LogOpened:
-    """--csv-dir: a new day's file was opened (appending if it existed)."""
+    """--csv-dir: a new day's file was opened (appending if it existed); or, reopened=True, the
+    log was reopened on SIGHUP (logrotate)."""
 
     path: str
     appending: bool
+    reopened: bool = False
 
 
 @dataclass

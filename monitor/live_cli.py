@@ -1,11 +1,13 @@
-"""Live commands: `specmon listen`, `specmon devices`, `specmon plot`.
+"""Live commands: `specmon listen`, `specmon devices`.
 
-pyaudio, rich and matplotlib are imported inside the commands, so `specmon score` never needs them.
+pyaudio and rich are imported inside the commands, so `specmon score` never needs them.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -58,6 +60,8 @@ def describe(ev: Event) -> str:
         return (f"warning: {ev.path} ended in a torn row (power cut?): cut back to its last whole "
                 f"row ({ev.bytes_cut} bytes removed)")
     if isinstance(ev, LogOpened):
+        if ev.reopened:
+            return f"log: reopened on SIGHUP: {'appending to' if ev.appending else 'new file'} {ev.path}"
         return f"log: {'appending to' if ev.appending else 'new file'} {ev.path}"
     if isinstance(ev, LogDeleted):
         return f"log: deleted {ev.path} (older than --keep-days)"
@@ -178,12 +182,6 @@ def listen(
 
     A research and screening aid, not a diagnosis.
     """
-    from monitor.csvlog import CsvLog, DailyCsvLog
-    from monitor.pipeline import ListenConfig, Pipeline
-    from monitor.scorer import Scorer
-    from monitor.source import FileSource, MicSource
-    from monitor.windows import Gate
-
     if input_file is not None and (device is not None or rate is not None):
         fail("--input replays a file; it cannot be combined with --device or --rate")
     if csv_dir is not None and csv_path is not None:
@@ -193,6 +191,24 @@ def listen(
     wait_s = _wait_seconds(wait_device) if wait_device is not None else None
     if wait_s is not None and input_file is not None:
         fail("--wait-device waits for a microphone; it cannot be combined with --input")
+    if threading.current_thread() is threading.main_thread():
+        # SIGHUP (logrotate) before the session's handler is in place: ignored, not fatal. The log
+        # is opened after this, at its path, so a rotation this early loses nothing.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # Imports, model load, numba kernels: Ctrl-C here is a quiet 130. Nothing is written before
+    # this ends (the log is opened after it), so nothing can be lost or left half-made.
+    with cli_common.startup():
+        from monitor.csvlog import CsvLog, DailyCsvLog
+        from monitor.pipeline import ListenConfig, Pipeline, warm_up
+        from monitor.scorer import Scorer
+        from monitor.source import FileSource, MicSource
+        from monitor.windows import Gate
+
+        try:
+            scorer = Scorer(model)
+            warm_up()
+        except SpecmonError as e:
+            fail(str(e))
     from monitor.sdnotify import Notifier
 
     notifier = Notifier()  # systemd's watchdog, when run by a unit with WatchdogSec
@@ -201,9 +217,10 @@ def listen(
     reporter = EventReporter(sys.stderr if plain else None)
     sinks: list = [reporter]
     try:
-        scorer = Scorer(model)
         if input_file is not None:
             source = FileSource(input_file, realtime)
+            for w in source.warnings:  # e.g. telephone-band audio: scored, with a word of caution
+                typer.echo(f"specmon: warning: {w}", err=True)
         else:
             source = MicSource(device, rate)
         if record is not None and record.is_dir():
@@ -218,9 +235,13 @@ def listen(
         if wait_s is not None:
             from monitor.devices import wait_for_device
 
-            if not wait_for_device(device, wait_s, reporter.report, notifier.heartbeat):
+            try:
+                found = wait_for_device(device, wait_s, reporter.report, notifier.heartbeat)
+            except KeyboardInterrupt:
+                found = None
+            if not found:
                 log.abandon()  # stopped while waiting: no session, no empty log
-                raise typer.Exit(0)
+                raise typer.Exit(0 if found is False else 130)  # SIGTERM: 0; Ctrl-C: 130
         thr = scorer.threshold if threshold is None else threshold
         status = LiveStatus(device=source.name, sample_rate=source.rate, csv_path=str(path),
                             threshold=thr)
@@ -251,10 +272,14 @@ def listen(
                 raise
             error = e
             pipe.summary.stopped_by = pipe.summary.stopped_by or "stopped by an error"
-    except SpecmonError as e:
+    except (SpecmonError, KeyboardInterrupt) as e:
+        # A failed start, or Ctrl-C before the session's own handler: a log this run created and
+        # wrote nothing to is removed; an existing one is closed untouched.
         for s in sinks:
             if isinstance(s, CsvLog | DailyCsvLog):
                 s.abandon()
+        if isinstance(e, KeyboardInterrupt):
+            raise typer.Exit(130) from None
         fail(str(e))
         return
     for line in pipe.summary.lines():
@@ -288,24 +313,3 @@ def devices() -> None:
         rates = "/".join(f"{r / 1000:g}" for r in d.rates) or "none"
         mark = "  (default)" if d.index == default else ""
         typer.echo(f"{d.index:>5}  {d.max_input_channels:>3}  {rates:<34}  {d.name}{mark}")
-
-
-def plot(
-    log: Path = typer.Argument(..., help="A CSV log written by `specmon listen`."),
-    output: Path = typer.Option(Path("timeline.png"), "--output", "-o", help="PNG to write."),
-    threshold: float = typer.Option(None, "--threshold", min=0.0, max=1.0,
-                                    help="Threshold line (default: the bundled model's)."),
-) -> None:
-    """Plot a session's score timeline (scores, smoothed score, negative and no-speech spans)."""
-    from monitor.plot import plot_log
-
-    try:
-        if threshold is None:
-            from monitor.scorer import DEFAULT_MODEL, read_model_info
-
-            threshold = read_model_info(DEFAULT_MODEL).threshold
-        plot_log(log, output, threshold)
-    except SpecmonError as e:
-        fail(str(e))
-        return
-    typer.echo(str(output))

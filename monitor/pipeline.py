@@ -14,6 +14,9 @@ spans a loss):
   one after the reconnect (DeviceLost, DeviceBack events).
 time_utc comes from monitor.streamclock: anchored to the system clock at the first audio and
 re-anchored when they part by more than a tolerance (ClockStep event).
+
+Signals (main thread only): SIGINT and SIGTERM stop the session; SIGHUP asks the sinks that have a
+reopen() (the CSV log) to reopen their files between two windows, so logrotate can move the log away.
 """
 
 from __future__ import annotations
@@ -121,6 +124,20 @@ class Summary:
         return out
 
 
+def warm_up() -> None:
+    """Compile, or load from numba's cache, the rolling STFT's kernels (start-up, not first audio)."""
+    RollingSTFT().push(np.zeros(N_FFT + HOP, np.float32))
+
+
+def _disk_full(path: Path | None) -> bool:
+    import shutil
+
+    try:
+        return path is not None and shutil.disk_usage(path.parent).free < 1 << 16
+    except OSError:
+        return False
+
+
 class Pipeline:
     """Runs one listening session; stop() (or SIGINT/SIGTERM) ends it cleanly."""
 
@@ -136,6 +153,7 @@ class Pipeline:
         self.stride = stride_hops(config.stride_s)
         self.summary = Summary()
         self._stop = threading.Event()
+        self._reopen = threading.Event()  # SIGHUP: reopen the log files at the next safe point
         # start_utc fixes time_utc to start_utc + offset_s (tests, benchmarks); otherwise the clock
         # anchors at the first audio and follows the system clock (wall_clock, for tests).
         self.clock = StreamClock(start_utc, config.clock_tolerance_s, config.clock_check_s)
@@ -274,9 +292,25 @@ class Pipeline:
             # --fast drains seconds at a time: stop exactly at --duration of audio
             room = int(round(self.cfg.duration_s * SAMPLE_RATE)) - (self._origin + self._pushed)
             y = y[: max(room, 0)]
-        if self._record is not None and y.shape[0]:
+        if self._record is None:
+            self._feed(y)
+            return
+        # A second at a time, recorded before it is analysed: if the disk fills, every logged
+        # window lies inside the recording (--fast reads up to the ring's 10 s at once).
+        for i in range(0, y.shape[0], SAMPLE_RATE):
+            self._write_record(y[i : i + SAMPLE_RATE])
+            self._feed(y[i : i + SAMPLE_RATE])
+
+    def _write_record(self, y: np.ndarray) -> None:
+        import soundfile as sf
+
+        try:
             self._record.write(y)
-        self._feed(y)
+        except (sf.LibsndfileError, RuntimeError, OSError) as e:
+            path = self.cfg.record_path
+            why = "disk full" if _disk_full(path) else (str(e).splitlines() or ["write error"])[0]
+            raise SpecmonError(f"{path}: cannot write the recording ({why}); stopped after "
+                               f"{self.offset_s:.1f} s") from None
 
     def _hole(self, ring_n: int, driver_n: int) -> None:
         """Samples went missing after what was read so far (a full ring, a driver overrun)."""
@@ -344,6 +378,16 @@ class Pipeline:
         return False
 
     # -- control -----------------------------------------------------------------------------------
+    def _reopen_sinks(self) -> None:
+        """SIGHUP: between two windows, so no row is split between the old file and the new."""
+        if not self._reopen.is_set():
+            return
+        self._reopen.clear()
+        for s in self.sinks:
+            reopen = getattr(s, "reopen", None)
+            if reopen is not None:
+                reopen()
+
     def _account(self) -> None:
         st = self.status
         st.dropped_s = float(self.source.dropped_s) + self._missing_s
@@ -367,6 +411,7 @@ class Pipeline:
     def _wait(self, seconds: float, t0: float, proc) -> None:
         end = time.monotonic() + seconds
         while not self._stop.is_set() and time.monotonic() < end:
+            self._reopen_sinks()
             self._check_duration(t0)
             self._tick(t0, proc)
             self._stop.wait(min(self.cfg.tick_s, max(0.0, end - time.monotonic())))
@@ -399,6 +444,7 @@ class Pipeline:
         if threading.current_thread() is threading.main_thread():
             for sig, name in ((signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")):
                 handlers[sig] = signal.signal(sig, lambda *_a, _n=name: self.stop(_n))
+            handlers[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_a: self._reopen.set())
         if self.cfg.record_path is not None:
             import soundfile as sf
 
@@ -429,6 +475,7 @@ class Pipeline:
                         break
                     continue
                 self._drain()
+                self._reopen_sinks()
                 if self.source.finished() and self.source.ring.available() == 0:
                     self._drain(last=True)
                     self.stop("end of input")
@@ -445,7 +492,10 @@ class Pipeline:
                 signal.signal(sig, h)
             self.source.close()
             if self._record is not None:
-                self._record.close()
+                try:
+                    self._record.close()  # rewrites the header: the file stays readable
+                except (RuntimeError, OSError):
+                    pass
             self.summary.duration_s = self.offset_s
             if self._lost is not None:  # stopped while the device was away: the gap so far
                 at, last = self._lost

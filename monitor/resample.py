@@ -11,8 +11,9 @@ from monitor.features import SAMPLE_RATE
 class Resampler:
     """Chunk in at in_rate, chunk out at 16 kHz; a pass-through when the rates already agree.
 
-    HQ matches monitor.audio.to_mono_16k (offline scoring), so a 44.1/48 kHz microphone yields the
-    same spectra as the same audio scored from a file, up to the filter's edge effects.
+    HQ, as monitor.audio.AudioReader (offline scoring) resamples with its own streaming soxr, so a
+    44.1/48 kHz microphone yields the same spectra as the same audio scored from a file, up to the
+    filter's edge effects.
     """
 
     def __init__(self, in_rate: int, out_rate: int = SAMPLE_RATE) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from monitor.audio import AudioReader
 from monitor.devices import choose_rate, open_pyaudio, quiet_stderr, resolve_device, supported
 from monitor.errors import SpecmonError
 from monitor.ringbuffer import RingBuffer
@@ -177,8 +178,10 @@ class FileSource:
         self.path = Path(path)
         self.realtime = realtime
         self.paced = realtime
-        if not self.path.is_file():
-            raise SpecmonError(f"{self.path}: no such file")
+        # The header checks of `specmon score` (same limits, same one-line errors): an implausible
+        # rate or channel count is refused; below 16 kHz a warning for the caller to show.
+        with AudioReader(self.path) as reader:
+            self.warnings = list(reader.warnings)
         try:
             self._sf = sf.SoundFile(str(self.path))
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:

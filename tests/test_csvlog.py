@@ -238,3 +238,26 @@ def test_keep_days_never_deletes_the_current_day(tmp_path: Path) -> None:
     assert len((tmp_path / "specmon-2026-03-01.csv").read_text().splitlines()) == 3
     with pytest.raises(SpecmonError, match="at least 1"):
         DailyCsvLog(tmp_path, keep_days=0)
+
+
+def test_reopen_after_rename_starts_a_fresh_file(tmp_path: Path) -> None:
+    """SIGHUP's reopen(): after logrotate moved the file, a new one with the header at the path;
+    without a move, the same file goes on. Each reopen is reported."""
+    p = tmp_path / "log.csv"
+    events = []
+    log = CsvLog(p, notify=events.append)
+    log.on_window(window(0), None)
+    p.rename(tmp_path / "log.csv.1")
+    log.reopen()
+    log.on_window(window(1), None)
+    log.reopen()
+    log.on_window(window(2), None)
+    log.close()
+    old = (tmp_path / "log.csv.1").read_text().splitlines()
+    new = p.read_text().splitlines()
+    assert old[0] == new[0] == HEADER_LINE.strip()
+    assert [ln.split(",")[1] for ln in old[1:]] == [f"{window(0).offset_s:.3f}"]
+    assert [ln.split(",")[1] for ln in new[1:]] == [f"{window(i).offset_s:.3f}" for i in (1, 2)]
+    assert [(type(e).__name__, e.appending, e.reopened) for e in events] == [
+        ("LogOpened", False, True), ("LogOpened", True, True)]
+    assert log.rows == 3

@@ -212,3 +212,25 @@ def test_rate_choice() -> None:
         choose_rate(lambda r: False, 48000, None)
     with pytest.raises(SpecmonError):
         choose_rate(lambda r: r == 48000, 48000, 16000)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 0)])
+def test_stopped_while_waiting_for_the_device(tmp_path: Path, model: Path, sig, code) -> None:
+    """--wait-device with no sound server: Ctrl-C while it waits is 130 (as anywhere else), SIGTERM
+    (systemd stopping the unit) 0; no trace, and no empty log left behind."""
+    env = {**os.environ, "PULSE_SERVER": "unix:/nonexistent/specmon"}
+    csv = tmp_path / "w.csv"
+    proc = subprocess.Popen([*SPECMON, "listen", "--headless", "--wait-device", "forever",
+                             "--model", str(model), "--csv", str(csv)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()  # the first "waiting for the input device" line
+        assert "waiting for the input device" in line, line
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and out == ""
+    assert not csv.exists()

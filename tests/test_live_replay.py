@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-from live_support import concat_clips, model_for_tests, read_log, run_specmon
+from live_support import REPO, SPECMON, concat_clips, model_for_tests, read_log, run_specmon
 
 from monitor.csvlog import HEADER
 from monitor.scorer import Scorer
@@ -140,6 +144,8 @@ def test_appends_to_existing_log(tmp_path: Path, speech: np.ndarray, model: Path
         (["--input", "{wav}", "--model", "/nonexistent.tflite"], "model file not found"),
         (["--input", "{wav}", "--model", "{tmp}/bad.tflite"], "sidecar"),
         (["--input", "{wav}", "--device", "pulse"], "cannot be combined"),
+        (["--input", "{tmp}/odd.wav"], "implausible audio header (1 Hz, 64 channel(s))"),
+        (["--input", "{tmp}/wide.wav"], "implausible audio header (16000 Hz, 16 channel(s))"),
     ],
 )
 def test_bad_input_one_line_exit_2(tmp_path: Path, model: Path, args: list[str],
@@ -149,6 +155,10 @@ def test_bad_input_one_line_exit_2(tmp_path: Path, model: Path, args: list[str],
     (tmp_path / "bad.wav").write_bytes(b"RIFF....not audio")
     (tmp_path / "bad.tflite").write_bytes(b"junk")
     (tmp_path / "foreign.csv").write_text("a,b\n1,2\n")
+    # As `specmon score` refuses them: a header claiming 1 Hz and 64 channels, and 16 channels.
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "odd.wav", (rng.standard_normal((300, 64)) * 0.1).astype(np.float32), 1)
+    sf.write(tmp_path / "wide.wav", np.zeros((16000 * 5, 16), np.float32), 16000)
     args = [a.format(tmp=tmp_path, wav=wav) for a in args]
     if "--model" not in args:
         args += ["--model", str(model)]
@@ -158,3 +168,146 @@ def test_bad_input_one_line_exit_2(tmp_path: Path, model: Path, args: list[str],
     assert len(lines) == 1 and lines[0].startswith("specmon: error: ") and message in lines[0]
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_telephone_audio_replayed_with_a_warning(tmp_path: Path, speech: np.ndarray,
+                                                model: Path) -> None:
+    tel = tmp_path / "phone.wav"
+    sf.write(tel, soxr.resample(speech, 16000, 8000), 8000, subtype="PCM_16")
+    out = tmp_path / "t.csv"
+    r = run_specmon(["listen", "--input", str(tel), "--fast", "--csv", str(out), "--headless",
+                     "--model", str(model)])
+    assert r.returncode == 0, r.stderr
+    warn = [ln for ln in r.stderr.splitlines() if ln.startswith("specmon: warning:")]
+    assert len(warn) == 1 and "telephone" in warn[0] and "4 kHz" in warn[0], r.stderr
+    assert len(read_log(out)[1]) >= 8
+
+
+def _wait_lines(path_of, n: int, proc: subprocess.Popen, timeout: float = 60) -> Path:
+    """Wait until the file path_of() names holds more than n lines; returns its path."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        p = path_of()
+        if p is not None and p.is_file() and len(p.read_text().splitlines()) > n:
+            return p
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    pytest.fail(f"fewer than {n} lines after {timeout} s")
+
+
+@pytest.mark.parametrize("layout", ["csv", "csv-dir"])
+def test_sighup_reopens_the_log(tmp_path: Path, speech: np.ndarray, model: Path,
+                                layout: str) -> None:
+    """logrotate: the log is renamed, SIGHUP, and the next rows go to a fresh file (with a header)
+    at the original path; a SIGHUP without a rename continues the same file. Between the files no
+    row is lost, doubled or torn: together they are exactly the windows of the whole replay."""
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, speech, 16000, subtype="FLOAT")
+    logs = tmp_path / "logs"
+    where = ["--csv", str(tmp_path / "live.csv")] if layout == "csv" else ["--csv-dir", str(logs)]
+    proc = subprocess.Popen([*SPECMON, "listen", "--input", str(wav), "--headless", "--model",
+                             str(model), *where], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        def current() -> Path | None:
+            if layout == "csv":
+                return tmp_path / "live.csv"
+            days = sorted(logs.glob("specmon-*.csv")) if logs.is_dir() else []
+            return days[-1] if days else None
+
+        log = _wait_lines(current, 3, proc)  # header + 3 rows
+        rotated = log.with_name(log.name + ".1")
+        log.rename(rotated)  # what logrotate does (its `create` mode) ...
+        os.kill(proc.pid, signal.SIGHUP)  # ... and then its postrotate script
+        _wait_lines(lambda: log, 2, proc)  # the new file: header + 2 rows
+        os.kill(proc.pid, signal.SIGHUP)  # not moved this time: the same file goes on
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "end of input" in out
+    assert f"log: reopened on SIGHUP: new file {log}" in err
+    assert f"log: reopened on SIGHUP: appending to {log}" in err
+    rows = []
+    for f in (rotated, log):
+        data = f.read_text()
+        assert data.endswith("\n") and data.count("time_utc,") == 1  # one header, whole lines
+        header, part = read_log(f)
+        assert header == HEADER and part
+        assert all(None not in r.values() and r["model_id"] for r in part)
+        rows += part
+    starts = [float(r["start_s"]) for r in rows]
+    assert np.allclose(np.diff(starts), 0.992, atol=1e-6), starts  # none lost, none doubled
+    assert len(rows) == len(offline(speech, model)) - 1  # every window of the replay
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real 512 KiB tmpfs (tests and CI run as root)."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs for the full-disk test (needs root): {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_full_disk_while_recording_stops_and_keeps_both_files(small_disk: Path, tmp_path: Path,
+                                                              speech: np.ndarray,
+                                                              model: Path) -> None:
+    """--record fills the disk (64 kB per second of audio): one line, exit 2, the summary; the CSV
+    holds whole rows and the recording is a readable WAV of exactly the audio that was scored."""
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, speech, 16000, subtype="FLOAT")
+    out, rec = small_disk / "live.csv", small_disk / "rec.wav"
+    r = run_specmon(["listen", "--input", str(wav), "--fast", "--headless", "--model", str(model),
+                     "--csv", str(out), "--record", str(rec)])
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("specmon:")]
+    assert len(lines) == 1 and lines[0].startswith("specmon: error: ") and "disk full" in lines[0]
+    assert "Traceback" not in r.stderr
+    assert "listened" in r.stdout and "stopped by an error" in r.stdout
+    data = out.read_text()
+    assert data.endswith("\n")
+    header, rows = read_log(out)
+    assert header == HEADER and len(rows) >= 2
+    assert all(len(line.split(",")) == len(HEADER) for line in data.splitlines())
+    y, sr = sf.read(rec, dtype="float32")
+    assert sr == 16000 and 6 * 16000 < y.shape[0] < speech.shape[0]
+    assert np.array_equal(y, speech[: y.shape[0]])  # float WAV: exactly the audio scored
+    assert float(rows[-1]["end_s"]) * 16000 <= y.shape[0]  # every logged window was recorded
+    want = offline(y, model)
+    for row in rows:
+        score, label = want[row["start_s"]]
+        assert row["label"] == label
+
+
+def test_ctrl_c_during_start_up_exits_130_and_keeps_the_log(tmp_path: Path, speech: np.ndarray,
+                                                            model: Path) -> None:
+    """Ctrl-C while numba compiles the kernels (an empty cache: seconds of start-up): exit 130,
+    nothing on stdout or stderr, an existing log byte for byte as it was, and no new log made."""
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, speech, 16000, subtype="FLOAT")
+    kept = tmp_path / "kept.csv"
+    assert run_specmon(["listen", "--input", str(wav), "--fast", "--headless", "--model",
+                        str(model), "--duration", "6", "--csv", str(kept)]).returncode == 0
+    before = kept.read_bytes()
+    for i, log in enumerate((kept, tmp_path / "new.csv")):
+        cache = tmp_path / f"numba-{i}"
+        proc = subprocess.Popen([*SPECMON, "listen", "--input", str(wav), "--fast", "--headless",
+                                 "--model", str(model), "--csv", str(log)], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, NUMBA_CACHE_DIR=str(cache)))
+        deadline = time.monotonic() + 300
+        while not any(cache.rglob("*.nbi")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        assert (proc.returncode, out, err) == (130, "", ""), log
+    assert kept.read_bytes() == before
+    assert not (tmp_path / "new.csv").exists()
