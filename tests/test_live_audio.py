@@ -234,3 +234,72 @@ def test_stopped_while_waiting_for_the_device(tmp_path: Path, model: Path, sig, 
     assert proc.returncode == code, err
     assert "Traceback" not in err and out == ""
     assert not csv.exists()
+
+
+def test_device_gap_recorded_at_its_true_size(tmp_path: Path, audio_stack, model: Path) -> None:
+    """The sound server is killed for a few seconds. The gap in offset_s must be the real outage:
+    from the last sample before it to the first after (silence timeout, retries and the restart
+    included). Checked against the system clock: each row's time_utc (anchored once, at the first
+    audio) must be the time its window's last sample arrived, which the test sees as the moment the
+    row appears in the file, before the gap and after it alike; no re-anchoring may hide a
+    mis-sized gap."""
+    from datetime import datetime
+
+    csv = tmp_path / "live.csv"
+    proc = listen_proc(tmp_path, model, "--duration", "24")
+    seen: dict[str, float] = {}  # row's start_s -> system time it was first seen in the file
+
+    def poll_rows() -> None:
+        if csv.is_file():
+            for line in csv.read_text().splitlines()[1:]:
+                f = line.split(",")
+                if len(f) == len(HEADER):
+                    seen.setdefault(f[2], time.time())
+
+    def watch(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            poll_rows()
+            time.sleep(0.02)
+
+    try:
+        end = time.monotonic() + 20
+        while len(seen) < 3 and time.monotonic() < end:
+            watch(0.1)
+        assert len(seen) >= 3, "no rows before the outage"
+        t_kill = time.time()
+        subprocess.run(["pulseaudio", "--kill"], check=False)
+        watch(3.0)
+        start_stack()
+        t_back = time.time()
+        while proc.poll() is None:
+            watch(0.1)
+        poll_rows()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        start_stack()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "clock:" not in err, err  # no re-anchoring was needed
+    assert "device gaps: 1" in out, out
+    _, rows = read_log(csv)
+    starts = [float(r["start_s"]) for r in rows]
+    jump = int(np.argmax(np.diff(starts)))
+    after = rows[jump + 1 :]
+    assert after, "no rows after the reconnect"
+    gap_at = float(rows[jump]["end_s"])
+    gap_end = float(after[0]["start_s"])  # the first sample after the gap
+    # The outage as the system clock saw it: the gap starts when the server was killed (the last
+    # buffers arrive just before) and lasts at least as long as the server was down.
+    utc = [datetime.fromisoformat(r["time_utc"].replace("Z", "+00:00")).timestamp() for r in rows]
+    anchor = utc[0] - float(rows[0]["end_s"])  # system time of offset 0
+    assert -1.0 <= t_kill - (anchor + gap_at) <= 1.5, (t_kill, anchor + gap_at)
+    assert anchor + gap_end >= t_back - 0.5, (anchor + gap_end, t_back)
+    # Every row's time_utc is when its audio arrived (it is written within a loop pass of that),
+    # after the gap as before it: a gap recorded short or long would shift every later row.
+    lag = [seen[r["start_s"]] - t for r, t in zip(rows, utc, strict=True)]
+    print(f"gap {gap_end - gap_at:.2f} s (server down {t_back - t_kill:.2f} s); row lags "
+          f"before {max(lag[: jump + 1]):.3f} s, after {min(lag[jump + 1 :]):.3f}.."
+          f"{max(lag[jump + 1 :]):.3f} s")
+    assert all(-0.25 <= d <= 1.0 for d in lag), lag
