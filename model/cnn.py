@@ -70,51 +70,6 @@ def build_cnn(filters: tuple[int, int, int] = (16, 32, 48), dense: int = 64, dro
     return keras.Model(inp, out, name="specmon_cnn")
 
 
-PITCH_BINS = 96  # 0-1.5 kHz: the harmonics of a voice, 6+ bins apart at 15.6 Hz per bin
-
-
-def build_pitch(filters: tuple[int, int, int] = (16, 32, 48), dense: int = 64, dropout: float = 0.3):
-    """The shipped trunk plus a fine-resolution branch over 0-1.5 kHz for pitch and its movement.
-
-    The trunk's first strided convolution and pooling blur 15.6-Hz bins to 62 Hz, which hides the
-    harmonic spacing (the pitch) of a voice; the branch sees the lowest 96 bins at full resolution.
-    """
-    import keras
-    from keras import layers
-
-    def conv(x, n, k, strides=(1, 1)):
-        return layers.Conv2D(n, k, strides=strides, padding="same", activation="relu")(x)
-
-    def stats(x):
-        t = x.shape[2]
-        return layers.Concatenate()([layers.MaxPooling2D((1, t))(x), layers.AveragePooling2D((1, t))(x)])
-
-    inp = keras.Input((N_BINS, WINDOW_FRAMES, 1), name="logspec")
-    x = conv(inp, filters[0], (5, 5), (2, 2))
-    x = layers.MaxPooling2D((2, 2))(x)
-    x = conv(x, filters[1], (3, 3))
-    x = layers.MaxPooling2D((2, 2))(x)
-    x = conv(x, filters[2], (3, 3))
-    x = layers.MaxPooling2D((4, 1))(x)
-    x = stats(x)
-    x = layers.Reshape((x.shape[1] * x.shape[3],))(x)
-    p = layers.Cropping2D(((0, N_BINS - PITCH_BINS), (0, 0)))(inp)  # 96 x 125
-    p = conv(p, 16, (7, 3))
-    p = layers.MaxPooling2D((2, 2))(p)  # 48 x 62
-    p = conv(p, 32, (5, 3))
-    p = layers.MaxPooling2D((2, 2))(p)  # 24 x 31
-    p = conv(p, 32, (3, 3))
-    p = layers.MaxPooling2D((3, 1))(p)  # 8 x 31
-    p = stats(p)
-    p = layers.Reshape((p.shape[1] * p.shape[3],))(p)
-    x = layers.Concatenate()([x, p])
-    x = layers.Dropout(dropout)(x)
-    x = layers.Dense(dense, activation="relu")(x)
-    x = layers.Dropout(dropout / 2)(x)
-    out = layers.Dense(1, activation="sigmoid", name="p_negative")(x)
-    return keras.Model(inp, out, name="specmon_pitch")
-
-
 def build_v1(filters: tuple[int, int] = (16, 32), dense: int = 64, dropout: float = 0.3):
     """The network shipped before (two convolutions, max over time only): an ablation row."""
     import keras
@@ -136,7 +91,7 @@ def build_v1(filters: tuple[int, int] = (16, 32), dense: int = 64, dropout: floa
     return keras.Model(inp, out, name="specmon_v1")
 
 
-ARCHITECTURES = {"specmon": build_cnn, "pitch": build_pitch, "v1": build_v1, "baseline": build_baseline}
+ARCHITECTURES = {"specmon": build_cnn, "v1": build_v1, "baseline": build_baseline}
 
 
 def layer_list(model) -> list[str]:
