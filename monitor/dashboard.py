@@ -3,23 +3,37 @@
 Both sinks implement the `Sink` protocol of monitor/events.py. The pipeline calls on_window() once
 per judged window, on_tick() several times a second and close() once at the end.
 
-Dashboard lifecycle: constructing one does not touch the terminal. rich's Live starts on the first
-on_window()/on_tick() (or an explicit start(), or `with Dashboard() as d:`) and stops in close().
-Live redraws `refresh_per_second` times a second from its own thread by calling render(), which
-reads the latest status, so on_tick() only records the status and costs nothing.
+Dashboard: the pipeline thread only publishes. on_tick()/on_window() store a snapshot of the status
+(a shallow copy: the pipeline hands over a new spectrogram array each tick) and return; a render
+thread of its own (named RENDER_THREAD) draws `refresh_per_second` frames a second, plus one as soon
+as a window is judged. Each frame rewrites only the lines that changed, and the spectrogram (one
+text column per STFT hop, the newest on the right) gets only the columns that are new since the
+last frame: the row is shifted left in the terminal and the new cells are written at its end.
+Constructing a Dashboard does not touch the terminal; the thread starts on the first
+on_window()/on_tick() (or start(), or `with Dashboard() as d:`), and close() has it draw the final
+state, which stays on screen.
 """
 
 from __future__ import annotations
 
+import copy
+import io
 import math
 import sys
 import threading
+import time
 from typing import TextIO
 
 import numpy as np
 from rich.color import Color
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.live import Live
+from rich.console import (
+    COLOR_SYSTEMS,
+    Console,
+    ConsoleOptions,
+    Group,
+    RenderableType,
+    RenderResult,
+)
 from rich.style import Style
 from rich.text import Text
 
@@ -40,6 +54,10 @@ SPEC_DYN_DB = 80.0  # colour range of the spectrogram: [top - 80 dB, top]
 # 10*log10(|rfft|^2), so a full-scale sine peaks near +49 dB and the floor is -100 dB.)
 SPEC_MIN_TOP_DB = 0.0
 SPEC_MAX_ROWS = 24  # text rows (2 frequency bands each) at most, however tall the terminal
+SPEC_TOP_STEP_DB = 6.0  # the colour range moves in steps of this (each step recolours every cell)
+AXIS_W = 3  # the spectrogram's kHz axis, left of it
+RENDER_THREAD = "specmon-dashboard"  # the thread that draws (and the only one that writes)
+CLOSE_WAIT_S = 5.0  # close() waits this long at most for the final frame (a stuck terminal)
 
 # An "inferno"-like colour map, interpolated to N_COLOURS steps.
 _ANCHORS = np.array(
@@ -80,33 +98,46 @@ def _fit(text: Text, width: int) -> Text:
     return text
 
 
+def _runs(cells: list[tuple[str, str | None]]) -> Text:
+    """(character, style) cells as Text with one span per run of equal style (cheap to draw)."""
+    t = Text()
+    i = 0
+    while i < len(cells):
+        j, style = i + 1, cells[i][1]
+        while j < len(cells) and cells[j][1] == style:
+            j += 1
+        t.append("".join(c for c, _ in cells[i:j]), style=style)
+        i = j
+    return t
+
+
 def _bar(frac: float, width: int, fill_style: str, mark: float | None = None) -> Text:
     """A horizontal bar of `width` cells filled to frac (0..1), with an optional marker at mark."""
     frac = min(max(frac, 0.0), 1.0)
     filled = int(round(frac * width))
     mark_at = None if mark is None else min(width - 1, max(0, int(round(mark * width))))
-    t = Text()
+    cells: list[tuple[str, str | None]] = []
     for i in range(width):
         if i == mark_at:
-            t.append("┃", style="bold white" if i >= filled else "bold white on " + fill_style)
+            cells.append(("┃", "bold white" if i >= filled else "bold white on " + fill_style))
         elif i < filled:
-            t.append("█", style=fill_style)
+            cells.append(("█", fill_style))
         else:
-            t.append("─", style="grey37")
-    return t
+            cells.append(("─", "grey37"))
+    return _runs(cells)
 
 
 def sparkline(values: list[float | None], width: int, threshold: float) -> Text:
     """The last `width` values (0..1) as block characters; None (no speech) is a gap."""
     vals = values[-width:] if width > 0 else []
-    t = Text(" " * max(0, width - len(vals)))
+    cells: list[tuple[str, str | None]] = [(" ", None)] * max(0, width - len(vals))
     for v in vals:
         if v is None or not math.isfinite(v):
-            t.append(" ")
+            cells.append((" ", None))
             continue
         i = min(len(SPARK) - 1, max(0, int(round(min(max(v, 0.0), 1.0) * (len(SPARK) - 1)))))
-        t.append(SPARK[i], style="red" if v >= threshold else "green")
-    return t
+        cells.append((SPARK[i], "red" if v >= threshold else "green"))
+    return _runs(cells)
 
 
 def _pool(a: np.ndarray, n: int, axis: int) -> np.ndarray:
@@ -116,55 +147,152 @@ def _pool(a: np.ndarray, n: int, axis: int) -> np.ndarray:
     return np.maximum.reduceat(a, edges, axis=axis)
 
 
-def spectrogram_cells(spec: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """513 x k dB columns -> (2*rows) x c colour indices (0..N_COLOURS-1), low frequencies last.
+def spectrogram_top(spec: np.ndarray) -> float:
+    """Top of the colour range for these columns: their maximum (never below SPEC_MIN_TOP_DB),
+    rounded up to a multiple of SPEC_TOP_STEP_DB so that it changes rarely."""
+    peak = max(float(spec.max()) if spec.size else SPEC_MIN_TOP_DB, SPEC_MIN_TOP_DB)
+    return math.ceil(peak / SPEC_TOP_STEP_DB - 1e-9) * SPEC_TOP_STEP_DB
 
-    Frequency is max-pooled into 2*rows linear bands; time is max-pooled into at most `cols`
-    columns (fewer when k < cols: new columns are never stretched).
-    """
+
+def _colour_indices(spec: np.ndarray, rows: int, top: float) -> np.ndarray:
+    """513 x k dB columns -> (2*rows) x k colour indices, highest band first."""
     spec = np.asarray(spec, dtype=np.float32)
     bands = 2 * rows
     f = _pool(spec, min(bands, spec.shape[0]), axis=0)
     if f.shape[0] < bands:  # absurdly tall request: repeat bands
         f = f[np.linspace(0, f.shape[0] - 1, bands).astype(int)]
-    if f.shape[1] > cols:
-        f = _pool(f, cols, axis=1)
-    top = max(float(f.max()), SPEC_MIN_TOP_DB)
     norm = np.clip((f - (top - SPEC_DYN_DB)) / SPEC_DYN_DB, 0.0, 1.0)
-    idx = np.rint(norm * (N_COLOURS - 1)).astype(int)
-    return idx[::-1]  # row 0 = highest band
+    return np.rint(norm * (N_COLOURS - 1)).astype(np.int16)[::-1]
+
+
+def spectrogram_cells(spec: np.ndarray, rows: int, cols: int, top: float | None = None) -> np.ndarray:
+    """513 x k dB columns -> (2*rows) x min(k, cols) colour indices (0..N_COLOURS-1), low
+    frequencies last.
+
+    One text column per STFT column (hop), the newest `cols` of them: never stretched, never pooled
+    in time, so that a column once drawn never changes and the live view only draws new ones.
+    Frequency is max-pooled into 2*rows linear bands. top: the colour range's top (default
+    spectrogram_top of the shown columns).
+    """
+    shown = np.asarray(spec)[:, -max(1, cols):]
+    return _colour_indices(shown, rows, spectrogram_top(shown) if top is None else top)
+
+
+def _spectrogram_shift(old: np.ndarray | None, new: np.ndarray) -> int:
+    """How many columns `new` (a later window of the same stream) has beyond `old`: the smallest k
+    with new[:, :-k] == old[:, k:] exactly (0: the same; new.shape[1]: nothing in common). Any such
+    k is a correct update, even where silence makes several match."""
+    n = new.shape[1]
+    if old is None or old.shape != new.shape:
+        return n
+    if old is new:
+        return 0
+    hits = np.flatnonzero(np.all(new == old[:, -1:], axis=0))  # where old's newest column now is
+    for j in hits[::-1]:
+        k = n - 1 - int(j)
+        if k == 0 and np.array_equal(new, old):
+            return 0
+        if k > 0 and np.array_equal(new[:, : n - k], old[:, k:]):
+            return k
+    return n
+
+
+class SpectrogramView:
+    """The spectrogram block's cells for one size (rows x cols), kept up to date column by column.
+
+    update() takes the newest published window and colours only the columns that are new since the
+    last call; the colour range moves in SPEC_TOP_STEP_DB steps (up at once, down only when the shown
+    columns are two steps quieter), and only then is every cell recoloured.
+    """
+
+    def __init__(self, rows: int, cols: int) -> None:
+        self.rows, self.cols = rows, max(1, cols)
+        self.cells: np.ndarray | None = None  # (2*rows) x shown colour indices
+        self.top: float | None = None
+        self._spec: np.ndarray | None = None
+
+    @property
+    def shown(self) -> int:
+        return 0 if self.cells is None else self.cells.shape[1]
+
+    def update(self, spec: np.ndarray) -> int | None:
+        """Follow spec; returns how many columns were shifted in on the right (0: none), or None when
+        every cell changed (first call, new width, new colour range)."""
+        k = _spectrogram_shift(self._spec, spec)
+        self._spec = spec
+        shown = min(self.cols, spec.shape[1])
+        cols = spec[:, -shown:]
+        need = spectrogram_top(cols)
+        if (self.cells is None or self.cells.shape[1] != shown or self.top is None
+                or need > self.top or need <= self.top - 2 * SPEC_TOP_STEP_DB):
+            self.top = need
+            self.cells = _colour_indices(cols, self.rows, need)
+            return None
+        if k == 0:
+            return 0
+        if k >= shown:
+            self.cells = _colour_indices(cols, self.rows, self.top)
+            return shown
+        new = _colour_indices(spec[:, -k:], self.rows, self.top)
+        self.cells = np.concatenate((self.cells[:, k:], new), axis=1)
+        return k
+
+    def row_text(self, r: int, colour: bool, first: int = 0) -> Text:
+        """Row r's cells from column `first` (of the shown ones) as half blocks: each character is
+        two frequency bands, foreground (▀) the upper, background the lower."""
+        t = Text()
+        if self.cells is None:
+            return t
+        up, lo = self.cells[2 * r, first:], self.cells[2 * r + 1, first:]
+        if not colour:
+            v = (up.astype(int) + lo) * len(_SHADES) // (2 * (N_COLOURS - 1))
+            t.append("".join(_SHADES[min(len(_SHADES) - 1, int(i))] for i in v))
+            return t
+        pairs = list(zip(up.tolist(), lo.tolist(), strict=True))
+        i = 0
+        while i < len(pairs):  # one span per run of equal cells
+            j = i + 1
+            while j < len(pairs) and pairs[j] == pairs[i]:
+                j += 1
+            t.append("▀" * (j - i), style=_pair_style(*pairs[i]))
+            i = j
+        return t
+
+
+_PAIR_STYLES: dict[tuple[int, int], Style] = {}
+
+
+def _pair_style(up: int, lo: int) -> Style:
+    st = _PAIR_STYLES.get((up, lo))
+    if st is None:
+        st = _PAIR_STYLES[(up, lo)] = Style(color=_PALETTE[up], bgcolor=_PALETTE[lo])
+    return st
+
+
+def _axis_label(r: int, rows: int) -> str:
+    top_khz = SAMPLE_RATE / 2000
+    labels = {0: f"{top_khz:g}k", rows // 2: f"{top_khz / 2:g}k", rows - 1: "0k"}
+    return labels.get(r, "").rjust(AXIS_W - 1) + " "
 
 
 def spectrogram_lines(spec: np.ndarray, rows: int, width: int, colour: bool = True) -> list[Text]:
-    """The spectrogram as `rows` lines of half-block characters, with a 3-cell kHz axis on the left.
+    """The spectrogram as `rows` lines of half-block characters, with a kHz axis on the left
+    (a fresh SpectrogramView: what the live view shows after its first frame)."""
+    view = SpectrogramView(rows, width - AXIS_W)
+    view.update(np.asarray(spec))
+    return [_spec_row(view, r, colour) for r in range(rows)]
 
-    Each character is two frequency bands: foreground (▀) the upper, background the lower.
-    """
-    axis_w = 3
-    cols = max(1, width - axis_w)
-    cells = spectrogram_cells(spec, rows, cols)
-    n = cells.shape[1]
-    top_khz = SAMPLE_RATE / 2000
-    labels = {0: f"{top_khz:g}k", rows // 2: f"{top_khz / 2:g}k", rows - 1: "0k"}
-    styles: dict[tuple[int, int], Style] = {}
-    lines = []
-    for r in range(rows):
-        t = Text()
-        t.append(labels.get(r, "").rjust(axis_w - 1) + " ", style="dim")
-        t.append(" " * (cols - n))
-        up, lo = cells[2 * r], cells[2 * r + 1]
-        for c in range(n):
-            if colour:
-                key = (int(up[c]), int(lo[c]))
-                st = styles.get(key)
-                if st is None:
-                    st = styles[key] = Style(color=_PALETTE[key[0]], bgcolor=_PALETTE[key[1]])
-                t.append("▀", style=st)
-            else:
-                v = (int(up[c]) + int(lo[c])) / (2 * (N_COLOURS - 1))
-                t.append(_SHADES[min(len(_SHADES) - 1, int(v * len(_SHADES)))])
-        lines.append(t)
-    return lines
+
+def _spec_row(view: SpectrogramView, r: int, colour: bool) -> Text:
+    t = Text()
+    t.append(_axis_label(r, view.rows), style="dim")
+    t.append(" " * (view.cols - view.shown))
+    t.append_text(view.row_text(r, colour))
+    return t
+
+
+# -- the dashboard ------------------------------------------------------------------------------------
+Line = Text | int  # a frame line: text, or row r of the spectrogram block
 
 
 class Dashboard:
@@ -173,80 +301,152 @@ class Dashboard:
     def __init__(self, console: Console | None = None, refresh_per_second: float = 4.0) -> None:
         self.console = console if console is not None else Console()
         self.refresh_per_second = refresh_per_second
-        self._status: LiveStatus | None = None
+        self._status: LiveStatus | None = None  # the newest published snapshot
         self._last: LiveWindow | None = None
-        self._live: Live | None = None
         self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._screen: _Screen | None = None
+        self._saved_streams: tuple[TextIO, TextIO] | None = None
+        self.frames = 0  # frames drawn (for tests and benchmarks)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        """Start drawing (idempotent)."""
-        if self._live is None:
-            self._live = Live(
-                console=self.console,
-                get_renderable=self.render,
-                refresh_per_second=self.refresh_per_second,
-                auto_refresh=True,
-                redirect_stdout=True,
-                redirect_stderr=True,
-                transient=False,
-            )
-            self._live.start(refresh=True)
+        """Start the render thread (idempotent)."""
+        if self._thread is not None:
+            return
+        self._screen = _Screen(self.console)
+        if self.console.is_terminal:  # prints from elsewhere go above the dashboard, not into it
+            self._saved_streams = (sys.stdout, sys.stderr)
+            sys.stdout = _Proxy(self._screen, sys.stdout, self._wake)  # type: ignore[assignment]
+            sys.stderr = _Proxy(self._screen, sys.stderr, self._wake)  # type: ignore[assignment]
+        self._thread = threading.Thread(target=self._run, name=RENDER_THREAD, daemon=True)
+        self._thread.start()
 
     def __enter__(self) -> Dashboard:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
+        self.close(None)
 
-    # -- Sink --------------------------------------------------------------------------------
+    # -- Sink (pipeline thread: publish a snapshot, never draw) ------------------------------
     def on_window(self, w: LiveWindow, status: LiveStatus) -> None:
-        """A new judged window: redraw now."""
+        """A new judged window: publish it and wake the render thread (drawn within a frame)."""
+        snap = _snapshot(status)
         with self._lock:
-            self._last = w
-            self._status = status
+            self._last, self._status = w, snap
         self.start()
-        self._live.refresh()
+        self._wake.set()
 
     def on_tick(self, status: LiveStatus) -> None:
-        """Record the status; Live redraws on its own schedule."""
+        """Publish the status; the render thread draws it on its own cadence."""
+        snap = _snapshot(status)
         with self._lock:
-            self._status = status
+            self._status = snap
         self.start()
 
     def close(self, status: LiveStatus | None) -> None:
-        """Draw the final state once and leave it on screen (status None: keep the last one)."""
+        """Draw the final state once and leave it on screen (status None: keep the last one).
+        The render thread draws it; this waits for it (at most CLOSE_WAIT_S)."""
+        if status is not None:
+            snap = _snapshot(status)
+            with self._lock:
+                self._status = snap
+        if self._thread is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(CLOSE_WAIT_S)
+        self._thread = None
+        if self._saved_streams is not None:
+            sys.stdout, sys.stderr = self._saved_streams
+            self._saved_streams = None
+
+    # -- the render thread -------------------------------------------------------------------
+    def _run(self) -> None:
+        period = 1.0 / self.refresh_per_second
+        due = time.monotonic()
+        try:
+            self._screen.start()
+        except OSError:
+            return
+        view: SpectrogramView | None = None
+        while True:
+            self._wake.wait(max(0.0, due - time.monotonic()))
+            self._wake.clear()
+            final = self._stopping
+            now = time.monotonic()
+            if now >= due:  # the regular cadence; a window in between is drawn at once
+                due = max(due + period, now)
+            try:
+                view = self._draw(view, final)
+            except OSError:  # the terminal went away (hang-up, closed pty): stop drawing
+                return
+            except Exception as e:  # noqa: BLE001 - a drawing bug must not kill the thread silently
+                view = None
+                self._screen.error(f"dashboard error: {type(e).__name__}: {e}")
+            if final:
+                try:
+                    self._screen.finish()
+                except OSError:
+                    pass
+                return
+
+    def _draw(self, view: SpectrogramView | None, final: bool = False) -> SpectrogramView | None:
         with self._lock:
-            if status is not None:
-                self._status = status
-        if self._live is not None:
-            self._live.refresh()
-            self._live.stop()
-            self._live = None
+            st, last = self._status, self._last
+        width, height = self.console.size
+        items, spec_rows = self._compose(st, last, max(1, width), max(1, height - 1))
+        shift: int | None = None
+        if spec_rows:
+            cols = max(1, width) - AXIS_W
+            if view is None or (view.rows, view.cols) != (spec_rows, cols):
+                view = SpectrogramView(spec_rows, cols)
+            shift = view.update(st.spectrogram)
+        else:
+            view = None
+        self._screen.draw(items, view, shift, width, final)
+        self.frames += 1
+        return view
 
     # -- drawing -----------------------------------------------------------------------------
-    def render(self) -> RenderableType:
-        """The dashboard as a renderable that lays itself out for the console it is printed on."""
-        return _View(self)
+    def render(self, status: LiveStatus | None = None, window: LiveWindow | None = None
+               ) -> RenderableType:
+        """The dashboard as a renderable that lays itself out for the console it is printed on:
+        the newest published state, or the one given (drawn without starting the live view)."""
+        return _View(self, status, window)
 
-    def lines(self, width: int, height: int) -> list[Text]:
-        """At most height-1 lines (one left for the cursor) of at most `width` cells."""
-        with self._lock:
-            status, last = self._status, self._last
+    def lines(self, width: int, height: int, status: LiveStatus | None = None,
+              window: LiveWindow | None = None) -> list[Text]:
+        """At most height-1 lines (one left for the cursor) of at most `width` cells: the frame the
+        live view shows at this size (spectrogram included), as rich Text. Of the newest published
+        state unless status is given."""
+        if status is None:
+            with self._lock:
+                status, last = self._status, self._last
+        else:
+            last = window
         try:
-            return self._lines(status, last, width, max(1, height - 1))
-        except Exception as e:  # a drawing bug must not kill Live's refresh thread silently
+            items, spec_rows = self._compose(status, last, width, max(1, height - 1))
+            if not spec_rows:
+                return [t for t in items if isinstance(t, Text)]
+            view = SpectrogramView(spec_rows, width - AXIS_W)
+            view.update(status.spectrogram)
+            colour = self.console.color_system is not None
+            return [_fit(_spec_row(view, t, colour), width) if isinstance(t, int) else t
+                    for t in items]
+        except Exception as e:  # noqa: BLE001 - a drawing bug shows as a line, not a crash
             return [_fit(Text(f"dashboard error: {type(e).__name__}: {e}", style="red"), width)]
 
-    def _lines(
+    def _compose(
         self, st: LiveStatus | None, last: LiveWindow | None, width: int, max_lines: int
-    ) -> list[Text]:
+    ) -> tuple[list[Line], int]:
+        """The frame's lines, with the spectrogram block as row numbers; and its row count."""
         header = self._header(st, width)
         if st is None:
-            return [header, _fit(Text("waiting for audio…", style="dim"), width)][:max_lines]
+            return [header, _fit(Text("waiting for audio…", style="dim"), width)][:max_lines], 0
         # (priority, line): lower numbers survive a short terminal.
         fixed: list[tuple[int, Text]] = [
             (0, header),
@@ -260,19 +460,16 @@ class Dashboard:
             fixed.append((1, _fit(Text(st.message, style="bold yellow"), width)))
         while len(fixed) > max_lines:
             fixed.remove(max(fixed, key=lambda p: p[0]))
-        lines = [t for _, t in fixed]
+        lines: list[Line] = [t for _, t in fixed]
         spec_rows = min(SPEC_MAX_ROWS, max_lines - len(lines) - 1)  # -1 for its caption
         spec = st.spectrogram
-        if spec is not None and spec.ndim == 2 and spec.shape[1] > 0 and spec_rows >= 2:
-            secs = spec.shape[1] * HOP / SAMPLE_RATE
-            cap = Text(f"spectrogram · last {secs:.1f} s · 0–{SAMPLE_RATE // 2000} kHz", "dim")
-            colour = self.console.color_system is not None
-            block = [_fit(cap, width)] + [
-                _fit(t, width) for t in spectrogram_lines(spec, spec_rows, width, colour)
-            ]
-            n_top = 4 if len(lines) >= 4 else len(lines)  # header, score, trend, level above it
-            lines = lines[:n_top] + block + lines[n_top:]
-        return lines
+        if spec is None or spec.ndim != 2 or spec.shape[1] == 0 or spec_rows < 2 or width <= AXIS_W:
+            return lines, 0
+        secs = min(spec.shape[1], width - AXIS_W) * HOP / SAMPLE_RATE
+        cap = Text(f"spectrogram · last {secs:.1f} s · 0–{SAMPLE_RATE // 2000} kHz", "dim")
+        n_top = 4 if len(lines) >= 4 else len(lines)  # header, score, trend, level above it
+        lines = lines[:n_top] + [_fit(cap, width), *range(spec_rows)] + lines[n_top:]
+        return lines, spec_rows
 
     @staticmethod
     def _header(st: LiveStatus | None, width: int) -> Text:
@@ -361,15 +558,221 @@ class Dashboard:
         return _fit(t, width)
 
 
+
 class _View:
     """Dashboard.lines() for the size of whichever console renders it (so resizing just works)."""
 
-    def __init__(self, dash: Dashboard) -> None:
-        self.dash = dash
+    def __init__(self, dash: Dashboard, status: LiveStatus | None, window: LiveWindow | None
+                 ) -> None:
+        self.dash, self.status, self.window = dash, status, window
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = max(1, options.max_width)
-        yield Group(*self.dash.lines(width, options.size.height))
+        yield Group(*self.dash.lines(width, options.size.height, self.status, self.window))
+
+
+def _snapshot(status: LiveStatus) -> LiveStatus:
+    """A copy the render thread can read while the pipeline goes on: the pipeline replaces the
+    spectrogram array on each tick (never writes into it) and appends to the score list (copied)."""
+    snap = copy.copy(status)
+    snap.scores = list(status.scores)
+    return snap
+
+
+class _Proxy(io.TextIOBase):
+    """sys.stdout/sys.stderr while the dashboard runs: whole lines are printed above it."""
+
+    def __init__(self, screen: _Screen, real: TextIO, wake: threading.Event) -> None:
+        self._screen, self._real, self._wake = screen, real, wake
+
+    def write(self, s: str) -> int:
+        if self._screen.add_above(s):
+            self._wake.set()
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return self._real.isatty()
+
+    def fileno(self) -> int:
+        return self._real.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._real, "encoding", "utf-8")
+
+
+_CSI = "\x1b["
+
+
+class _Screen:
+    """Draws frames on the terminal by rewriting only what changed (render thread only).
+
+    The frame sits below the cursor's row at start; the cursor stays on its last row, and moves are
+    relative (as rich's Live does), so the final frame stays in the scrollback. A changed text line is
+    rewritten; a spectrogram row only gets its new columns: delete-character (CSI P) at its left edge
+    shifts the row left, and the new cells are written at its right end. Anything else (another size,
+    lines appearing or going, a new colour range) redraws the frame.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.file = console.file  # the real stream, before stdout is redirected
+        name = console.color_system
+        self.colour = name is not None
+        self.system = COLOR_SYSTEMS.get(name) if name else None
+        self._shown: list[str] = []  # what each frame line shows now (ANSI)
+        self._key: tuple | None = None  # the layout they were drawn for
+        self._row = 0  # cursor row within the frame
+        self._above: list[str] = []  # complete lines printed by others, to go above the frame
+        self._partial = ""
+        self._above_lock = threading.Lock()
+        self._sgr: dict[int, str] = {}  # colour pair -> its SGR sequence
+        self.bytes_written = 0
+
+    # -- others' output ----------------------------------------------------------------------
+    def add_above(self, s: str) -> bool:
+        """Queue text printed elsewhere; True when a whole line is waiting."""
+        with self._above_lock:
+            text = self._partial + s
+            *done, self._partial = text.split("\n")
+            self._above.extend(done)
+            return bool(done)
+
+    def _take_above(self, final: bool) -> list[str]:
+        with self._above_lock:
+            out, self._above = self._above, []
+            if final and self._partial:
+                out.append(self._partial)
+                self._partial = ""
+            return out
+
+    # -- drawing -----------------------------------------------------------------------------
+    def _ansi(self, t: Text) -> str:
+        if t.style:  # Text.render() ignores the base style of a line without spans
+            t, base = Text(), t
+            t.append_text(base)
+        out = []
+        for seg in t.render(self.console):
+            if seg.control:
+                continue
+            out.append(seg.style.render(seg.text, color_system=self.system)
+                       if seg.style and self.system else seg.text)
+        return "".join(out)
+
+    def _cells_ansi(self, view: SpectrogramView, r: int, first: int) -> str:
+        """Row r's cells from column `first`: one SGR per change of colour pair, not per cell."""
+        if not self.colour or self.system is None:
+            return view.row_text(r, False, first).plain
+        codes = (view.cells[2 * r, first:].astype(np.int32) * N_COLOURS
+                 + view.cells[2 * r + 1, first:]).tolist()
+        out, prev = [], -1
+        for c in codes:
+            if c != prev:
+                sgr = self._sgr.get(c)
+                if sgr is None:
+                    styled = _pair_style(c // N_COLOURS, c % N_COLOURS).render(
+                        "▀", color_system=self.system)
+                    sgr = self._sgr[c] = styled[: styled.index("▀")]
+                out.append(sgr)
+                prev = c
+            out.append("▀")
+        out.append(f"{_CSI}0m")
+        return "".join(out)
+
+    def _goto(self, out: list[str], row: int) -> None:
+        if row < self._row:
+            out.append(f"{_CSI}{self._row - row}A")
+        elif row > self._row:
+            out.append(f"{_CSI}{row - self._row}B")
+        out.append("\r")
+        self._row = row
+
+    def _clear(self, out: list[str]) -> None:
+        """Back to the frame's first row and erase it and everything below."""
+        if self._shown:
+            self._goto(out, 0)
+            out.append(f"{_CSI}0J")
+        self._shown = []
+
+    def draw(self, items: list[Line], view: SpectrogramView | None, shift: int | None,
+             width: int, final: bool = False) -> None:
+        out: list[str] = []
+        above = self._take_above(final)
+        spec_key = None if view is None else (view.rows, view.cols, view.shown)
+        key = (width, spec_key, tuple(isinstance(t, int) for t in items))
+        if above:
+            self._clear(out)
+            out.append("\r\n".join(above) + "\r\n")
+            self._row = 0
+        if key != self._key or not self._shown:
+            self._clear(out)
+            self._key = key
+            if not above:
+                out.append("\r")
+            shown = []
+            for i, t in enumerate(items):
+                line = self._line(t, view)
+                shown.append(line)
+                out.append(line + ("\r\n" if i + 1 < len(items) else ""))
+            self._shown, self._row = shown, max(0, len(items) - 1)
+        else:
+            pad = 0 if view is None else AXIS_W + view.cols - view.shown
+            for i, t in enumerate(items):
+                if isinstance(t, int):
+                    if shift == 0:
+                        continue
+                    if shift is None or shift >= view.shown:
+                        line = self._line(t, view)
+                        self._goto(out, i)
+                        out.append(line + f"{_CSI}K")
+                        self._shown[i] = line
+                        continue
+                    self._goto(out, i)  # shift the row left by `shift` cells, add the new ones
+                    out.append(f"{_CSI}{pad + 1}G{_CSI}{shift}P{_CSI}{pad + view.shown - shift + 1}G")
+                    out.append(self._cells_ansi(view, t, view.shown - shift))
+                    continue
+                line = self._ansi(t)
+                if line != self._shown[i]:
+                    self._goto(out, i)
+                    out.append(line + f"{_CSI}K")
+                    self._shown[i] = line
+        if out:
+            self._write("".join(out))
+
+    def _line(self, t: Line, view: SpectrogramView | None) -> str:
+        if isinstance(t, int):
+            axis = self._ansi(Text(_axis_label(t, view.rows), style="dim"))
+            return axis + " " * (view.cols - view.shown) + self._cells_ansi(view, t, 0)
+        return self._ansi(t)
+
+    def error(self, text: str) -> None:
+        """A drawing bug: one red line instead of the frame (redrawn properly next time)."""
+        try:
+            self.draw([_fit(Text(text, style="red"), max(1, self.console.size.width))], None, None,
+                      self.console.size.width)
+            self._key = None
+        except Exception:  # noqa: BLE001 - nothing more can be shown
+            pass
+
+    def start(self) -> None:
+        self._write(f"{_CSI}?25l")  # hide the cursor
+
+    def finish(self) -> None:
+        """Leave the last frame on screen, the cursor below it and visible."""
+        out: list[str] = []
+        if self._shown:
+            self._goto(out, len(self._shown) - 1)
+            out.append("\r\n")
+        out.append(f"{_CSI}?25h")
+        self._write("".join(out))
+
+    def _write(self, s: str) -> None:
+        self.file.write(s)
+        self.file.flush()
+        self.bytes_written += len(s)
 
 
 class PlainPrinter:

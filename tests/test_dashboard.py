@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from rich.console import Console
 
 from monitor.dashboard import (
+    RENDER_THREAD,
     SPARK,
     Dashboard,
     PlainPrinter,
@@ -98,7 +100,7 @@ def test_live_dashboard_80x24_draws_everything_and_fits(chirp_spec):
     d.on_window(make_window(), st)
     d.on_tick(st)
     d.close(st)
-    text = c.export_text()  # every frame Live drew, control codes stripped
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", c.file.getvalue())  # all frames, codes stripped
     # What reached the terminal, cut at every escape sequence and carriage return: no line may be
     # wider than the terminal (it would wrap and scroll the dashboard).
     raw = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "\n", c.file.getvalue())
@@ -209,64 +211,197 @@ def test_summary():
     assert len(s.splitlines()) <= 7
 
 
-TMUX_SCRIPT = """
+# The live view, fed windows that slide over a long chirp (with a message line appearing and going, so
+# both the incremental path and a relayout are exercised), next to one frame of the final state drawn
+# by rich from scratch: the two terminals must show the same cells in the same colours.
+TMUX_LIVE = """
 import sys, time
 import numpy as np
 sys.path.insert(0, {tests!r})
-from test_dashboard import make_status, make_window
+from test_dashboard import make_status, make_window, sliding
 from monitor.dashboard import Dashboard
-st = make_status(np.load({npy!r}))
-d = Dashboard(refresh_per_second=4)
-for i in range(8):
-    d.on_window(make_window(), st) if i % 4 == 0 else d.on_tick(st)
-    time.sleep(0.25)
+d = Dashboard(refresh_per_second=8)
+for i, st in enumerate(sliding(np.load({npy!r}))):
+    d.on_window(make_window(), st) if i % 5 == 0 else d.on_tick(st)
+    time.sleep(0.07)
 d.close(st)
 open({done!r}, "w").close()
 time.sleep(60)
 """
+TMUX_FULL = """
+import sys, time
+import numpy as np
+sys.path.insert(0, {tests!r})
+from rich.console import Console
+from test_dashboard import make_status, make_window, sliding
+from monitor.dashboard import Dashboard
+st = list(sliding(np.load({npy!r})))[-1]
+Console().print(Dashboard().render(st, make_window()))
+open({done!r}, "w").close()
+time.sleep(60)
+"""
+STEPS, STEP_COLS = 30, 5
 
 
-def test_dashboard_in_a_real_terminal(tmp_path: Path, chirp_spec):
+def sliding(long_spec: np.ndarray):
+    """Statuses whose spectrogram slides STEP_COLS columns a step over long_spec."""
+    for i in range(STEPS):
+        msg = "microphone lost, retrying in 2 s" if 10 <= i < 16 else ""
+        yield make_status(long_spec[:, i * STEP_COLS : i * STEP_COLS + 125], message=msg,
+                          level_dbfs=-20.0 - i % 7, elapsed_s=65.0 + i)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def long_spec() -> np.ndarray:
+    noise = 0.003 * np.random.default_rng(0).standard_normal(3 * WINDOW_SAMPLES)
+    spec, _ = stft_logpower(np.tile(chirp(), 3) + noise)
+    assert spec.shape[1] >= (STEPS - 1) * STEP_COLS + 125
+    return spec
+
+
+def tmux_panes(tmp_path: Path, scripts: dict[str, str], size: tuple[int, int]) -> dict[str, str]:
+    """Run each script in its own tmux window of this size; the panes (with colours) once all
+    have written their done file."""
     tmux = shutil.which("tmux")
     if tmux is None:
         pytest.fail("tmux is not installed: this test needs it (apt-get install tmux)")
-    npy = tmp_path / "spec.npy"
-    np.save(npy, chirp_spec)
-    script, done = tmp_path / "feed.py", tmp_path / "done"
-    script.write_text(
-        TMUX_SCRIPT.format(tests=str(Path(__file__).parent), npy=str(npy), done=str(done))
-    )
     sock = f"specmon-test-{os.getpid()}"
-    env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
+    env.pop("COLUMNS", None)
+    env.pop("LINES", None)
     base = [tmux, "-u", "-L", sock, "-f", "/dev/null"]
-    subprocess.run(
-        base + ["new-session", "-d", "-s", "dash", "-x", "100", "-y", "30",
-                f"{sys.executable} {script}"],
-        check=True, env=env, timeout=20,
-    )  # fmt: skip
+    done = {}
     try:
-        pane = ""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            pane = subprocess.run(
-                base + ["capture-pane", "-p", "-t", "dash"],
-                capture_output=True, text=True, env=env, timeout=10,
-            ).stdout  # fmt: skip
-            if done.exists():
-                break
+        for name, code in scripts.items():
+            done[name] = tmp_path / f"{name}.done"
+            script = tmp_path / f"{name}.py"
+            script.write_text(code.format(tests=str(Path(__file__).parent),
+                                          npy=str(tmp_path / "spec.npy"), done=str(done[name])))
+            subprocess.run(
+                base + ["new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]),
+                        f"{sys.executable} {script}"],
+                check=True, env=env, timeout=20,
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(f.exists() for f in done.values()):
             time.sleep(0.3)
-        assert done.exists(), f"the dashboard script did not finish:\n{pane}"
-        pane = subprocess.run(
-            base + ["capture-pane", "-p", "-t", "dash"],
-            capture_output=True, text=True, env=env, timeout=10,
-        ).stdout  # fmt: skip
-        (tmp_path / "pane.txt").write_text(pane)
-        assert "0.812" in pane and "negative" in pane, pane
-        assert "-23.1 dBFS" in pane, pane
-        spec_rows = [ln for ln in pane.splitlines() if ln.count("▀") > 50]
-        assert len(spec_rows) >= 8, pane  # spectrogram uses the 100-column width
-        assert all(len(ln) <= 100 for ln in pane.splitlines())
-        assert "not a diagnosis" in pane
+        panes = {
+            name: subprocess.run(base + ["capture-pane", "-e", "-p", "-t", name],
+                                 capture_output=True, text=True, env=env, timeout=10).stdout
+            for name in scripts
+        }  # fmt: skip
+        for name, f in done.items():
+            assert f.exists(), f"{name}: the script did not finish:\n{panes[name]}"
+            (tmp_path / f"{name}.pane").write_text(panes[name])
+        return panes
     finally:
         subprocess.run(base + ["kill-server"], env=env, timeout=10, capture_output=True)
+
+
+def test_dashboard_in_a_real_terminal(tmp_path: Path, long_spec):
+    np.save(tmp_path / "spec.npy", long_spec)
+    panes = tmux_panes(tmp_path, {"live": TMUX_LIVE, "full": TMUX_FULL}, (100, 30))
+    live, full = (panes[k].splitlines() for k in ("live", "full"))
+    plain = [re.sub(r"\x1b\[[0-9;:]*m", "", ln) for ln in live]
+    text = "\n".join(plain)
+    assert "0.812" in text and "negative" in text, text
+    assert "-21.0 dBFS" in text and "0:01:34" in text, text  # the last step's level and time
+    assert "microphone lost" not in text  # the message line came and went
+    spec_rows = [ln for ln in plain if ln.count("▀") > 50]
+    assert len(spec_rows) >= 8, text  # the spectrogram uses the 100-column width
+    assert all(len(ln) <= 100 for ln in plain)
+    assert "not a diagnosis" in text
+    n = next(i for i, ln in enumerate(plain) if ln.startswith("infer")) + 1  # the frame's lines
+    assert "\x1b[" in "".join(live[:n]), "no colours captured"
+    # Drawn incrementally (columns shifted in, lines rewritten) == drawn once from scratch.
+    diff = [f"{i}: live {a!r}\n{i}: full {b!r}"
+            for i, (a, b) in enumerate(zip(live[:n], full[:n], strict=False)) if a != b]
+    assert live[:n] == full[:n], "\n".join(diff)
+
+
+def wait_for(cond, timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return cond()
+
+
+def test_live_view_writes_only_what_changed(long_spec):
+    c = recording_console(100, 30)
+    out = c.file
+    d = Dashboard(console=c, refresh_per_second=20)
+    sts = list(sliding(long_spec))
+    d.on_window(make_window(), sts[0])
+    assert wait_for(lambda: d.frames >= 1)
+    first = out.getvalue()
+    assert first.count("▀") > 20 * 90  # the first frame draws every cell
+    d.on_tick(sts[1])  # 5 new spectrogram columns, another level and time
+    assert wait_for(lambda: len(out.getvalue()) > len(first))
+    n = d.frames
+    assert wait_for(lambda: d.frames >= n + 3)  # frames with nothing new write nothing
+    d.close(sts[1])
+    delta = out.getvalue()[len(first):]
+    spec_rows = sum("▀" in ln for ln in frame(d, 100, 30))
+    assert re.findall(r"\x1b\[\d+P", delta) == ["\x1b[5P"] * spec_rows  # each row shifted by 5
+    assert delta.count("▀") == 5 * spec_rows  # and only the new columns drawn
+    assert "-21.0 dBFS" in delta and "0:01:06" in delta  # the changed lines rewritten
+    assert "0.812" not in delta and "USB Mic" not in delta  # the unchanged ones not
+    assert len(delta) < len(first) / 5
+
+
+class SlowTerminal(io.StringIO):
+    """A terminal that takes `delay` s per write and remembers which threads wrote to it."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.writers: set[str] = set()
+
+    def write(self, s: str) -> int:
+        self.writers.add(threading.current_thread().name)
+        time.sleep(self.delay)
+        return super().write(s)
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_pipeline_thread_never_draws(tmp_path):
+    """The real pipeline on a real file (--fast) with a dashboard on a terminal that takes 0.4 s a
+    write: only the render thread writes, and the windows come no slower for it."""
+    from live_support import REPO, model_for_tests
+
+    from monitor.pipeline import ListenConfig, Pipeline
+    from monitor.scorer import Scorer
+    from monitor.source import FileSource
+
+    delay = 0.4
+    term = SlowTerminal(delay)
+    console = Console(file=term, width=100, height=30, force_terminal=True, color_system="256")
+    dash = Dashboard(console=console, refresh_per_second=4)
+    judged: list[float] = []
+
+    class Stopwatch:
+        def on_window(self, w, status):
+            judged.append(time.monotonic())
+
+        def on_tick(self, status):
+            pass
+
+        def close(self, status):
+            pass
+
+    src = FileSource(REPO / "scripts" / "sample.flac", realtime=False)
+    scorer = Scorer(model_for_tests(tmp_path))
+    st = LiveStatus(device=src.name, sample_rate=src.rate, csv_path="-", threshold=scorer.threshold)
+    Pipeline(src, scorer, [Stopwatch(), dash], st, ListenConfig(tick_s=0.05)).run()
+    assert term.writers == {RENDER_THREAD}, term.writers
+    assert dash.frames >= 1 and "▀" in term.getvalue()  # the final frame, at least
+    # Drawing each window on the pipeline thread would take >= delay a window.
+    print(f"{len(judged)} windows in {judged[-1] - judged[0]:.2f} s, {dash.frames} frames")
+    assert len(judged) >= 15 and judged[-1] - judged[0] < len(judged) * delay / 3
+    assert threading.active_count() == 1 or RENDER_THREAD not in {
+        t.name for t in threading.enumerate()}  # close() ended the render thread
