@@ -44,7 +44,7 @@ def describe(ev: Event) -> str:
         why = {"ring": "the pipeline fell behind and the buffer overflowed",
                "driver": "the audio driver reported an overrun; size estimated",
                "clock": "the stream fell behind the clock; found late"}.get(ev.cause, ev.cause)
-        return f"audio lost: {ev.lost_s:.2f} s at {ev.offset_s:.1f} s ({why})"
+        return f"audio lost: {ev.lost_s:.2f} s at {ev.offset_s:.2f} s ({why})"
     if isinstance(ev, DeviceLost):
         return f"audio input lost at {ev.offset_s:.1f} s ({ev.reason})"
     if isinstance(ev, DeviceRetry):
@@ -52,7 +52,7 @@ def describe(ev: Event) -> str:
     if isinstance(ev, DeviceWaiting):
         return f"waiting for the input device ({ev.reason}); next look in {ev.retry_in_s:.0f} s"
     if isinstance(ev, DeviceBack):
-        return f"audio input back after {ev.gap_s:.1f} s (gap at {ev.offset_s:.1f} s)"
+        return f"audio input back after {ev.gap_s:.2f} s (gap at {ev.offset_s:.2f} s)"
     if isinstance(ev, ClockStep):
         return (f"clock: time_utc re-anchored by {ev.step_s:+.2f} s to the system clock "
                 f"(at {ev.offset_s:.1f} s, now {ev.time_utc})")
