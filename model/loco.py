@@ -181,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
                     emotion_weight={"sadness": args.sadness_weight} if args.sadness_weight != 1 else {},
                     label_smoothing=args.label_smoothing, seed=args.seed)
     try:
+        from model.augment import Augment
+        from model.cnn import ARCHITECTURES
+
+        if args.arch not in ARCHITECTURES:  # fail before any decoding
+            raise SpecmonError(f"unknown architecture {args.arch!r} (known: {', '.join(ARCHITECTURES)})")
+        Augment.from_names(args.augment)
         clips = subset(read_manifest(args.manifest), args.speakers_per_corpus, args.max_clips)
         splits = kfold_splits(clips, args.kfold, args.seed) if args.kfold else loco_splits(clips)
         names = [name for name, _, _ in splits]

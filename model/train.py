@@ -46,8 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     try:
         from model.augment import Augment
+        from model.cnn import ARCHITECTURES
 
-        Augment.from_names(args.augment)  # a bad list fails before any decoding
+        Augment.from_names(args.augment)  # bad options fail before any decoding
+        if args.arch not in ARCHITECTURES:
+            raise SpecmonError(f"unknown architecture {args.arch!r} (known: {', '.join(ARCHITECTURES)})")
         clips = read_manifest(args.manifest)
         if args.speakers:
             keep = {s.strip() for s in args.speakers.split(",")}
