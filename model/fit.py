@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,9 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     import keras
 
     from model.cnn import ARCHITECTURES
+
+    # Keras warns that shuffle is ignored for a generator: the sampler's batches are already random.
+    warnings.filterwarnings("ignore", message=".*shuffle=True.*")
 
     if recipe.arch not in ARCHITECTURES:
         raise SpecmonError(f"unknown architecture {recipe.arch!r} (known: {', '.join(ARCHITECTURES)})")
