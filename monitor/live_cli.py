@@ -116,6 +116,22 @@ def _wait_seconds(text: str) -> float:
     return s
 
 
+class _EarlyInterrupt:
+    """SIGINT from the end of start-up until the pipeline's own handler is in place (the log being
+    created, the sinks wired): noted rather than raised in the middle of a step, then the session
+    ends before it starts (a log this run created is removed whole) or, once the pipeline exists,
+    it is told to stop."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.pipe = None
+
+    def __call__(self, signum, frame) -> None:
+        self.hit = True
+        if self.pipe is not None:
+            self.pipe.stop("interrupted")
+
+
 def _filtered_stderr(active: bool):
     import contextlib
 
@@ -216,6 +232,9 @@ def listen(
     # First, so the dashboard and printers see an event's message on the same tick.
     reporter = EventReporter(sys.stderr if plain else None)
     sinks: list = [reporter]
+    early = _EarlyInterrupt()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, early)
     try:
         if input_file is not None:
             source = FileSource(input_file, realtime)
@@ -263,6 +282,9 @@ def listen(
                            tick_s=1.0 if plain else 0.2, live_view=not plain,
                            heartbeat=notifier.heartbeat if notifier.enabled else None)
         pipe = Pipeline(source, scorer, sinks, status, cfg)
+        early.pipe = pipe
+        if early.hit:
+            raise KeyboardInterrupt
         error: SpecmonError | None = None
         try:
             with _filtered_stderr(input_file is None):
