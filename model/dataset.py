@@ -156,7 +156,11 @@ class Stream:
 
 
 def build_streams(clips: list[Clip], audio: dict[Path, np.ndarray], seed: int = 0) -> list[Stream]:
-    """The recipe's dictionary: (speaker, emotion) -> one joined stream, clip order seeded."""
+    """The recipe's dictionary: (speaker, emotion) -> one joined stream, clip order seeded.
+
+    The clips' entries in `audio` become views into their stream, so the corpus is held once, not
+    twice (all of ../shared is 2.2 GB of float32 samples).
+    """
     groups: dict[tuple[str, str], list[Clip]] = defaultdict(list)
     for c in clips:
         groups[(c.speaker, c.emotion)].append(c)
@@ -165,8 +169,13 @@ def build_streams(clips: list[Clip], audio: dict[Path, np.ndarray], seed: int = 
         group = sorted(group, key=lambda c: str(c.path))
         key = int(hashlib.sha256(f"{seed}:{spk}:{emo}".encode()).hexdigest()[:8], 16)
         np.random.default_rng(key).shuffle(group)
-        x = np.concatenate([audio[c.path] for c in group]).astype(np.float32)
-        streams.append(Stream(spk, group[0].corpus, emo, loop_to_window(x), group))
+        x = loop_to_window(np.concatenate([audio[c.path] for c in group]).astype(np.float32))
+        off = 0
+        for c in group:
+            n = len(audio[c.path])
+            audio[c.path] = x[off:off + n]
+            off += n
+        streams.append(Stream(spk, group[0].corpus, emo, x, group))
     return streams
 
 
@@ -225,10 +234,19 @@ def mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BLOCK_S
     Windows (every `stride` columns, ~1 s) are labelled by the block that covers them; windows that
     straddle two blocks have no single label and are left out.
     """
+    parts = list(iter_mixed_streams(streams, seed, block_s, stride))
+    if not parts:
+        raise SpecmonError("no mixed-stream windows")
+    return WindowSet(*(np.concatenate([getattr(p, f) for p in parts])
+                       for f in ("x", "y", "speaker", "corpus", "emotion")))
+
+
+def iter_mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BLOCK_S,
+                       stride: int = 31):
+    """mixed_streams() one speaker at a time (a WindowSet each), so memory holds one speaker."""
     by_speaker: dict[str, list[Stream]] = defaultdict(list)
     for s in streams:
         by_speaker[s.speaker].append(s)
-    xs, ys, spk, cor, emo = [], [], [], [], []
     n_block = int(block_s * SAMPLE_RATE)
     for speaker in sorted(by_speaker):
         key = int(hashlib.sha256(f"{seed}:mixed:{speaker}".encode()).hexdigest()[:8], 16)
@@ -245,6 +263,7 @@ def mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BLOCK_S
         audio = np.concatenate([blocks[i][1] for i in order])
         bounds = np.cumsum([0] + [len(blocks[i][1]) for i in order])
         spec, _ = stft_logpower(audio)
+        xs, ys, emo, cor = [], [], [], []
         for end in range(WINDOW_FRAMES, spec.shape[1] + 1, stride):
             a, b = (end - WINDOW_FRAMES) * HOP, (end - 1) * HOP + N_FFT
             k = int(np.searchsorted(bounds, a, side="right")) - 1
@@ -253,12 +272,11 @@ def mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BLOCK_S
             s = blocks[order[k]][0]
             xs.append(normalize(spec[:, end - WINDOW_FRAMES:end]))
             ys.append(-1 if s.label is None else s.label)
-            spk.append(speaker)
             cor.append(s.corpus)
             emo.append(s.emotion)
-    if not xs:
-        raise SpecmonError("no mixed-stream windows")
-    return WindowSet(np.stack(xs), np.array(ys), np.array(spk), np.array(cor), np.array(emo))
+        if xs:
+            yield WindowSet(np.stack(xs), np.array(ys), np.array([speaker] * len(xs)), np.array(cor),
+                            np.array(emo))
 
 
 def loco_splits(clips: list[Clip]) -> list[tuple[str, list[Clip], list[Clip]]]:

@@ -67,7 +67,11 @@ def _predict(model, x: np.ndarray) -> np.ndarray:
 
 
 def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: str = ""):
-    """Train `recipe.arch` on `train`, select on `val`. Returns (keras model, info, val windows)."""
+    """Train `recipe.arch` on `train`, select on `val`.
+
+    Returns (keras model, info, validation windows, 200 un-augmented training windows for int8
+    calibration).
+    """
     import keras
 
     from model.cnn import ARCHITECTURES
@@ -130,27 +134,22 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
         for p in pending:
             p.cancel()
     model.set_weights(best["weights"])
+    sampler.augment = None  # calibration windows: clean training speech, from the same streams
+    calib, _, _ = sampler.draw(200, np.random.default_rng(recipe.seed))
     info = {"best_epoch": best["epoch"], "val_auc": round(best["auc"], 4), "history": history,
             "train_speakers": len(speakers_of(train)), "val_speakers": sorted(speakers_of(val)),
             "val_windows": int(lab.sum()), "sampler": sampler.describe(),
             "train_minutes": round((time.time() - t0) / 60, 2)}
-    return model, info, vws
+    return model, info, vws, list(calib)
 
 
-def calibration_windows(train: list[Clip], audio: dict, seed: int, n: int = 200) -> list[np.ndarray]:
-    """Un-augmented training windows for int8 calibration."""
-    sampler = BalancedSampler(build_streams(train, audio, seed), audio, None)
-    x, _, _ = sampler.draw(n, np.random.default_rng(seed))
-    return list(x)
-
-
-def export_with_threshold(model, train: list[Clip], audio: dict, vws: WindowSet, out: Path,
-                          meta: dict, seed: int) -> dict:
+def export_with_threshold(model, calib: list[np.ndarray], vws: WindowSet, out: Path,
+                          meta: dict) -> dict:
     """Write int8 + float32 files; the threshold is chosen on the int8 model's validation scores."""
     from model.quantize import export, write_sidecar
     from monitor.scorer import Scorer
 
-    export(model, out, calibration_windows(train, audio, seed), meta)
+    export(model, out, calib, meta)
     lab = vws.y >= 0
     scorer = Scorer(out)
     s = np.array([scorer.score_normalized(w) for w in vws.x[lab]])

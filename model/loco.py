@@ -18,6 +18,7 @@ whose file exists, so an interrupted run resumes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -33,11 +34,12 @@ import numpy as np
 from model import metrics
 from model.dataset import (
     Clip,
+    WindowSet,
     all_windows,
     build_streams,
+    iter_mixed_streams,
     load_all,
     loco_splits,
-    mixed_streams,
     read_manifest,
     speaker_folds,
     split_by_speaker,
@@ -74,6 +76,15 @@ def provenance(manifest: Path) -> dict:
                         "python": platform.python_version()}}
 
 
+def provenance_commit() -> str:
+    """The commit the fold ran from (a LOCO run can span commits when resumed)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def score_all(model: Path, x: np.ndarray) -> np.ndarray:
     scorer = Scorer(model)
     return np.array([scorer.score_normalized(w) for w in x], dtype=np.float64)
@@ -87,18 +98,22 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
     tr = [c for c in train if c.speaker not in val_spk]
     va = [c for c in train if c.speaker in val_spk]
     assert not ({c.speaker for c in train} & {c.speaker for c in test}), "test speaker in training"
-    model, info, vws = fit(tr, va, audio, recipe, tag=f"[{corpus}] ")
+    model, info, vws, calib = fit(tr, va, audio, recipe, tag=f"[{corpus}] ")
     out = work / f"{corpus}.tflite"
     meta = {"fold": corpus, "recipe": recipe.to_dict()}
-    info.update(export_with_threshold(model, tr, audio, vws, out, meta, recipe.seed))
+    info.update(export_with_threshold(model, calib, vws, out, meta))
     thr = info["threshold"]
     f32 = out.with_name(out.stem + "-float32.tflite")
     streams = build_streams(test, audio, recipe.seed)
     ws = all_windows(streams)
     s = score_all(out, ws.x)
     s_f = score_all(f32, ws.x)
-    mws = mixed_streams(streams, recipe.seed)
-    s_m = score_all(out, mws.x)
+    # Mixed streams one speaker at a time: at a 1-s stride they are 4x the windows of the streams.
+    parts = [(dataclasses.replace(m, x=m.x[:0]), score_all(out, m.x))
+             for m in iter_mixed_streams(streams, recipe.seed)]
+    mws = WindowSet(*(np.concatenate([getattr(m, f) for m, _ in parts])
+                      for f in ("x", "y", "speaker", "corpus", "emotion")))
+    s_m = np.concatenate([sc for _, sc in parts])
     rep = {
         "corpus": corpus,
         "corpora": sorted({c.corpus for c in test}),
@@ -112,6 +127,7 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
         "fit": info,
         "model_sha256": {out.name: sha256_of(out), f32.name: sha256_of(f32)},
         "minutes": round((time.time() - t0) / 60, 2),
+        "git_commit": provenance_commit(),
     }
     np.savez_compressed(work / f"{corpus}-scores.npz", s=s, s_f=s_f, y=ws.y, emotion=ws.emotion,
                         speaker=ws.speaker, s_mixed=s_m, y_mixed=mws.y, emotion_mixed=mws.emotion)

@@ -69,12 +69,12 @@ def main(argv: list[str] | None = None) -> int:
             f"({len(val_spk)} held out for validation) ...")
         audio = load_all(clips)
         log(f"decoded in {time.time() - t0:.0f} s")
-        model, info, vws = fit(train, val, audio, recipe)
+        model, info, vws, calib = fit(train, val, audio, recipe)
         meta = {"trained_on": sorted({c.corpus for c in clips}), "speakers": len(speakers_of(clips)),
                 "recipe": recipe.to_dict(), "best_epoch": info["best_epoch"],
                 "target": "P(negative): anger, sadness, fear, disgust against neutral, calm, "
                           "happiness, surprise"}
-        info.update(export_with_threshold(model, train, audio, vws, args.out, meta, args.seed))
+        info.update(export_with_threshold(model, calib, vws, args.out, meta))
         f32 = args.out.with_name(args.out.stem + "-float32.tflite")
         rep = {"recipe": recipe.to_dict(), **provenance(args.manifest), "fit": info,
                "model_sha256": {args.out.name: sha256_of(args.out), f32.name: sha256_of(f32)},
