@@ -32,14 +32,15 @@ def summary_rows(R: dict) -> list[tuple[str, str, str, str, str]]:
             continue
         if not isinstance(r, dict):
             continue
-        row = mod.table(r)
-        if row is None:
+        rows = mod.table(r)
+        if rows is None:
             out.append((name, json.dumps({k: v for k, v in r.items() if isinstance(v, str)})[:200],
                         "", "", "n/a"))
             continue
         v = r.get("ok")
         ok = "n/a" if v is None else ("OK" if v else "MISS")
-        out.append((*row, f"{mod.TARGET} {ok}"))
+        for i, row in enumerate(rows if isinstance(rows, list) else [rows]):
+            out.append((*row, f"{mod.TARGET} {ok}" if i == 0 else ""))
     return out
 
 
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None, doc: str = "specmon benchmark suite") ->
     ap.add_argument("--memory-seconds", type=float, default=None,
                     help="audio streamed in the memory row (default 3600, quick 120)")
     ap.add_argument("--cpu-seconds", type=float, default=None,
-                    help="audio replayed at real-time pace in the CPU row (default 40, quick 10)")
+                    help="audio replayed at real-time pace in the CPU row (default 20, quick 10)")
     ap.add_argument("--dashboard-seconds", type=float, default=None,
                     help="audio replayed in a terminal by the dashboard row (default 20, quick 8)")
     ap.add_argument("--reps", type=int, default=None,
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None, doc: str = "specmon benchmark suite") ->
         stft_logpower(x60[:WINDOW_SAMPLES])  # compile / load the numba cache once
         ctx = Context(
             quick=args.quick, tmp=tmp, x60=x60, int8=int8, f32=f32, keras=keras,
-            cpu_s=args.cpu_seconds or (10.0 if args.quick else 40.0),
+            cpu_s=args.cpu_seconds or (10.0 if args.quick else 20.0),
             mem_s=args.memory_seconds or (120.0 if args.quick else 3600.0),
             dash_s=args.dashboard_seconds or (8.0 if args.quick else 20.0),
             reps=args.reps or (1 if args.quick else 3),
