@@ -15,20 +15,29 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_bench_quick_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    # The fast rows only; the real-time rows (cpu, latency, startup, memory) take most of a minute.
+    # The fast rows, and the dashboard row (two 8-s runs in tmux); the other real-time rows (cpu,
+    # latency, startup, memory) take minutes.
     p = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "bench.py"), "--quick", "--json", str(out),
-         "--only", "stft,rolling,model,score"],
+         "--only", "stft,rolling,model,score,dashboard"],
         capture_output=True, text=True, cwd=tmp_path, timeout=600,
     )
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads(out.read_text())
-    for row in ("stft", "rolling", "model", "score"):
+    for row in ("stft", "rolling", "model", "score", "dashboard"):
         assert isinstance(r[row], dict), f"{row}: {r[row]}"
     assert r["stft"]["impl"]["ours"]["shape_ok"]
     assert r["stft"]["impl"]["numpy.fft"]["max_abs_diff_db"] < 0.01
     assert r["rolling"]["ratio"] > 0
+    stride = r["rolling"]["stride"]["impl"]  # the same window every way, at the default stride
+    assert stride["numpy, new frames only"]["max_abs_diff_db"] < 0.01
+    assert stride["scipy, 4-s recompute"]["max_abs_diff_db"] < 0.01
     assert r["score"]["windows"] > 0
+    d = r["dashboard"]
+    for mode in ("headless", "dashboard"):  # each really listened, at real-time pace, in tmux
+        (run,) = d["runs"][mode]
+        assert run["cpu_s"] > 0 and run["wall_s"] >= d["audio_s"], run
+    assert "pi4_estimate_percent" in d and d["pi4_estimate_how"]
     assert r["table"] and r["meta"]["load_before"]["cpus"] >= 1
 
 

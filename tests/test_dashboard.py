@@ -96,10 +96,13 @@ def test_live_dashboard_80x24_draws_everything_and_fits(chirp_spec):
     c = recording_console(80, 24)
     d = Dashboard(console=c, refresh_per_second=4)
     st = make_status(chirp_spec, clipping=True, message="microphone lost, retrying in 2 s")
+    stdout = sys.stdout
     d.on_tick(st)
+    print("a line printed by someone else")  # goes above the dashboard, not into it
     d.on_window(make_window(), st)
     d.on_tick(st)
     d.close(st)
+    assert sys.stdout is stdout  # given back
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", c.file.getvalue())  # all frames, codes stripped
     # What reached the terminal, cut at every escape sequence and carriage return: no line may be
     # wider than the terminal (it would wrap and scroll the dashboard).
@@ -108,8 +111,9 @@ def test_live_dashboard_80x24_draws_everything_and_fits(chirp_spec):
     assert len(lines) > 20 and all(len(ln) <= 80 for ln in lines), max(lines, key=len)
     for want in ("0.812", "negative", "-23.1 dBFS", "CLIPPING", "▀", "dropped 0.5 s", "12.3 ms",
                  "CPU 23%", "48000 Hz", "2026-11-25T10-00-00Z.csv", "microphone lost",
-                 "not a diagnosis"):  # fmt: skip
+                 "not a diagnosis", "a line printed by someone else"):  # fmt: skip
         assert want in text, want
+    assert text.index("a line printed") < text.rindex("specmon listen")  # the frame redrawn below
     # the last frame alone fits the terminal height (one line kept free for the cursor)
     last = frame(d, 80, 24)
     assert len(last) <= 23
