@@ -89,6 +89,7 @@ def run_child(plan_json: str, listen_args: list[str]) -> None:
             self._made = 0  # file samples consumed (delivered or dropped)
             self._episode_end = -1
             self._opens = 0
+            self._done: list[tuple[float, str]] = []  # (seconds of audio, kind) injected
             self._first = False  # just reconnected: the first delivery is one small buffer
             self.last_data = 0.0  # monotonic time of the last delivery (as MicSource.last_data)
 
@@ -145,6 +146,7 @@ def run_child(plan_json: str, listen_args: list[str]) -> None:
         def poll(self) -> None:
             while self._faults and self._made >= self._faults[0][0]:
                 _, kind = self._faults.pop(0)
+                self._done.append((self._made / self.rate, kind))
                 self._inject(kind)  # a device loss raises: the next poll is after the reconnect
             if self.realtime and self._made >= self._episode_end:
                 self.realtime = self.paced = False
@@ -164,7 +166,8 @@ def run_child(plan_json: str, listen_args: list[str]) -> None:
 
         def close(self) -> None:  # also on a reconnect: keep the loop, report progress
             Path(plan["state"]).write_text(json.dumps({"made_s": self._made / self.rate,
-                                                       "opens": self._opens}))
+                                                       "opens": self._opens,
+                                                       "injected": self._done}))
 
     source.FileSource = FaultSource
     from monitor.cli import main
@@ -186,6 +189,7 @@ class Session:
     stderr: str = ""
     stdout: str = ""
     files: list[Path] = field(default_factory=list)  # the log files its rows went to, in order
+    injected: list[tuple[float, str]] = field(default_factory=list)  # (audio s, kind) done
 
 
 def rss_kb(pid: int) -> int:
@@ -256,7 +260,9 @@ def run_session(s: Session, log: Path, work: Path, model: str | None, actions: l
     s.code = proc.returncode
     s.wall_s = time.monotonic() - t0
     s.stdout, s.stderr = out_path.read_text(), err_path.read_text()
-    s.made_s = json.loads(state.read_text())["made_s"] if state.is_file() else 0.0
+    st = json.loads(state.read_text()) if state.is_file() else {}
+    s.made_s = st.get("made_s", 0.0)
+    s.injected = [tuple(f) for f in st.get("injected", [])]
     return s
 
 
@@ -430,10 +436,6 @@ def soak(seconds: float, work: Path, disk: Path, model: str | None) -> int:
     report = []
     windows = scored = nospeech = 0
     injected = {"ring": 0, "driver": 0, "device": 0}
-    for _t, k in faults:
-        kind = {"overflow": "ring", "overrun": "driver", "lose": "device"}.get(k)
-        if kind:
-            injected[kind] += 1
     found = {"ring": 0, "driver": 0, "device": 0, "clock": 0}
     steps = 0
     for i, (s, rows) in enumerate(zip(sessions, per_session, strict=True), start=1):
@@ -456,10 +458,22 @@ def soak(seconds: float, work: Path, disk: Path, model: str | None) -> int:
             total = s.made_s + sum(n for _, n, k in lost if k == "device")
             if s.code == 0 and not (total - STRIDE_S - 0.05 <= covered <= total + 1e-6):
                 problems.append(f"session {i}: last window ends at {covered:.2f} s of {total:.2f}")
+            tail = total - covered  # read but not judged when the disk-full stop came
             if s.code != 0:
-                tail = total - covered  # read but not judged when the disk-full stop came
                 after.append(f"restart after session {i}: {tail:.1f} s of audio read after its "
                               f"last window were not judged (the stop); logged as its error line")
+        # Each fault the source injected must be reported, but for those in the audio a stopped
+        # session read and never judged (a ring hole comes with the 10 s of audio before it).
+        cut = s.made_s - (tail + RING_HOLE_S if s.code != 0 and rows else 0.0)
+        for kind, name in (("ring", "overflow"), ("driver", "overrun"), ("device", "lose")):
+            done = [t for t, k in s.injected if k == name]
+            sure = sum(1 for t in done if t <= cut)
+            got = sum(1 for _, _, k in lost if k == kind)
+            injected[kind] += len(done)
+            if not sure <= got <= len(done):
+                problems.append(f"session {i}: {got} {kind} losses reported, {len(done)} injected")
+            if got < len(done):
+                after.append(f"  {len(done) - got} {kind} fault(s) injected in that unjudged audio")
         g = rss_growth(s, hour)
         report.append(f"session {i}: {s.made_s / 3600:.2f} h of audio in {s.wall_s:.0f} s wall "
                       f"({s.made_s / max(s.wall_s, 1e-9):.0f}x real time), exit {s.code}, "
@@ -468,9 +482,8 @@ def soak(seconds: float, work: Path, disk: Path, model: str | None) -> int:
         report += after
         if s is max(sessions, key=lambda x: x.made_s) and not g[2] <= RSS_LIMIT_MB:
             problems.append(f"session {i}: RSS grew {g[2]:.2f} MB (limit {RSS_LIMIT_MB})")
-    if found["ring"] != injected["ring"] or found["driver"] != injected["driver"] \
-            or found["device"] != injected["device"]:
-        problems.append(f"faults reported {found} vs injected {injected}")
+    if injected != {"ring": 24, "driver": 24, "device": 24}:
+        problems.append(f"faults injected {injected}, not 24 of each")
     if abs(sum(s.made_s for s in sessions) - seconds) > 0.01:
         problems.append(f"{sum(s.made_s for s in sessions):.2f} s of audio streamed of {seconds}")
     if steps != 1:

