@@ -707,7 +707,8 @@ class _Screen:
             self._clear(out)
             out.append("\r\n".join(above) + "\r\n")
             self._row = 0
-        if key != self._key or not self._shown:
+        # The final frame is drawn whole: whatever the terminal echoed into the frame (^C) goes.
+        if key != self._key or not self._shown or final:
             self._clear(out)
             self._key = key
             if not above:
@@ -740,6 +741,7 @@ class _Screen:
                     out.append(line + f"{_CSI}K")
                     self._shown[i] = line
         if out:
+            self._goto(out, len(self._shown) - 1)  # park on the last row, as after a full draw
             self._write("".join(out))
 
     def _line(self, t: Line, view: SpectrogramView | None) -> str:
