@@ -162,9 +162,11 @@ HOSTPY=$REPO/.venv/bin/python
 [[ -x $HOSTPY ]] || die "no $HOSTPY for the reference scores: bash scripts/setup.sh first"
 rm -rf "${OUT:?}"/* "$ROOT/tmp/check" && mkdir -p "$ROOT/tmp/check"
 ref_env=(env -u SPECMON_MQTT_USER -u SPECMON_MQTT_PASSWORD XDG_CONFIG_HOME="$OUT/.nonexistent")
-"${ref_env[@]}" "$HOSTPY" -m monitor.cli score scripts/sample.flac -o "$OUT/host-score.csv" 2>"$LOGS/host.log"
+"${ref_env[@]}" "$HOSTPY" -m monitor.cli score scripts/sample.flac -o "$OUT/host-score.csv" 2>"$LOGS/host.log" \
+    || die "specmon score failed on this machine (log: $LOGS/host.log)"
 (cd "$OUT" && "${ref_env[@]}" "$HOSTPY" -m monitor.cli listen --input "$REPO/scripts/sample.flac" --fast \
-    --headless --csv "$OUT/host-listen.csv" >>"$LOGS/host.log" 2>&1)
+    --headless --csv "$OUT/host-listen.csv" >>"$LOGS/host.log" 2>&1) \
+    || die "specmon listen failed on this machine (log: $LOGS/host.log)"
 run_logged root-score in_root "cd ~/specmon && .venv/bin/specmon score scripts/sample.flac -o /tmp/check/score.csv"
 run_logged root-listen in_root "cd /tmp/check && ~/specmon/.venv/bin/specmon listen --input ~/specmon/scripts/sample.flac \
     --fast --headless --csv /tmp/check/listen.csv"
