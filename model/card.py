@@ -188,6 +188,8 @@ int8 against float32: the lowest fold agreement on labels is
 {_pct(loco['int8_float32_label_agreement_min'])}; float32 mean balanced accuracy
 {_f(loco['float32_mean_balanced_accuracy'])}.
 
+![ROC per held-out corpus](reports/loco_{rec['arch']}.png)
+
 **Per emotion** (mean over the corpora that have it):
 
 {emotion_table(loco)}
@@ -201,6 +203,8 @@ int8 against float32: the lowest fold agreement on labels is
 The same protocol and data, run for each recipe:
 
 {comparison_table(rows)}
+
+![ROC of the paper's network](reports/loco_baseline.png)
 
 The paper's network (two convolutions, two max-pools, flatten, two dense layers) flattens a
 time-ordered map: it must learn every pattern at every position. The paper reported accuracy

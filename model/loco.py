@@ -170,6 +170,34 @@ def aggregate(folds: list[dict]) -> dict:
     }
 
 
+def plot_roc(work: Path, names: list[str], out: Path, title: str) -> None:
+    """ROC of every held-out corpus (int8, negative against everything else) from the fold scores."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    for name in names:
+        f = work / f"{name}-scores.npz"
+        if not f.is_file():
+            continue
+        d = np.load(f)
+        lab = d["y"] >= 0
+        y, s = d["y"][lab], d["s"][lab]
+        if len(set(y.tolist())) == 2:
+            fpr, tpr, _ = roc_curve(y, s)
+            ax.plot(fpr, tpr, lw=1.2, label=f"{name} ({roc_auc_score(y, s):.2f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="false positive rate (non-negative called negative)", ylabel="true positive rate",
+           title=title)
+    ax.legend(loc="lower right", fontsize=8, title="held-out corpus (AUC)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Leave-one-corpus-out evaluation of a training recipe.")
     ap.add_argument("--manifest", type=Path, required=True)
@@ -239,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         path = args.report or args.work / "loco_report.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(rep, indent=2) + "\n")
+        plot_roc(args.work, names, path.with_suffix(".png"),
+                 f"{protocol}, {args.arch}, int8")
         m = rep["mean_over_corpora"]
         log(f"LOCO mean over {len(m['corpora'])} corpora: balanced accuracy {m['balanced_accuracy']} "
             f"(min {m['min_balanced_accuracy']})  AUC {m['roc_auc']}  F1 {m['f1']}  -> {path}")
