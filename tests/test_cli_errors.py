@@ -130,7 +130,7 @@ def test_ctrl_c_while_scoring_keeps_whole_files(tmp_path: Path, speech_wav: Path
     for delay in (1.5, 2.5):
         out.unlink(missing_ok=True)
         p = _interrupt_after(delay, ["score", "--stride", "0.1", "-o", str(out),
-                                     *[str(speech_wav)] * 40], dict(os.environ))
+                                     *[str(speech_wav)] * 400], dict(os.environ))
         assert p.returncode == 130, (delay, p.stderr)
         assert p.stderr == ""
         if out.exists():  # else interrupted before it was opened
