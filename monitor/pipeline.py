@@ -64,6 +64,7 @@ from monitor.windows import NEGATIVE, Gate, assess
 EMA_ALPHA = 0.3
 TICK_S = 0.2  # status refresh
 LOOP_SLEEP_S = 0.02
+TICK_SLACK = 0.5  # share of tick_s a tick may move (either way) to share a window's wake-up
 BACKOFF_MAX_S = 30.0
 TREND_POINTS = 600
 
@@ -326,7 +327,7 @@ class Pipeline:
         ms = float(np.mean(np.square(tail, dtype=np.float64)))
         self.status.level_dbfs = 10.0 * np.log10(max(ms * 2.0, 1e-12))
         now = time.monotonic()
-        if float(np.max(np.abs(x))) >= 0.999:
+        if max(float(x.max()), -float(x.min())) >= 0.999:  # the peak, without |x|'s temporary
             self._clip_until = now + 1.0
         self.status.clipping = now < self._clip_until
 
@@ -425,11 +426,24 @@ class Pipeline:
         if elapsed >= d:
             self.stop(f"--duration {d:g} s reached")
 
-    def _idle_s(self, next_tick: float) -> float:
+    def _tick_slack(self) -> float:
+        """How far a status tick may move to share a wake-up with a window (half a period); none
+        when the loop does not sleep (--fast)."""
+        return TICK_SLACK * self.cfg.tick_s if self.source.paced else 0.0
+
+    def _idle_s(self, next_tick: float, t0: float) -> float:
         """Sleep until the next window's last sample is due, or the next status tick: waking
-        50 times a second for nothing was most of the headless CPU cost."""
+        50 times a second for nothing was most of the headless CPU cost. A tick due a little
+        before the window waits for it (and one due a little after is taken early, in run()), so
+        at a 1-s tick and stride the loop wakes once a second, not twice."""
         due = (N_FFT + (self._next_end - 1) * HOP - self._pushed) / SAMPLE_RATE
-        return max(LOOP_SLEEP_S, min(due, next_tick - time.monotonic()))
+        now = time.monotonic()
+        tick = next_tick - now
+        wake = due if due <= tick + self._tick_slack() else tick
+        d = self.cfg.duration_s
+        if d is not None and not self.source.timed_by_stream:  # a wall-clock --duration: on time
+            wake = min(wake, t0 + d - now)
+        return max(LOOP_SLEEP_S, wake)
 
     def run(self) -> Summary:
         """Capture until stopped, the duration is reached, or the input file ends."""
@@ -482,11 +496,11 @@ class Pipeline:
                     break
                 self._check_duration(t0)
                 now = time.monotonic()
-                if now >= next_tick:
+                if now >= next_tick - self._tick_slack():  # see _idle_s
                     self._tick(t0, proc)
                     next_tick = now + self.cfg.tick_s
                 if self.source.paced and self.source.ring.available() == 0:
-                    self._stop.wait(self._idle_s(next_tick))
+                    self._stop.wait(self._idle_s(next_tick, t0))
         finally:
             for sig, h in handlers.items():
                 signal.signal(sig, h)

@@ -209,11 +209,13 @@ class FileSource:
 
     def _next_block(self, n: int) -> np.ndarray:
         if self._pending.shape[0] == 0 and not self._eof:
-            data = self._sf.read(max(n, self.BLOCK), dtype="float32", always_2d=True)
+            # All that is due in one read (a paced replay polls once a stride); a mono file's
+            # samples as read, without a copy (the ring copies them).
+            data = self._sf.read(max(n, self.BLOCK), dtype="float32", always_2d=False)
             if data.shape[0] == 0:
                 self._eof = True
             else:
-                self._pending = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0].copy()
+                self._pending = data.mean(axis=1) if data.ndim > 1 else data
         take, self._pending = self._pending[:n], self._pending[n:]
         return take
 
@@ -227,7 +229,7 @@ class FileSource:
             x = self._next_block(room)
             if x.shape[0] == 0:
                 continue
-            if not np.all(np.isfinite(x)):
+            if not np.isfinite(np.sum(x, dtype=np.float64)):  # a NaN or inf anywhere (no temporary)
                 raise SpecmonError(f"{self.path}: contains non-finite samples")
             self.ring.write(x)
             self._pos += x.shape[0]
