@@ -422,7 +422,17 @@ def soak(seconds: float, work: Path, disk: Path, model: str | None) -> int:
     ballast.unlink(missing_ok=True)
     left = seconds - s1.made_s
     if left > WINDOW_S:  # restart for the rest (systemd's Restart=always)
-        later = [(t - s1.made_s, k) for t, k in faults if t > s1.made_s]
+        # Every fault session 1 did not inject goes to session 2. A fault due exactly where
+        # session 1 stopped was not injected yet (it fires on the poll after its sample), so the
+        # split is by what was injected, not by time.
+        done = list(s1.injected)
+        later = []
+        for t, k in faults:
+            hit = next((d for d in done if d[1] == k and abs(d[0] - t) < 1e-3), None)
+            if hit is not None:
+                done.remove(hit)
+            else:
+                later.append((max(0.0, t - s1.made_s), k))
         s2 = run_session(Session(left, later), log, work, model, [])
         s2.files = [log]
         sessions.append(s2)
