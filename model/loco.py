@@ -11,8 +11,8 @@ single-emotion streams and on mixed streams (~20-s blocks of a speaker's emotion
     python -m model.loco ... --report-only          # aggregate the fold files already in --work
     python -m model.loco ... --kfold 5              # speaker-independent k-fold, the second view
 
-Every fold writes <work>/<corpus>.json (metrics, hashes) as soon as it ends; a rerun skips folds
-whose file exists, so an interrupted run resumes.
+Every fold writes <work>/<corpus>.result.json (metrics, hashes) as soon as it ends; a rerun skips
+folds whose file exists, so an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -241,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise SpecmonError(f"no corpus named {', '.join(sorted(unknown))} in the manifest")
             splits = [s for s in splits if s[0] in want]
         args.work.mkdir(parents=True, exist_ok=True)
-        todo = [s for s in splits if not (args.work / f"{s[0]}.json").is_file()]
+        # A fold's result is <name>.result.json (<name>.json is its model's sidecar).
+        todo = [s for s in splits if not (args.work / f"{s[0]}.result.json").is_file()]
         if todo and not args.report_only:
             log(f"decoding {len(clips)} clips ...")
             audio = load_all(clips)
@@ -249,12 +250,12 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"fold {i + 1}/{len(todo)}: held out {corpus} ({len(test)} clips)")
                 rep = run_fold(corpus, train, test, audio, recipe, args.work)
                 rep["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-                (args.work / f"{corpus}.json").write_text(json.dumps(rep, indent=2) + "\n")
+                (args.work / f"{corpus}.result.json").write_text(json.dumps(rep, indent=2) + "\n")
                 w = rep["int8"]["windows"]
                 log(f"fold {corpus}: balanced accuracy {w['balanced_accuracy']}  AUC {w['roc_auc']}  "
                     f"threshold {rep['threshold']}  ({rep['minutes']} min)")
-        folds = [json.loads((args.work / f"{c}.json").read_text()) for c in names
-                 if (args.work / f"{c}.json").is_file()]
+        folds = [json.loads((args.work / f"{c}.result.json").read_text()) for c in names
+                 if (args.work / f"{c}.result.json").is_file()]
         if not folds:
             raise SpecmonError(f"{args.work}: no fold results to report")
         protocol = (f"speaker-independent {args.kfold}-fold" if args.kfold else "leave-one-corpus-out")

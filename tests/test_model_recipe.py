@@ -124,6 +124,9 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
         assert fold["corpora"] == [corpus]
         assert fold["int8"]["windows"]["balanced_accuracy"] is not None
         assert set(fold["model_sha256"]) == {f"{corpus}.tflite", f"{corpus}-float32.tflite"}
+        sidecar = json.loads((work / f"{corpus}.json").read_text())  # not overwritten by the result
+        assert sidecar["quantization"] == "int8" and sidecar["sha256"] == fold["model_sha256"][
+            f"{corpus}.tflite"]
         assert 0.0 <= fold["int8_float32_label_agreement"] <= 1.0
         assert fold["mixed"]["windows"]["n"] > 0
         assert not set(fold["fit"]["val_speakers"]) & {s for s in fold["fit"]["val_speakers"]
