@@ -106,7 +106,33 @@ def comparison_table(rows: list[tuple[str, dict]]) -> str:
     return "\n".join(lines)
 
 
-def render(meta: dict, train: dict, loco: dict, rows: list[tuple[str, dict]], size_kib: float) -> str:
+def misses(rep: dict) -> str:
+    """Sentences on the weakest emotions, from the per-emotion shares."""
+    from model.dataset import NEGATIVE, NON_NEGATIVE
+
+    emo = rep["per_emotion_mean_over_corpora"]
+    neg = sorted((m["called_negative"], e) for e, m in emo.items() if e in NEGATIVE)
+    non = sorted(((m["called_negative"], e) for e, m in emo.items() if e in NON_NEGATIVE), reverse=True)
+    lines = [
+        "- Negative emotions, from the least found: "
+        + ", ".join(f"{e} {_pct(v)}" for v, e in neg) + " of windows called negative.",
+        "- Non-negative emotions, from the most often called negative: "
+        + ", ".join(f"{e} {_pct(v)}" for v, e in non) + ".",
+    ]
+    folds = rep["per_corpus"]
+    weak = [c for c, f in folds.items() if (f["int8"]["windows"]["balanced_accuracy"] or 1) < 0.6]
+    if weak:
+        lines.append(f"- Held-out corpora below 0.60 balanced accuracy: {', '.join(weak)}.")
+    thr = [f["threshold"] for f in folds.values()]
+    lines.append(f"- The thresholds chosen on validation speakers range from {min(thr):.3f} to "
+                 f"{max(thr):.3f} between folds: where the boundary falls depends on the corpora "
+                 "trained on, which is itself a sign that the model has not found a boundary that "
+                 "holds across recording chains and languages.")
+    return "\n".join(lines)
+
+
+def render(meta: dict, train: dict, loco: dict, rows: list[tuple[str, dict]], size_kib: float,
+           memory_check: dict | None = None) -> str:
     rec = loco["recipe"]
     folds = loco["per_corpus"]
     n_met = sum(1 for _, get, op, t in BAR if (v := get(loco)) is not None
@@ -115,6 +141,17 @@ def render(meta: dict, train: dict, loco: dict, rows: list[tuple[str, dict]], si
                  if f["int8"]["windows"]["balanced_accuracy"] is not None), key=lambda kv: kv[1])
     best = max(((c, f["int8"]["windows"]["balanced_accuracy"]) for c, f in folds.items()
                 if f["int8"]["windows"]["balanced_accuracy"] is not None), key=lambda kv: kv[1])
+    by_commit: dict[str, list[str]] = {}
+    for c, f in folds.items():
+        by_commit.setdefault(f.get("git_commit", "")[:12] or "not recorded", []).append(c)
+    commits = "; ".join(f"`{k}`: {', '.join(v)}" if k != "not recorded" else
+                        f"not recorded (run before folds recorded their commit): {', '.join(v)}"
+                        for k, v in by_commit.items())
+    mem = ""
+    if memory_check:
+        mem = (f" The streams-as-views memory fix came after that run: the same command over all of "
+               f"`../shared` for one epoch (`reports/train_memory_check.json`) peaks at "
+               f"**{memory_check['peak_rss_mb']} MB**; epochs add only batches.")
     hashes = "; ".join(f"{c}: `{list(f['model_sha256'].values())[0][:12]}`" for c, f in folds.items())
     fit = train["fit"]
     return f"""# Model card: specmon CNN (`{meta['model_id']}`)
@@ -169,7 +206,7 @@ so does this model's use. LibriSpeech read speech is labelled neutral by assumpt
   balanced accuracy {fit['val_balanced_accuracy_int8']} (int8), {len(fit['val_speakers'])}
   validation speakers. Retraining it is one command; it took **{train['minutes']} min** on this
   machine ({train['machine']['cores']} cores, {train['machine']['cpu']}) with peak RSS
-  **{train['peak_rss_mb']} MB**.
+  **{train['peak_rss_mb']} MB**.{mem}
 
 ## Evaluation: leave one corpus out (the headline)
 Each corpus in turn is wholly unseen: its language, its speakers and its recording chain. The whole
@@ -199,10 +236,18 @@ int8 against float32: the lowest fold agreement on labels is
 
 {bar_table(loco)}
 
+## What it misses
+{misses(loco)}
+
 ## What each change bought
-The same protocol and data, run for each recipe:
+The same protocol and data, run for each recipe; the rows differ only in the network (the data,
+target, sampling, augmentation and selection are the shipped recipe's):
 
 {comparison_table(rows)}
+
+Not ablated under LOCO (each full run is about an hour of this machine): sadness weighting, the
+happiness/surprise share of the non-negative draws, label smoothing, and the three-convolution trunk
+against the two-convolution network shipped before (`--arch v1`).
 
 ![ROC of the paper's network](reports/loco_baseline.png)
 
@@ -215,7 +260,10 @@ for neutral against negative on unseen speakers of its own corpus; the rows abov
 ## Provenance
 - LOCO report `reports/loco_{rec['arch']}.json`: commit `{loco['git_commit'][:12]}`, manifest SHA-256
   `{loco['manifest_sha256'][:16]}…`, {loco['machine']['cores']} cores ({loco['machine']['cpu']}),
-  {loco['fold_minutes_total']} min of fold time, peak RSS {loco['peak_rss_mb']} MB per process.
+  {loco['fold_minutes_total']} min of fold time; the largest fold process (a process runs several
+  folds) peaked at {loco['peak_rss_mb']} MB.
+- Fold runs by commit: {commits}. The commits between them change memory use, file names and
+  options, not what is trained or scored.
 - Fold int8 models (SHA-256): {hashes}.
 - Shipped model: commit `{train['git_commit'][:12]}`, SHA-256 `{meta['sha256'][:16]}…`.
 
@@ -223,6 +271,10 @@ for neutral against negative on unseen speakers of its own corpus; the rows abov
 - Acted speech (and read speech) in 7 languages; natural, spontaneous or clinical speech differs, and
   phone microphones in real rooms differ from these recording chains. The LOCO figures are the best
   available estimate of that case, not a measurement of it.
+- Nothing normalizes over time (per speaker or per minute): the window's own normalization only.
+  Long-term normalization was not adopted because it would subtract a persistent state, the very
+  thing a depression screen looks for, from every window; the mixed-stream rows are there to judge
+  any such change.
 - "Negative" pools high-arousal anger and fear with low-arousal sadness; the score is not a measure of
   depression or its severity.
 - Reproduce: `python -m model.loco --manifest ../shared/data/speech/manifest.csv --arch {rec['arch']}
@@ -252,7 +304,9 @@ def main(argv: list[str] | None = None) -> None:
         if Path(path).is_file():
             rows.append((name, json.loads(Path(path).read_text())))
     train = json.loads(args.train_report.read_text())
-    args.out.write_text(render(meta, train, loco, rows, args.model.stat().st_size / 1024))
+    check = args.train_report.with_name("train_memory_check.json")
+    memory = json.loads(check.read_text()) if check.is_file() else None
+    args.out.write_text(render(meta, train, loco, rows, args.model.stat().st_size / 1024, memory))
     print(args.out)
 
 

@@ -10,7 +10,8 @@ Both take one normalized 513 x 125 log-power window and give P(negative).
   harmonics, i.e. pitch, stay visible), then statistics over time: the mean *and* the max of every
   channel at every frequency band. The max says "this pattern occurred", the mean says "how much of
   the window it fills"; both are independent of where speech falls in the window.
-Batch normalization and dropout are training aids; they fold into the convolutions at export.
+Dropout is a training aid only. (With batch normalization after each convolution, as in the
+network shipped before, training on the balanced sampler stayed at chance for the first epochs.)
 """
 
 from __future__ import annotations

@@ -85,6 +85,9 @@ def provenance_commit() -> str:
         return "unknown"
 
 
+COMMIT_AT_START = provenance_commit()  # the code this process runs, whatever is committed later
+
+
 def score_all(model: Path, x: np.ndarray) -> np.ndarray:
     scorer = Scorer(model)
     return np.array([scorer.score_normalized(w) for w in x], dtype=np.float64)
@@ -127,7 +130,7 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
         "fit": info,
         "model_sha256": {out.name: sha256_of(out), f32.name: sha256_of(f32)},
         "minutes": round((time.time() - t0) / 60, 2),
-        "git_commit": provenance_commit(),
+        "git_commit": COMMIT_AT_START,
     }
     np.savez_compressed(work / f"{corpus}-scores.npz", s=s, s_f=s_f, y=ws.y, emotion=ws.emotion,
                         speaker=ws.speaker, s_mixed=s_m, y_mixed=mws.y, emotion_mixed=mws.emotion)
