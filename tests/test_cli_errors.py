@@ -80,9 +80,16 @@ def test_closed_pipe_exits_quietly(speech_wav: Path) -> None:
     assert p.stderr == ""
 
 
+def _sigint_default() -> None:
+    """In the child: SIGINT as a terminal's foreground job has it. A runner started in the
+    background (nohup, `&` in a script) hands its children SIGINT ignored, and Python keeps an
+    ignored SIGINT ignored, as any Unix program does."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_after(delay: float, args: list[str], env: dict) -> subprocess.CompletedProcess:
     proc = subprocess.Popen([*SPECMON, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=REPO)
+                            text=True, env=env, cwd=REPO, preexec_fn=_sigint_default)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
@@ -110,7 +117,7 @@ def test_ctrl_c_during_start_up_exits_130(tmp_path: Path, speech_wav: Path) -> N
     # Mid-compile for sure: numba has just cached its first kernel and compiles the next.
     cache = tmp_path / "numba-mid"
     proc = subprocess.Popen([*SPECMON, "score", str(speech_wav)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO, preexec_fn=_sigint_default,
                             env=dict(os.environ, NUMBA_CACHE_DIR=str(cache)))
     deadline = time.monotonic() + 120
     while not any(cache.rglob("*.nbi")) and proc.poll() is None and time.monotonic() < deadline:
