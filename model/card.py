@@ -145,6 +145,7 @@ every corpus is on both sides, no speaker is. Mean over folds: balanced accuracy
 {_f(m['balanced_accuracy'])} (lowest fold {_f(m['min_balanced_accuracy'])}), ROC AUC {_f(m['roc_auc'])},
 F1 {_f(m['f1'])}; called negative: {shares}. The gap to the LOCO figures above is what a new
 recording chain and language cost.
+
 """
 
 

@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         plot_roc(args.work, names, path.with_suffix(".png"),
                  f"{protocol}, {args.arch}, int8")
         m = rep["mean_over_corpora"]
-        log(f"LOCO mean over {len(m['corpora'])} corpora: balanced accuracy {m['balanced_accuracy']} "
+        log(f"{protocol}: mean over {len(m['corpora'])} folds: balanced accuracy {m['balanced_accuracy']} "
             f"(min {m['min_balanced_accuracy']})  AUC {m['roc_auc']}  F1 {m['f1']}  -> {path}")
     except (SpecmonError, ValueError) as e:
         print(f"loco: error: {e}", file=sys.stderr)
