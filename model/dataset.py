@@ -39,7 +39,6 @@ NON_NEGATIVE = ("neutral", "calm", "happiness", "surprise")
 # side it would teach a boundary that one corpus drew.
 EVAL_ONLY = ("boredom",)
 KNOWN_EMOTIONS = NEGATIVE + NON_NEGATIVE + EVAL_ONLY
-OTHER = EVAL_ONLY  # kept for older callers
 
 @dataclass(frozen=True)
 class Clip:

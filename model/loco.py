@@ -53,15 +53,14 @@ HEADLINE = ("balanced_accuracy", "roc_auc", "f1", "precision", "recall", "specif
 
 
 def provenance(manifest: Path) -> dict:
-    """What a report must record to be reproduced: commit, data, machine."""
+    """What a report must record to be reproduced: commit (the one this process started from),
+    data, machine."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, check=True).stdout.strip()
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "model", "monitor"],
                                     capture_output=True, text=True, cwd=Path(__file__).parent
                                     ).stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        commit, dirty = "unknown", False
+    except OSError:
+        dirty = False
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -70,7 +69,7 @@ def provenance(manifest: Path) -> dict:
                 break
     except OSError:
         pass
-    return {"git_commit": commit, "git_dirty": dirty,
+    return {"git_commit": COMMIT_AT_START, "git_dirty": dirty,
             "manifest_sha256": hashlib.sha256(Path(manifest).read_bytes()).hexdigest(),
             "machine": {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
                         "python": platform.python_version()}}
