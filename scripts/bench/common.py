@@ -280,6 +280,26 @@ def sample_child(proc, tail: CsvTail, period: float, on_sample=None) -> list[dic
     return samples
 
 
+@dataclass
+class ChildRun:
+    returncode: int
+    stderr: bytes
+    samples: list[dict]
+    tail: CsvTail
+    wall_s: float
+
+
+def run_listen_child(wav: Path, csv_path: Path, fast: bool, period: float, cwd: Path) -> ChildRun:
+    """`specmon listen` on wav as a child process, sampled every `period` s until it exits."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(listen_cmd(wav, csv_path, fast=fast), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, cwd=cwd)
+    tail = CsvTail(csv_path)
+    samples = sample_child(proc, tail, period)
+    _, err = proc.communicate()
+    return ChildRun(proc.returncode, err, samples, tail, time.perf_counter() - t0)
+
+
 def row_end_s(line: str) -> float | None:
     try:
         from monitor.csvlog import HEADER_LINE

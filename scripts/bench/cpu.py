@@ -19,7 +19,6 @@ import io
 import pstats
 import resource
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -27,12 +26,10 @@ import numpy as np
 
 from bench.common import (
     Context,
-    CsvTail,
     interp,
     keras_model,
-    listen_cmd,
     row_end_s,
-    sample_child,
+    run_listen_child,
     write_wav,
 )
 from monitor.features import HOP, N_FFT, SAMPLE_RATE, WINDOW_SAMPLES, normalize
@@ -176,17 +173,12 @@ def ours_child(wav: Path, audio_s: float, tmp: Path, label: str) -> dict:
     """`specmon listen --headless` at real-time pace as a child: steady-state CPU per audio s."""
     csvp = tmp / f"cpu-{label}.csv"
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(listen_cmd(wav, csvp, fast=False), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, cwd=tmp)
-    tail = CsvTail(csvp)
-    samples = sample_child(proc, tail, 0.25)
-    _, err = proc.communicate()
-    wall = time.perf_counter() - t0
+    run = run_listen_child(wav, csvp, False, 0.25, tmp)
+    samples, wall = run.samples, run.wall_s
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     total_cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    if proc.returncode != 0:
-        raise RuntimeError(f"specmon listen failed: {err.decode()[-300:]}")
+    if run.returncode != 0:
+        raise RuntimeError(f"specmon listen failed: {run.stderr.decode()[-300:]}")
     res: dict = {"audio_s": audio_s, "wall_s": wall, "total_cpu_s_incl_startup": total_cpu,
                  "total_cpu_per_audio_s": total_cpu / audio_s}
     # Steady state: between the first sample with a window logged and the last sample.

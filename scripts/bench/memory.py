@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import Context, CsvTail, listen_cmd, sample_child
+from bench.common import Context, run_listen_child
 from monitor.features import SAMPLE_RATE
 
 NAME = "memory"
@@ -30,18 +28,13 @@ def bench_memory(tmp: Path, x: np.ndarray, seconds: float) -> dict:
             f.write(x)
     audio_s = reps * x.shape[0] / SAMPLE_RATE
     csvp = tmp / "memory.csv"
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(listen_cmd(wav, csvp, fast=True), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, cwd=tmp)
-    tail = CsvTail(csvp)
-    samples = sample_child(proc, tail, 0.1)
-    _, err = proc.communicate()
-    wall = time.perf_counter() - t0
+    run = run_listen_child(wav, csvp, True, 0.1, tmp)
+    samples, wall, tail, err = run.samples, run.wall_s, run.tail, run.stderr
     wav.unlink()
     rows = tail.poll()
     res: dict = {"audio_s": audio_s, "wall_s": wall, "x_realtime": audio_s / wall,
-                 "windows": rows, "returncode": proc.returncode}
-    if proc.returncode:
+                 "windows": rows, "returncode": run.returncode}
+    if run.returncode:
         res["stderr"] = err.decode()[-1500:]
     # Up to the first sample showing the last row: after it the process only exits, and a sample
     # taken during its teardown reads a few MB of RSS (a growth of -200 MB).
