@@ -131,6 +131,16 @@ def _reverb(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return y * (np.std(x) / (np.std(y) + 1e-12))
 
 
+def recording_condition(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One random 'phone in a room' condition for a whole stream: a random microphone response,
+    reverberation half the time, and background noise at 10-30 dB SNR."""
+    y = _channel(x.astype(np.float64), rng)
+    if rng.random() < 0.5:
+        y = _reverb(y, rng)
+    y = _add_noise(y, rng, snr_db=rng.uniform(10.0, 30.0))
+    return (y / (np.max(np.abs(y)) + 1e-9) * 0.5).astype(np.float32)
+
+
 def degrade(x: np.ndarray, seed: int = 0, snr_db: float = 15.0) -> np.ndarray:
     """A fixed 'real room, cheap microphone' condition for robustness tests: band-limited to
     100 Hz-6 kHz, reverberation (RT60 0.35 s) and pink noise at snr_db."""

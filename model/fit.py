@@ -44,6 +44,7 @@ class Recipe:
     label_smoothing: float = 0.05
     augment: str = "all"
     emotion_weight: dict = field(default_factory=lambda: {"sadness": 2.0})
+    stats_head: bool = True  # fuse a linear head on window statistics (model/stats_head.py)
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -143,18 +144,51 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     return model, info, vws, list(calib)
 
 
+def predict(model, x: np.ndarray) -> np.ndarray:
+    """The Keras network's P(negative) for normalized windows."""
+    return _predict(model, x)
+
+
+def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.ndarray,
+                   recipe: Recipe) -> tuple[dict | None, dict]:
+    """The stats head's sidecar entry (None when the recipe has none) and how it was chosen.
+
+    p_val: the network's scores of the labelled validation windows.
+    """
+    if not recipe.stats_head:
+        return None, {}
+    from model.stats_head import choose_head
+
+    t0 = time.time()
+    head, info = choose_head(build_streams(train, audio, recipe.seed), vws, p_val,
+                             recipe.emotion_weight, recipe.seed)
+    info["seconds"] = round(time.time() - t0, 1)
+    log(f"stats head: C {head.c}, validation AUC network {info.get('val_auc_network')} -> fused "
+        f"{info['val_auc_fused']}")
+    return head.to_dict(), info
+
+
 def export_with_threshold(model, calib: list[np.ndarray], vws: WindowSet, out: Path,
                           meta: dict) -> dict:
-    """Write int8 + float32 files; the threshold is chosen on the int8 model's validation scores."""
+    """Write int8 + float32 files; the threshold is chosen on the int8 model's validation scores
+    (fused with the stats head when `meta` has one).
+
+    model None: the two .tflite files are already at `out` (a network reused from an earlier run);
+    only their sidecars are written.
+    """
     from model.quantize import export, write_sidecar
     from monitor.scorer import Scorer
 
-    export(model, out, calib, meta)
+    f32 = out.with_name(out.stem + "-float32.tflite")
+    if model is not None:
+        export(model, out, calib, meta)
+    else:
+        write_sidecar(f32, {**meta, "quantization": "float32"})
+        write_sidecar(out, {**meta, "quantization": "int8", "float_model": f32.name})
     lab = vws.y >= 0
     scorer = Scorer(out)
     s = np.array([scorer.score_normalized(w) for w in vws.x[lab]])
     thr, bacc = best_threshold(vws.y[lab], s)
-    f32 = out.with_name(out.stem + "-float32.tflite")
     for path in (out, f32):
         m = {**meta, "threshold": thr, "threshold_from": "validation speakers (balanced accuracy)",
              "quantization": "int8" if path == out else "float32"}

@@ -45,7 +45,8 @@ from model.dataset import (
     split_by_speaker,
     validation_speakers,
 )
-from model.fit import Recipe, export_with_threshold, fit, log
+from model.fit import Recipe, export_with_threshold, fit, log, predict, stats_head_for
+from model.quantize import write_sidecar
 from monitor.errors import SpecmonError
 from monitor.scorer import Scorer, sha256_of
 
@@ -92,20 +93,74 @@ def score_all(model: Path, x: np.ndarray) -> np.ndarray:
     return np.array([scorer.score_normalized(w) for w in x], dtype=np.float64)
 
 
+def conditioned_windows(streams: list, seed: int) -> WindowSet:
+    """The test streams once more, each through a random recording condition (a microphone
+    response, a room half the time, noise at 10-30 dB SNR): how the fold's model holds up when the
+    recording chain is worse than the corpus's."""
+    from model.augment import recording_condition
+    from model.dataset import stream_windows
+
+    xs, ys, spk, cor, emo = [], [], [], [], []
+    for i, st in enumerate(streams):
+        w = stream_windows(recording_condition(st.audio, np.random.default_rng([seed, 31, i])))
+        xs.append(w)
+        ys += [-1 if st.label is None else st.label] * len(w)
+        spk += [st.speaker] * len(w)
+        cor += [st.corpus] * len(w)
+        emo += [st.emotion] * len(w)
+    return WindowSet(np.concatenate(xs), np.array(ys), np.array(spk), np.array(cor), np.array(emo))
+
+
+def component_aucs(model: Path, ws: WindowSet) -> dict:
+    """Test ROC AUC of the network alone and of the stats head alone (the ablation of the fusion)."""
+    from sklearn.metrics import roc_auc_score
+
+    from monitor.window_stats import window_stats
+
+    scorer = Scorer(model)
+    lab = ws.y >= 0
+    if scorer.head is None or len(set(ws.y[lab].tolist())) < 2:
+        return {}
+    net = [scorer.cnn_score(w) for w in ws.x[lab]]
+    head = [scorer.head.logit(window_stats(w)) for w in ws.x[lab]]
+    return {"network_auc": round(float(roc_auc_score(ws.y[lab], net)), 4),
+            "stats_head_auc": round(float(roc_auc_score(ws.y[lab], head)), 4)}
+
+
 def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, recipe: Recipe,
-             work: Path) -> dict:
+             work: Path, networks_from: Path | None = None) -> dict:
     """Train on `train` (validation speakers inside it), score the unseen `test` clips."""
     t0 = time.time()
     val_spk = validation_speakers(train, seed=recipe.seed)
     tr = [c for c in train if c.speaker not in val_spk]
     va = [c for c in train if c.speaker in val_spk]
     assert not ({c.speaker for c in train} & {c.speaker for c in test}), "test speaker in training"
-    model, info, vws, calib = fit(tr, va, audio, recipe, tag=f"[{corpus}] ")
     out = work / f"{corpus}.tflite"
+    f32 = out.with_name(out.stem + "-float32.tflite")
+    if networks_from is None:
+        model, info, vws, calib = fit(tr, va, audio, recipe, tag=f"[{corpus}] ")
+        p_val = predict(model, vws.x[vws.y >= 0])
+    else:
+        # The fold's network as trained by an earlier run of the same protocol (same validation
+        # speakers); only what comes after the network is fitted again.
+        model, calib = None, []
+        src = networks_from / out.name
+        old = networks_from / f"{corpus}.result.json"
+        if not (src.is_file() and src.with_name(f32.name).is_file() and old.is_file()):
+            raise SpecmonError(f"{networks_from}: no network and result for fold {corpus}")
+        for a in (src, src.with_name(f32.name)):
+            (work / a.name).write_bytes(a.read_bytes())
+        info = {**json.loads(old.read_text())["fit"], "network_from": str(src)}
+        vws = all_windows(build_streams(va, audio, recipe.seed))
+        write_sidecar(f32, {"quantization": "float32"})
+        net = Scorer(f32)
+        p_val = np.array([net.cnn_score(w) for w in vws.x[vws.y >= 0]])
     meta = {"fold": corpus, "recipe": recipe.to_dict()}
+    head, info["stats_head"] = stats_head_for(tr, audio, vws, p_val, recipe)
+    if head:
+        meta["stats_head"] = head
     info.update(export_with_threshold(model, calib, vws, out, meta))
     thr = info["threshold"]
-    f32 = out.with_name(out.stem + "-float32.tflite")
     streams = build_streams(test, audio, recipe.seed)
     ws = all_windows(streams)
     s = score_all(out, ws.x)
@@ -116,6 +171,7 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
     mws = WindowSet(*(np.concatenate([getattr(m, f) for m, _ in parts])
                       for f in ("x", "y", "speaker", "corpus", "emotion")))
     s_m = np.concatenate([sc for _, sc in parts])
+    cws = conditioned_windows(streams, recipe.seed)
     rep = {
         "corpus": corpus,
         "corpora": sorted({c.corpus for c in test}),
@@ -125,6 +181,8 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
         "int8": metrics.full(ws, s, thr),
         "float32": metrics.window_metrics(ws.y[ws.y >= 0], s_f[ws.y >= 0], thr),
         "int8_float32_label_agreement": round(float(np.mean((s >= thr) == (s_f >= thr))), 4),
+        "components_int8": component_aucs(out, ws),
+        "conditioned": metrics.full(cws, score_all(out, cws.x), thr),
         "mixed": {**metrics.full(mws, s_m, thr), "block_s": 20.0},
         "fit": info,
         "model_sha256": {out.name: sha256_of(out), f32.name: sha256_of(f32)},
@@ -146,6 +204,9 @@ def aggregate(folds: list[dict]) -> dict:
     mean["corpora"] = [f["corpus"] for f in two_class]
     mixed = {k: round(float(np.mean([f["mixed"]["windows"][k] for f in two_class])), 4)
              for k in ("balanced_accuracy", "roc_auc", "f1")}
+    conditioned = {k: round(float(np.mean([f["conditioned"]["windows"][k] for f in two_class])), 4)
+                   for k in ("balanced_accuracy", "roc_auc", "f1")
+                   if all("conditioned" in f for f in two_class)}
     emotions = sorted({e for f in folds for e in f["int8"]["per_emotion"]})
     emo = {}
     for e in emotions:
@@ -163,6 +224,10 @@ def aggregate(folds: list[dict]) -> dict:
     return {
         "mean_over_corpora": mean,
         "mixed_mean_over_corpora": mixed,
+        "conditioned_mean_over_corpora": conditioned,
+        "components_mean_auc": {k: round(float(np.mean([f["components_int8"][k] for f in two_class])), 4)
+                                for k in ("network_auc", "stats_head_auc")
+                                if all(k in f.get("components_int8", {}) for f in two_class)},
         "per_stream_balanced_accuracy_mean": round(float(np.mean(stream_bacc)), 4),
         "per_emotion_mean_over_corpora": emo,
         "int8_float32_label_agreement_min": min(f["int8_float32_label_agreement"] for f in folds),
@@ -217,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
                     "of each corpus (0: all), for quick runs")
     ap.add_argument("--max-clips", type=int, default=0, help="at most this many clips per speaker "
                     "and emotion (0: all), for quick runs")
+    ap.add_argument("--no-stats-head", action="store_true", help="the network alone, without the "
+                    "stats head (an ablation row)")
+    ap.add_argument("--networks-from", type=Path, default=None, help="reuse each fold's network "
+                    "from this earlier --work folder (same protocol); fit only the stats head and "
+                    "threshold again")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--kfold", type=int, default=0, help="speaker-independent k-fold instead of "
                     "leave-one-corpus-out (the second view)")
@@ -225,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
                     emotion_weight={"sadness": args.sadness_weight} if args.sadness_weight != 1 else {},
-                    label_smoothing=args.label_smoothing, seed=args.seed)
+                    label_smoothing=args.label_smoothing, stats_head=not args.no_stats_head,
+                    seed=args.seed)
     try:
         from model.augment import Augment
         from model.cnn import ARCHITECTURES
@@ -250,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             audio = load_all(clips)
             for i, (corpus, train, test) in enumerate(todo):
                 log(f"fold {i + 1}/{len(todo)}: held out {corpus} ({len(test)} clips)")
-                rep = run_fold(corpus, train, test, audio, recipe, args.work)
+                rep = run_fold(corpus, train, test, audio, recipe, args.work, args.networks_from)
                 rep["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
                 (args.work / f"{corpus}.result.json").write_text(json.dumps(rep, indent=2) + "\n")
                 w = rep["int8"]["windows"]

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from model.dataset import load_all, read_manifest, speakers_of, validation_speakers
-from model.fit import Recipe, export_with_threshold, fit, log
+from model.fit import Recipe, export_with_threshold, fit, log, predict, stats_head_for
 from model.loco import provenance, subset
 from monitor.errors import SpecmonError
 from monitor.scorer import sha256_of
@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=Recipe.steps, help="batches of 32 per epoch")
     ap.add_argument("--augment", default="all", help="'all', 'none' or a list of "
                     "gain,noise,channel,reverb,mask")
+    ap.add_argument("--no-stats-head", action="store_true", help="the network alone, without the "
+                    "stats head on window statistics")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--speakers", default=None, help="only these speakers (comma list)")
     ap.add_argument("--max-clips", type=int, default=0, help="at most this many clips per "
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             clips = [c for c in clips if c.speaker in keep]
         clips = subset(clips, 0, args.max_clips)
         recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
-                        seed=args.seed)
+                        stats_head=not args.no_stats_head, seed=args.seed)
         val_spk = validation_speakers(clips, seed=args.seed)
         train = [c for c in clips if c.speaker not in val_spk]
         val = [c for c in clips if c.speaker in val_spk]
@@ -74,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
                 "recipe": recipe.to_dict(), "best_epoch": info["best_epoch"],
                 "target": "P(negative): anger, sadness, fear, disgust against neutral, calm, "
                           "happiness, surprise"}
+        head, info["stats_head"] = stats_head_for(train, audio, vws, predict(model, vws.x[vws.y >= 0]),
+                                                  recipe)
+        if head:
+            meta["stats_head"] = head
         info.update(export_with_threshold(model, calib, vws, args.out, meta))
         f32 = args.out.with_name(args.out.stem + "-float32.tflite")
         rep = {"recipe": recipe.to_dict(), **provenance(args.manifest), "fit": info,

@@ -16,6 +16,7 @@ import numpy as np
 
 from monitor.errors import SpecmonError
 from monitor.features import FEATURES, N_BINS, WINDOW_FRAMES, normalize
+from monitor.window_stats import StatsHead, fuse, window_stats
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "model" / "specmon.tflite"
 
@@ -80,11 +81,20 @@ def read_model_info(model_path: str | Path) -> ModelInfo:
         raise SpecmonError(
             f"{p}: model expects {k}={features.get(k)!r} but specmon computes {ours.get(k)!r}"
         )
+    if "stats_head" in meta:
+        try:
+            StatsHead.from_dict(meta["stats_head"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise SpecmonError(f"{side}: not a valid stats head ({e})") from None
     return ModelInfo(p, meta.get("model_id", digest[:12]), threshold, labels, meta)
 
 
 class Scorer:
-    """One model, one window at a time: score(window) -> probability of 'negative' in [0, 1]."""
+    """One model, one window at a time: score(window) -> probability of 'negative' in [0, 1].
+
+    When the sidecar carries a stats head (monitor/window_stats.py), the score is the CNN's and the
+    head's opinions fused; the threshold in the sidecar was chosen for that fused score.
+    """
 
     def __init__(self, model_path: str | Path | None = None, threads: int = 1) -> None:
         self.info = read_model_info(model_path or DEFAULT_MODEL)
@@ -105,6 +115,8 @@ class Scorer:
             raise SpecmonError(
                 f"{self.info.path}: model input is {shape}, expected (1, {N_BINS}, {WINDOW_FRAMES}, 1)"
             )
+        head = self.info.meta.get("stats_head")
+        self.head = StatsHead.from_dict(head) if head else None
         self._in_index, self._out_index = inp["index"], out["index"]
         self._in_dtype, self._out_dtype = inp["dtype"], out["dtype"]
         self._in_q = inp["quantization"]
@@ -127,6 +139,13 @@ class Scorer:
 
     def score_normalized(self, x: np.ndarray) -> float:
         """Score an already normalized 513 x 125 window."""
+        p = self.cnn_score(x)
+        if self.head is None:
+            return p
+        return fuse(p, self.head.logit(window_stats(x)))
+
+    def cnn_score(self, x: np.ndarray) -> float:
+        """The network's own P(negative) for a normalized window, without the stats head."""
         if self._in_dtype == np.float32:
             self._buf[0, :, :, 0] = x
         else:

@@ -140,6 +140,22 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
          "--work", str(work), "--speakers-per-corpus", "2", *MANIFEST_ARGS, "--folds",
          "korean,tess"], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0 and "epoch" not in p.stderr
+    # the stats head: fitted on the training speakers, its regularization from the grid, in the sidecar
+    for corpus, fold in rep["per_corpus"].items():
+        head = fold["fit"]["stats_head"]
+        assert head["C"] in (0.01, 0.1, 1.0) and head["train_windows"] > 0
+        assert json.loads((work / f"{corpus}.json").read_text())["stats_head"]["C"] == head["C"]
+    # a network reused from an earlier run is not trained again, only its head and threshold
+    work2 = tmp_path / "reuse"
+    p = subprocess.run(
+        [sys.executable, "-m", "model.loco", "--manifest", str(speech_dir / "manifest.csv"),
+         "--work", str(work2), "--speakers-per-corpus", "2", *MANIFEST_ARGS, "--folds", "korean",
+         "--networks-from", str(work)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "epoch" not in p.stderr and "stats head" in p.stderr
+    again = json.loads((work2 / "korean.result.json").read_text())
+    assert again["model_sha256"] == rep["per_corpus"]["korean"]["model_sha256"]
+    assert again["fit"]["network_from"] == str(work / "korean.tflite")
 
 
 def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: Path) -> None:

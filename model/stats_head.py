@@ -1,0 +1,104 @@
+"""Fit the stats head (monitor/window_stats.py) beside a trained network.
+
+The head is a logistic regression on window statistics of the training speakers' windows (every
+2 s, each stream as recorded and once through a random microphone, room and noise), weighted so
+every corpus counts equally for each class and sadness counts `emotion_weight` times, like the
+network's sampler. Its regularization is the one whose fused score (network and head) has the best
+ROC AUC on the validation speakers; the test fold is never seen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from model.augment import recording_condition
+from model.dataset import Stream, WindowSet
+from monitor.features import WINDOW_FRAMES, loop_to_window, normalize, stft_logpower
+from monitor.window_stats import EPS, StatsHead, window_stats
+
+STRIDE = 62  # frames: a window every ~2 s
+C_GRID = (0.01, 0.1, 1.0)
+
+
+def stream_stats(streams: list[Stream], stride: int = STRIDE,
+                 conditioned: bool = True, seed: int = 0) -> tuple[np.ndarray, dict]:
+    """Statistics of every window of every labelled stream, and per-window corpus/emotion/label.
+
+    conditioned: each stream also once more through a random recording condition (microphone, room,
+    noise), so the head does not lean on the training corpora's recording chains.
+    """
+    xs, cor, emo, ys = [], [], [], []
+    for i, s in enumerate(streams):
+        if s.label is None:
+            continue
+        x = loop_to_window(s.audio)
+        versions = [x]
+        if conditioned:
+            versions.append(recording_condition(x, np.random.default_rng([seed, 29, i])))
+        for v in versions:
+            spec, _ = stft_logpower(v)
+            for e in range(WINDOW_FRAMES, spec.shape[1] + 1, stride):
+                xs.append(window_stats(normalize(spec[:, e - WINDOW_FRAMES:e].copy())))
+                cor.append(s.corpus)
+                emo.append(s.emotion)
+                ys.append(s.label)
+    return np.stack(xs), {"corpus": np.array(cor), "emotion": np.array(emo), "y": np.array(ys)}
+
+
+def balance_weights(corpus: np.ndarray, y: np.ndarray, emotion: np.ndarray,
+                    emotion_weight: dict) -> np.ndarray:
+    """Every (corpus, class) cell weighs the same in total; chosen emotions weigh more."""
+    w = np.ones(len(y))
+    for c in set(corpus.tolist()):
+        for lab in (0, 1):
+            cell = (corpus == c) & (y == lab)
+            if cell.any():
+                w[cell] = 1.0 / cell.sum()
+    for e, k in emotion_weight.items():
+        w[emotion == e] *= k
+    return w / w.mean()
+
+
+def fit_head(x: np.ndarray, meta: dict, c: float, emotion_weight: dict) -> StatsHead:
+    mean = x.mean(0).astype(np.float64)
+    scale = x.std(0).astype(np.float64)
+    scale[scale < 1e-6] = 1.0
+    clf = LogisticRegression(C=c, max_iter=3000)
+    clf.fit((x - mean) / scale, meta["y"],
+            sample_weight=balance_weights(meta["corpus"], meta["y"], meta["emotion"], emotion_weight))
+    return StatsHead(mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]), c)
+
+
+def fused(p_cnn: np.ndarray, head_logit: np.ndarray) -> np.ndarray:
+    p = np.clip(p_cnn, EPS, 1 - EPS)
+    return 1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) + head_logit) / 2.0))
+
+
+def choose_head(train_streams: list[Stream], vws: WindowSet, p_val: np.ndarray,
+                emotion_weight: dict, seed: int = 0) -> tuple[StatsHead, dict]:
+    """Fit one head per regularization in C_GRID; keep the best fused validation AUC.
+
+    p_val: the network's scores of the labelled validation windows (vws.y >= 0), in order.
+    """
+    x, meta = stream_stats(train_streams, seed=seed)
+    lab = vws.y >= 0
+    yv = vws.y[lab]
+    vx = np.stack([window_stats(w) for w in vws.x[lab]]) if lab.any() else np.zeros((0, x.shape[1]))
+    if len(set(yv.tolist())) < 2:  # no validation speakers of both classes: the middle of the grid
+        head = fit_head(x, meta, C_GRID[1], emotion_weight)
+        return head, {"train_windows": len(x), "C": head.c, "val_auc_fused": None}
+    best, rows = None, []
+    for c in C_GRID:
+        head = fit_head(x, meta, c, emotion_weight)
+        hl = np.array([head.logit(v) for v in vx])
+        auc = float(roc_auc_score(yv, fused(p_val, hl)))
+        rows.append({"C": c, "val_auc_fused": round(auc, 4),
+                     "val_auc_head": round(float(roc_auc_score(yv, hl)), 4)})
+        if best is None or auc > best[1]:
+            best = (head, auc)
+    info = {"train_windows": len(x), "grid": rows, "C": best[0].c,
+            "val_auc_network": round(float(roc_auc_score(yv, p_val)), 4),
+            "val_auc_fused": round(best[1], 4)}
+    return best[0], info

@@ -1,0 +1,119 @@
+"""Statistics of one normalized window, and the linear head that turns them into a second opinion.
+
+The CNN learns what it finds in the training corpora, much of it their recording chains. A linear
+model on coarse statistics of the same window carries across corpora better (leave-one-corpus-out
+ROC AUC 0.668 against the CNN's 0.629), and the two disagree enough that their mean logit beats
+both (model/MODEL_CARD.md). The statistics, all from the same normalized 513 x 125 window:
+
+- 40 mel bands (60 Hz-8 kHz, averaged in the log domain): mean and spread over the window's active
+  frames (the louder 60 %), and the mean frame-to-frame change (how fast the spectrum moves);
+- pitch from the cepstrum of each frame (periods of 80-500 Hz): median, range (10-90 %), spread and
+  slope over voiced frames, the voiced share and the strength of voicing;
+- energy dynamics: spread, range, mean change and the active share.
+
+One function computes them for training, `specmon score` and `listen`, so live and offline agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from monitor.features import HOP, N_BINS, N_FFT, SAMPLE_RATE
+
+N_MELS = 40
+PERIODS = np.arange(32, 201)  # samples: F0 from 500 Hz down to 80 Hz
+N_STATS = 3 * N_MELS + 7 + 4
+
+
+def _mel_matrix(n_mels: int = N_MELS, fmin: float = 60.0, fmax: float = 8000.0) -> np.ndarray:
+    hz = np.linspace(0, SAMPLE_RATE / 2, N_BINS)
+
+    def mel(f):
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    pts = 700.0 * (10 ** (np.linspace(mel(fmin), mel(fmax), n_mels + 2) / 2595.0) - 1.0)
+    m = np.zeros((n_mels, N_BINS))
+    for i in range(n_mels):
+        lo, c, hi = pts[i:i + 3]
+        m[i] = np.maximum(0.0, np.minimum((hz - lo) / (c - lo), (hi - hz) / (hi - c)))
+    return (m / m.sum(1, keepdims=True)).astype(np.float32)
+
+
+def _cepstrum_matrix() -> np.ndarray:
+    # Real cepstrum at the candidate periods: a cosine transform of the half spectrum (the other
+    # half mirrors it), less its mean so the overall level does not count as voicing.
+    k = np.arange(N_BINS)
+    wk = np.full(N_BINS, 2.0)
+    wk[0] = wk[-1] = 1.0
+    c = np.cos(2 * np.pi * np.outer(PERIODS, k) / N_FFT) * wk / N_FFT
+    return (c - c.mean(1, keepdims=True)).astype(np.float32)
+
+
+MEL = _mel_matrix()
+CEPSTRUM = _cepstrum_matrix()
+LOG_F0 = np.log(SAMPLE_RATE / PERIODS).astype(np.float32)
+assert HOP == N_FFT // 2  # the frame rate the slope and change statistics assume
+
+
+def window_stats(w: np.ndarray) -> np.ndarray:
+    """N_STATS statistics of one normalized 513 x frames window (float32)."""
+    w = np.ascontiguousarray(w, dtype=np.float32)  # same layout live and offline: same sums
+    m = MEL @ w
+    e = m.mean(0)
+    active = e >= np.percentile(e, 40)
+    ma = m[:, active]
+    change = np.abs(np.diff(m, axis=1)).mean(1)
+    cep = CEPSTRUM @ w
+    strength = cep.max(0)
+    f0 = LOG_F0[cep.argmax(0)]
+    voiced = (strength > np.median(strength)) & active
+    fv = f0[voiced] if voiced.sum() > 3 else f0[active]
+    slope = float(np.polyfit(np.arange(len(fv)), fv, 1)[0]) if len(fv) > 3 else 0.0
+    pitch = [np.median(fv), np.percentile(fv, 90) - np.percentile(fv, 10), fv.std(), slope,
+             voiced.mean(), strength[active].mean(), strength[active].std()]
+    energy = [e.std(), np.percentile(e, 95) - np.percentile(e, 20), np.abs(np.diff(e)).mean(),
+              active.mean()]
+    return np.concatenate([ma.mean(1), ma.std(1), change, pitch, energy]).astype(np.float32)
+
+
+@dataclass
+class StatsHead:
+    """Standardize, then a logistic regression: window statistics -> logit of P(negative)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    c: float  # the regularization it was fitted with (recorded, not used here)
+
+    def logit(self, stats: np.ndarray) -> float:
+        return float(((stats - self.mean) / self.scale) @ self.coef + self.intercept)
+
+    def to_dict(self) -> dict:
+        return {"statistics": N_STATS, "mean": [float(v) for v in self.mean],
+                "scale": [float(v) for v in self.scale], "coef": [float(v) for v in self.coef],
+                "intercept": float(self.intercept), "C": self.c}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StatsHead:
+        head = cls(np.asarray(d["mean"], np.float64), np.asarray(d["scale"], np.float64),
+                   np.asarray(d["coef"], np.float64), float(d["intercept"]), float(d.get("C", 0)))
+        if int(d["statistics"]) != N_STATS or not (len(head.mean) == len(head.scale)
+                                                   == len(head.coef) == N_STATS):
+            raise ValueError(f"stats head has {d['statistics']} statistics, specmon computes {N_STATS}")
+        return head
+
+
+EPS = 1e-3  # int8 outputs come in steps of 1/256: keep logits finite
+
+
+def logit(p: float) -> float:
+    p = min(1.0 - EPS, max(EPS, p))
+    return float(np.log(p / (1.0 - p)))
+
+
+def fuse(p_cnn: float, head_logit: float) -> float:
+    """The shipped score: the mean of the CNN's and the head's logits, as a probability."""
+    return float(1.0 / (1.0 + np.exp(-(logit(p_cnn) + head_logit) / 2.0)))

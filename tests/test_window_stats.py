@@ -1,0 +1,85 @@
+"""The stats head's window statistics and its fusion with the network in the scorer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.errors import SpecmonError
+from monitor.features import SAMPLE_RATE, WINDOW_SAMPLES, normalize, stft_logpower
+from monitor.scorer import DEFAULT_MODEL, Scorer
+from monitor.window_stats import N_MELS, N_STATS, StatsHead, fuse, window_stats
+
+MEDIAN_LOG_F0 = 3 * N_MELS  # index of the median log F0 among the statistics
+
+
+def _window(x: np.ndarray) -> np.ndarray:
+    spec, _ = stft_logpower(x.astype(np.float32))
+    return normalize(spec[:, :125].copy())
+
+
+def _harmonic(f0: float, seconds: float = WINDOW_SAMPLES / SAMPLE_RATE) -> np.ndarray:
+    t = np.arange(int(seconds * SAMPLE_RATE) + 1) / SAMPLE_RATE
+    # a voice-like source: 20 harmonics falling 6 dB per octave, syllable-like loudness
+    x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 21))
+    return 0.1 * x * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t) ** 2)
+
+
+@pytest.mark.parametrize("f0", [110.0, 220.0])
+def test_pitch_statistic_follows_the_fundamental(f0: float) -> None:
+    stats = window_stats(_window(_harmonic(f0)))
+    assert stats.shape == (N_STATS,) and stats.dtype == np.float32
+    assert abs(np.exp(stats[MEDIAN_LOG_F0]) / f0 - 1.0) < 0.08
+
+
+def test_statistics_are_finite_for_silence_and_noise() -> None:
+    rng = np.random.default_rng(0)
+    for x in (np.zeros(WINDOW_SAMPLES), 0.01 * rng.standard_normal(WINDOW_SAMPLES)):
+        assert np.all(np.isfinite(window_stats(_window(x))))
+
+
+def test_statistics_do_not_depend_on_memory_layout() -> None:
+    # the live window is a view into a ring, the offline one a slice: the scores must agree exactly
+    w = _window(_harmonic(150.0))
+    assert np.array_equal(window_stats(w), window_stats(np.asfortranarray(w)))
+
+
+def test_scorer_fuses_the_network_and_the_head(tmp_path: Path) -> None:
+    scorer = Scorer(DEFAULT_MODEL)
+    assert scorer.head is not None, "the shipped model carries a stats head"
+    w = _window(_harmonic(180.0))
+    expect = fuse(scorer.cnn_score(w), scorer.head.logit(window_stats(w)))
+    assert scorer.score_normalized(w) == pytest.approx(expect, abs=1e-12)
+    # a head that always says 'negative' moves the score up, one that says 'not' moves it down
+    up = StatsHead(scorer.head.mean, scorer.head.scale, 0 * scorer.head.coef, 4.0, 1.0)
+    down = StatsHead(scorer.head.mean, scorer.head.scale, 0 * scorer.head.coef, -4.0, 1.0)
+    assert fuse(scorer.cnn_score(w), up.logit(window_stats(w))) > scorer.cnn_score(w) or \
+        scorer.cnn_score(w) > 0.98
+    assert fuse(scorer.cnn_score(w), down.logit(window_stats(w))) < scorer.cnn_score(w) or \
+        scorer.cnn_score(w) < 0.02
+
+
+def _broken_copy(tmp_path: Path) -> Path:
+    model = tmp_path / "m.tflite"
+    shutil.copy(DEFAULT_MODEL, model)
+    meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    meta["stats_head"]["coef"] = meta["stats_head"]["coef"][:-1]
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    return model
+
+
+def test_a_broken_stats_head_is_refused_in_one_line(tmp_path: Path, speech_dir: Path) -> None:
+    model = _broken_copy(tmp_path)
+    with pytest.raises(SpecmonError, match="not a valid stats head"):
+        Scorer(model)
+    p = subprocess.run([sys.executable, "-m", "monitor.cli", "score", "--model", str(model),
+                        str(speech_dir / "tess/OAF/OAF_doll_happy.flac")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+    assert "not a valid stats head" in p.stderr and len(p.stderr.strip().splitlines()) == 1
