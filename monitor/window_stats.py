@@ -7,7 +7,7 @@ both (model/MODEL_CARD.md). The statistics, all from the same normalized 513 x 1
 
 - 40 mel bands (60 Hz-8 kHz, averaged in the log domain): mean and spread over the window's active
   frames (the louder 60 %), and the mean frame-to-frame change (how fast the spectrum moves);
-- pitch from the cepstrum of each frame (periods of 80-500 Hz): median, range (10-90 %), spread and
+- pitch from the cepstrum of each frame's 0-4 kHz (periods of 80-500 Hz): median, range (10-90 %), spread and
   slope over voiced frames, the voiced share and the strength of voicing;
 - energy dynamics: spread, range, mean change and the active share.
 
@@ -23,7 +23,8 @@ import numpy as np
 from monitor.features import HOP, N_BINS, N_FFT, SAMPLE_RATE
 
 N_MELS = 40
-PERIODS = np.arange(32, 201)  # samples: F0 from 500 Hz down to 80 Hz
+PERIODS = np.arange(32, 201, 2)  # samples: F0 from 500 Hz down to 80 Hz, within 1-3 %
+CEPSTRUM_BINS = N_BINS // 2 + 1  # 0-4 kHz: where the harmonics that give pitch are strong
 N_STATS = 3 * N_MELS + 7 + 4
 
 
@@ -44,9 +45,9 @@ def _mel_matrix(n_mels: int = N_MELS, fmin: float = 60.0, fmax: float = 8000.0) 
 def _cepstrum_matrix() -> np.ndarray:
     # Real cepstrum at the candidate periods: a cosine transform of the half spectrum (the other
     # half mirrors it), less its mean so the overall level does not count as voicing.
-    k = np.arange(N_BINS)
-    wk = np.full(N_BINS, 2.0)
-    wk[0] = wk[-1] = 1.0
+    k = np.arange(CEPSTRUM_BINS)
+    wk = np.full(CEPSTRUM_BINS, 2.0)
+    wk[0] = 1.0
     c = np.cos(2 * np.pi * np.outer(PERIODS, k) / N_FFT) * wk / N_FFT
     return (c - c.mean(1, keepdims=True)).astype(np.float32)
 
@@ -57,23 +58,39 @@ LOG_F0 = np.log(SAMPLE_RATE / PERIODS).astype(np.float32)
 assert HOP == N_FFT // 2  # the frame rate the slope and change statistics assume
 
 
+def _quantile(sorted_x: np.ndarray, q: float) -> float:
+    """numpy's default (linear) percentile of an already sorted vector, without its overhead."""
+    pos = q * (len(sorted_x) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_x) - 1)
+    return float(sorted_x[lo] + (sorted_x[hi] - sorted_x[lo]) * (pos - lo))
+
+
+def _slope(y: np.ndarray) -> float:
+    """Least-squares slope of y against 0, 1, 2, ..."""
+    t = np.arange(len(y), dtype=np.float64) - (len(y) - 1) / 2.0
+    return float(t @ (y - y.mean()) / (t @ t))
+
+
 def window_stats(w: np.ndarray) -> np.ndarray:
     """N_STATS statistics of one normalized 513 x frames window (float32)."""
     w = np.ascontiguousarray(w, dtype=np.float32)  # same layout live and offline: same sums
     m = MEL @ w
     e = m.mean(0)
-    active = e >= np.percentile(e, 40)
+    es = np.sort(e)
+    active = e >= _quantile(es, 0.40)
     ma = m[:, active]
     change = np.abs(np.diff(m, axis=1)).mean(1)
-    cep = CEPSTRUM @ w
+    cep = CEPSTRUM @ w[:CEPSTRUM_BINS]
     strength = cep.max(0)
     f0 = LOG_F0[cep.argmax(0)]
-    voiced = (strength > np.median(strength)) & active
+    voiced = (strength > _quantile(np.sort(strength), 0.5)) & active
     fv = f0[voiced] if voiced.sum() > 3 else f0[active]
-    slope = float(np.polyfit(np.arange(len(fv)), fv, 1)[0]) if len(fv) > 3 else 0.0
-    pitch = [np.median(fv), np.percentile(fv, 90) - np.percentile(fv, 10), fv.std(), slope,
+    fs = np.sort(fv)
+    slope = _slope(fv) if len(fv) > 3 else 0.0
+    pitch = [_quantile(fs, 0.5), _quantile(fs, 0.9) - _quantile(fs, 0.1), fv.std(), slope,
              voiced.mean(), strength[active].mean(), strength[active].std()]
-    energy = [e.std(), np.percentile(e, 95) - np.percentile(e, 20), np.abs(np.diff(e)).mean(),
+    energy = [e.std(), _quantile(es, 0.95) - _quantile(es, 0.2), np.abs(np.diff(e)).mean(),
               active.mean()]
     return np.concatenate([ma.mean(1), ma.std(1), change, pitch, energy]).astype(np.float32)
 

@@ -36,6 +36,12 @@ def bench_model(int8: Path, f32: Path, x: np.ndarray, quick: bool, keras: bool) 
     res["parts"]["normalize"] = timeit(lambda: normalize(win), min_time=mt / 2)
     if int8.is_file():
         sc = Scorer(int8)
+        if sc.head is not None:  # the stats head's share of Scorer.score
+            from monitor.window_stats import window_stats
+
+            res["parts"]["stats_head"] = timeit(lambda: sc.head.logit(window_stats(nwin)),
+                                                min_time=mt / 2)
+            res["parts"]["network_only"] = timeit(lambda: sc.cnn_score(nwin), min_time=mt / 2)
         s, z = sc._in_q
 
         def quant():
