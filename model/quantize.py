@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 from collections.abc import Iterable
@@ -24,8 +25,14 @@ LABELS = {"0": "neutral", "1": "negative"}
 def write_sidecar(model_path: Path, meta: dict) -> dict:
     """Write <model>.json with the feature parameters, labels, threshold and the file's SHA-256."""
     digest = sha256_of(model_path)
+    # The id names what scores: the network file and, when there is one, the stats head with it
+    # (the same network with a new head gives other scores, and logs must not pool them).
+    ident = digest
+    if meta.get("stats_head"):
+        ident = hashlib.sha256((digest + json.dumps(meta["stats_head"], sort_keys=True)).encode()
+                               ).hexdigest()
     full = {
-        "model_id": f"{model_path.stem}-{digest[:8]}",
+        "model_id": f"{model_path.stem}-{ident[:8]}",
         "features": FEATURES.to_dict(),
         "labels": LABELS,
         "threshold": 0.5,

@@ -18,11 +18,21 @@ import sys
 import time
 from pathlib import Path
 
-from model.dataset import load_all, read_manifest, speakers_of, validation_speakers
+import numpy as np
+
+from model.dataset import (
+    all_windows,
+    build_streams,
+    load_all,
+    read_manifest,
+    speakers_of,
+    validation_speakers,
+)
 from model.fit import Recipe, export_with_threshold, fit, log, predict, stats_head_for
 from model.loco import provenance, subset
+from model.quantize import write_sidecar
 from monitor.errors import SpecmonError
-from monitor.scorer import sha256_of
+from monitor.scorer import Scorer, sha256_of, sidecar_path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
                     "gain,noise,channel,reverb,mask")
     ap.add_argument("--no-stats-head", action="store_true", help="the network alone, without the "
                     "stats head on window statistics")
+    ap.add_argument("--network-from", type=Path, default=None, help="keep this earlier int8 "
+                    "network (and its -float32 beside it); fit only the stats head and threshold")
+    ap.add_argument("--network-report", type=Path, default=None, help="the training report of "
+                    "--network-from, carried into the new report (its run time and memory)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--speakers", default=None, help="only these speakers (comma list)")
     ap.add_argument("--max-clips", type=int, default=0, help="at most this many clips per "
@@ -71,13 +85,17 @@ def main(argv: list[str] | None = None) -> int:
             f"({len(val_spk)} held out for validation) ...")
         audio = load_all(clips)
         log(f"decoded in {time.time() - t0:.0f} s")
-        model, info, vws, calib = fit(train, val, audio, recipe)
+        if args.network_from is None:
+            model, info, vws, calib = fit(train, val, audio, recipe)
+            p_val = predict(model, vws.x[vws.y >= 0])
+        else:
+            model, calib, info, vws, p_val = reuse_network(args.network_from, args.out, args.network_report,
+                                                           val, audio, recipe)
         meta = {"trained_on": sorted({c.corpus for c in clips}), "speakers": len(speakers_of(clips)),
                 "recipe": recipe.to_dict(), "best_epoch": info["best_epoch"],
                 "target": "P(negative): anger, sadness, fear, disgust against neutral, calm, "
                           "happiness, surprise"}
-        head, info["stats_head"] = stats_head_for(train, audio, vws, predict(model, vws.x[vws.y >= 0]),
-                                                  recipe)
+        head, info["stats_head"] = stats_head_for(train, audio, vws, p_val, recipe)
         if head:
             meta["stats_head"] = head
         info.update(export_with_threshold(model, calib, vws, args.out, meta))
@@ -96,6 +114,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train: error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def reuse_network(src: Path, out: Path, report: Path | None, val: list, audio: dict, recipe: Recipe):
+    """A network trained earlier by this command (int8 + float32 beside it), put at `out`; only
+    the stats head and the threshold are fitted again. Returns what `fit` would, without a model."""
+    f32_src = src.with_name(src.stem + "-float32.tflite")
+    for p in (src, f32_src, sidecar_path(src)):
+        if not p.is_file():
+            raise SpecmonError(f"{p}: not found (--network-from needs the int8 model, its float32 "
+                               "original and sidecar)")
+    old = json.loads(sidecar_path(src).read_text())
+    f32 = out.with_name(out.stem + "-float32.tflite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for a, b in ((src, out), (f32_src, f32)):
+        if a.resolve() != b.resolve():
+            b.write_bytes(a.read_bytes())
+    write_sidecar(f32, {"quantization": "float32"})
+    vws = all_windows(build_streams(val, audio, recipe.seed))
+    net = Scorer(f32)
+    p_val = np.array([net.cnn_score(w) for w in vws.x[vws.y >= 0]])
+    info = {"best_epoch": old.get("best_epoch"), "network_from": str(src),
+            "network_sha256": sha256_of(out)}
+    if report is not None:
+        earlier = json.loads(report.read_text())
+        if earlier.get("model_sha256", {}).get(src.name) != info["network_sha256"]:
+            raise SpecmonError(f"{report}: not the training report of {src}")
+        info["network_training"] = {k: earlier[k] for k in ("git_commit", "minutes", "peak_rss_mb",
+                                                            "fit", "machine") if k in earlier}
+    log(f"network from {src} (sha256 {info['network_sha256'][:12]}); fitting the stats head")
+    return None, [], info, vws, p_val
 
 
 if __name__ == "__main__":
