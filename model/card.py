@@ -145,6 +145,28 @@ def head_text(meta: dict) -> str:
   window and adds no file: its {head['statistics'] + 1} weights are in the sidecar."""
 
 
+def head_val(fit: dict) -> str:
+    h = fit.get("stats_head") or {}
+    return f" (with the stats head {h['val_auc_fused']})" if h.get("val_auc_fused") else ""
+
+
+def head_run(train: dict) -> str:
+    fit = train["fit"]
+    h = fit.get("stats_head") or {}
+    if not h:
+        return ""
+    how = (f"; the stats head was fitted onto that network afterwards (`--network-from`, commit "
+           f"`{train['git_commit'][:12]}`) in {train['minutes']} min" if "network_training" in fit
+           else f"; fitting the stats head took {h['seconds']:.0f} s of it")
+    return how
+
+
+def head_commit(train: dict) -> str:
+    if "network_training" not in train["fit"]:
+        return ""
+    return f", stats head and threshold fitted at commit `{train['git_commit'][:12]}`"
+
+
 def components(rep: dict) -> str:
     """The fusion's ablation: the same fold networks alone, the head alone, both (test AUC)."""
     c = rep.get("components_mean_auc") or {}
@@ -196,6 +218,9 @@ def render(meta: dict, train: dict, loco: dict, rows: list[tuple[str, dict]], si
                f"**{memory_check['peak_rss_mb']} MB**; epochs add only batches.")
     hashes = "; ".join(f"{c}: `{list(f['model_sha256'].values())[0][:12]}`" for c, f in folds.items())
     fit = train["fit"]
+    # A shipped network kept from an earlier run (train --network-from): its own training record.
+    net_run = fit.get("network_training", train)
+    net_fit = net_run["fit"] if "network_training" in fit else fit
     return f"""# Model card: specmon CNN (`{meta['model_id']}`)
 
 > **A research and screening aid, not a diagnosis.** The model says how much a 4-second window of
@@ -244,11 +269,12 @@ so does this model's use. LibriSpeech read speech is labelled neutral by assumpt
   the network scores them; the epoch with the best validation AUC is kept (stop after
   {rec['patience']} epochs without gain), and the threshold is the one with the best balanced
   accuracy of the int8 model on them.
-- **The shipped model:** best epoch {fit['best_epoch']}, validation AUC {fit['val_auc']}, validation
-  balanced accuracy {fit['val_balanced_accuracy_int8']} (int8), {len(fit['val_speakers'])}
-  validation speakers. Retraining it is one command; it took **{train['minutes']} min** on this
-  machine ({train['machine']['cores']} cores, {train['machine']['cpu']}) with peak RSS
-  **{train['peak_rss_mb']} MB**.{mem}
+- **The shipped model:** best epoch {net_fit['best_epoch']}, network validation AUC
+  {net_fit['val_auc']}{head_val(fit)}, validation balanced accuracy {fit['val_balanced_accuracy_int8']}
+  (int8{', with the head' if fit.get('stats_head') else ''}), {len(net_fit['val_speakers'])}
+  validation speakers. Retraining it is one command; the network took **{net_run['minutes']} min**
+  on this machine ({train['machine']['cores']} cores, {train['machine']['cpu']}) with peak RSS
+  **{net_run['peak_rss_mb']} MB**{head_run(train)}.{mem}
 
 ## Evaluation: leave one corpus out (the headline)
 Each corpus in turn is wholly unseen: its language, its speakers and its recording chain. The whole
@@ -313,7 +339,8 @@ for neutral against negative on unseen speakers of its own corpus; the rows abov
 - Fold runs by commit: {commits}. The commits between them change memory use, file names and
   options, not what is trained or scored.
 - Fold int8 models (SHA-256): {hashes}.
-- Shipped model: commit `{train['git_commit'][:12]}`, SHA-256 `{meta['sha256'][:16]}…`.
+- Shipped model: network trained at commit `{net_run['git_commit'][:12]}`{head_commit(train)},
+  int8 file SHA-256 `{meta['sha256'][:16]}…`.
 
 ## Limits
 - Acted speech (and read speech) in 7 languages; natural, spontaneous or clinical speech differs, and

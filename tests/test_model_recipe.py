@@ -178,6 +178,21 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
     assert meta["threshold_from"].startswith("validation speakers")
     rep = json.loads((tmp_path / "reports" / "train_report.json").read_text())
     assert rep["peak_rss_mb"] > 0 and rep["fit"]["val_speakers"]
+    assert meta["stats_head"]["statistics"] > 100 and rep["fit"]["stats_head"]["train_windows"] > 0
+    # keep that network, fit only the head and threshold: no training, the same network bytes
+    out2 = tmp_path / "again" / "m.tflite"
+    p = subprocess.run(
+        [sys.executable, "-m", "model.train", "--manifest", str(speech_dir / "manifest.csv"),
+         "--speakers", "ravdess-03,ravdess-04,korean-ema,korean-emf", *MANIFEST_ARGS,
+         "--network-from", str(out), "--network-report",
+         str(tmp_path / "reports" / "train_report.json"), "--out", str(out2)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "epoch" not in p.stderr and out2.read_bytes() == out.read_bytes()
+    rep2 = json.loads((out2.parent / "reports" / "train_report.json").read_text())
+    assert rep2["fit"]["network_training"]["minutes"] == rep["minutes"]
+    assert json.loads(out2.with_suffix(".json").read_text())["stats_head"]
 
 
 @pytest.mark.parametrize("args, message", [
