@@ -94,8 +94,8 @@ def bar_table(rep: dict) -> str:
 def comparison_table(rows: list[tuple[str, dict]]) -> str:
     lines = ["| recipe (same LOCO protocol) | network | mean balanced accuracy | lowest corpus | "
              "mean AUC | mean F1 | sadness recall | happiness called negative | neutral called "
-             "negative | mixed streams balanced accuracy |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "negative | mixed streams balanced accuracy | worse recording: balanced accuracy / AUC |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in rows:
         m = r["mean_over_corpora"]
         net = r["recipe"]["arch"] + (" + stats head" if r["recipe"].get("stats_head") else "")
@@ -103,8 +103,13 @@ def comparison_table(rows: list[tuple[str, dict]]) -> str:
                      f"{_f(m['min_balanced_accuracy'])} | {_f(m['roc_auc'])} | {_f(m['f1'])} | "
                      f"{_pct(_emo(r, 'sadness'))} | {_pct(_emo(r, 'happiness'))} | "
                      f"{_pct(_emo(r, 'neutral'))} | "
-                     f"{_f(r['mixed_mean_over_corpora']['balanced_accuracy'])} |")
+                     f"{_f(r['mixed_mean_over_corpora']['balanced_accuracy'])} | {conditioned(r)} |")
     return "\n".join(lines)
+
+
+def conditioned(rep: dict) -> str:
+    c = rep.get("conditioned_mean_over_corpora") or {}
+    return f"{_f(c['balanced_accuracy'])} / {_f(c['roc_auc'])}" if c else "not run"
 
 
 def misses(rep: dict) -> str:
@@ -142,7 +147,8 @@ def head_text(meta: dict) -> str:
   pitch: median, range, spread, slope, voicing; energy dynamics) → standardization → logistic
   regression (C = {head['C']:g}, chosen on the validation speakers). The score is the mean of the
   network's and the head's logits, as a probability. The head costs a few tenths of a millisecond a
-  window and adds no file: its {head['statistics'] + 1} weights are in the sidecar."""
+  window and adds no file: its standardization, {head['statistics']} coefficients and intercept are
+  in the sidecar."""
 
 
 def head_val(fit: dict) -> str:
@@ -159,6 +165,22 @@ def head_run(train: dict) -> str:
            f"`{train['git_commit'][:12]}`) in {train['minutes']} min" if "network_training" in fit
            else f"; fitting the stats head took {h['seconds']:.0f} s of it")
     return how
+
+
+def trained_note(loco: dict, trained: dict | None) -> str:
+    """Where the fold networks came from when the run reused them (loco --networks-from)."""
+    if not any("network_from" in f["fit"] for f in loco["per_corpus"].values()) or trained is None:
+        return ""
+    by_commit: dict[str, list[str]] = {}
+    for c, f in trained["per_corpus"].items():
+        by_commit.setdefault(f.get("git_commit", "")[:12] or "not recorded", []).append(c)
+    commits = "; ".join(f"`{k}`: {', '.join(v)}" for k, v in by_commit.items())
+    return (f" This run reused the fold networks of an earlier run of the same protocol (`loco "
+            f"--networks-from`) and fitted only the stats heads and thresholds. That run "
+            f"(`reports/loco_specmon_network_trained.json`) trained the "
+            f"networks in {trained['fold_minutes_total']} min of fold time, peak RSS "
+            f"{trained['peak_rss_mb']} MB, at commits {commits} (the commits between them changed "
+            "memory use, file names and options, not what is trained or scored).")
 
 
 def head_commit(train: dict) -> str:
@@ -196,7 +218,8 @@ recording chain and language cost.
 
 
 def render(meta: dict, train: dict, loco: dict, rows: list[tuple[str, dict]], size_kib: float,
-           memory_check: dict | None = None, kfold: dict | None = None) -> str:
+           memory_check: dict | None = None, kfold: dict | None = None,
+           trained: dict | None = None) -> str:
     rec = loco["recipe"]
     folds = loco["per_corpus"]
     n_met = sum(1 for _, get, op, t in BAR if (v := get(loco)) is not None
@@ -289,7 +312,10 @@ The best corpus is {best[0]} ({best[1]:.3f}), the worst {worst[0]} ({worst[1]:.3
 no negative speech, so it has no balanced accuracy: its row is the share of read speech called
 negative. Per-stream decisions (a speaker's stream of one emotion called negative when at least half
 its windows are): mean balanced accuracy {_f(loco['per_stream_balanced_accuracy_mean'])}.
-int8 against float32: the lowest fold agreement on labels is
+**A worse recording chain:** every test stream once more through a random microphone response,
+a room half the time and noise at 10–30 dB SNR (`conditioned` in the report): mean balanced
+accuracy / AUC {conditioned(loco)}. int8 against float32: the lowest fold
+agreement on labels is
 {_pct(loco['int8_float32_label_agreement_min'])}; float32 mean balanced accuracy
 {_f(loco['float32_mean_balanced_accuracy'])}.
 
@@ -336,8 +362,7 @@ for neutral against negative on unseen speakers of its own corpus; the rows abov
   `{loco['manifest_sha256'][:16]}…`, {loco['machine']['cores']} cores ({loco['machine']['cpu']}),
   {loco['fold_minutes_total']} min of fold time; the largest fold process (a process runs several
   folds) peaked at {loco['peak_rss_mb']} MB.
-- Fold runs by commit: {commits}. The commits between them change memory use, file names and
-  options, not what is trained or scored.
+- Fold runs by commit: {commits}.{trained_note(loco, trained)}
 - Fold int8 models (SHA-256): {hashes}.
 - Shipped model: network trained at commit `{net_run['git_commit'][:12]}`{head_commit(train)},
   int8 file SHA-256 `{meta['sha256'][:16]}…`.
@@ -384,8 +409,10 @@ def main(argv: list[str] | None = None) -> None:
     memory = json.loads(check.read_text()) if check.is_file() else None
     kpath = args.loco.with_name(args.loco.name.replace("loco_", "kfold_"))
     kfold = json.loads(kpath.read_text()) if kpath.is_file() and kpath != args.loco else None
+    tpath = args.loco.with_name(args.loco.stem + "_network_trained.json")
+    trained = json.loads(tpath.read_text()) if tpath.is_file() else None
     args.out.write_text(render(meta, train, loco, rows, args.model.stat().st_size / 1024, memory,
-                               kfold))
+                               kfold, trained))
     print(args.out)
 
 

@@ -12,6 +12,7 @@ The recipe shared by the shipped model, every LOCO fold and every ablation row:
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 import time
 import warnings
@@ -63,7 +64,8 @@ def best_threshold(y: np.ndarray, s: np.ndarray) -> tuple[float, float]:
     return best
 
 
-def _predict(model, x: np.ndarray) -> np.ndarray:
+def predict(model, x: np.ndarray) -> np.ndarray:
+    """The Keras network's P(negative) for normalized windows."""
     return model.predict(x[..., None], batch_size=64, verbose=0).reshape(-1).astype(np.float64)
 
 
@@ -119,7 +121,7 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
         for ep in range(recipe.epochs):
             h = model.fit(stream, steps_per_epoch=recipe.steps, epochs=1, verbose=0)
             losses = h.history["loss"]
-            s = _predict(model, vws.x[lab])
+            s = predict(model, vws.x[lab])
             auc = float(roc_auc_score(vws.y[lab], s)) if len(set(vws.y[lab].tolist())) == 2 else 0.0
             _, bacc = best_threshold(vws.y[lab], s)
             history.append({"epoch": ep + 1, "loss": round(float(np.mean(losses)), 4),
@@ -144,9 +146,60 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     return model, info, vws, list(calib)
 
 
-def predict(model, x: np.ndarray) -> np.ndarray:
-    """The Keras network's P(negative) for normalized windows."""
-    return _predict(model, x)
+@dataclass
+class EarlierNetwork:
+    """A network trained by an earlier run of the same protocol (loco --networks-from, train
+    --network-from), checked before anything is decoded or written."""
+
+    int8: Path
+    float32: Path
+    fit: dict  # the earlier run's fit record
+
+    def validation_scores(self, vws: WindowSet) -> np.ndarray:
+        """The network's own float32 P(negative) for the labelled validation windows."""
+        from monitor.scorer import Scorer
+
+        net = Scorer(self.float32)
+        return np.array([net.cnn_score(w) for w in vws.x[vws.y >= 0]])
+
+    def place(self, out: Path) -> None:
+        """Copy both files to `out` and its -float32 (their sidecars are written by the export)."""
+        f32 = out.with_name(out.stem + "-float32.tflite")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for a, b in ((self.int8, out), (self.float32, f32)):
+            if a.resolve() != b.resolve():
+                b.write_bytes(a.read_bytes())
+
+
+def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Recipe) -> EarlierNetwork:
+    """Check an earlier network: both files and sidecars, its run record (a LOCO fold result or a
+    training report), the same validation speakers (else they would have trained it), the same
+    architecture and seed. SpecmonError naming the file otherwise."""
+    from monitor.scorer import read_model_info, sha256_of
+
+    f32 = src.with_name(src.stem + "-float32.tflite")
+    for p in (src, f32, record):
+        if not p.is_file():
+            raise SpecmonError(f"{p}: not found (an earlier network needs its int8 and float32 "
+                               "files with sidecars, and the record of the run that trained it)")
+    read_model_info(src)
+    old = read_model_info(f32).meta.get("recipe", {})
+    try:
+        rec = json.loads(record.read_text())
+        fit_rec = rec["fit"]
+        was = set(fit_rec["val_speakers"])
+        recorded = rec.get("model_sha256", {}).get(src.name)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise SpecmonError(f"{record}: not a fold result or training report ({e})") from None
+    if was != set(val_speakers):
+        raise SpecmonError(f"{src}: trained with other validation speakers than this split's")
+    for k in ("arch", "seed"):
+        if old.get(k) != getattr(recipe, k):
+            raise SpecmonError(f"{src}: trained with {k}={old.get(k)!r}, this run has "
+                               f"{getattr(recipe, k)!r}")
+    if recorded not in (None, sha256_of(src)):
+        raise SpecmonError(f"{record}: records another {src.name} than {src}")
+    return EarlierNetwork(src, f32, fit_rec)
 
 
 def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.ndarray,

@@ -45,8 +45,16 @@ from model.dataset import (
     split_by_speaker,
     validation_speakers,
 )
-from model.fit import Recipe, export_with_threshold, fit, log, predict, stats_head_for
-from model.quantize import write_sidecar
+from model.fit import (
+    EarlierNetwork,
+    Recipe,
+    earlier_network,
+    export_with_threshold,
+    fit,
+    log,
+    predict,
+    stats_head_for,
+)
 from monitor.errors import SpecmonError
 from monitor.scorer import Scorer, sha256_of
 
@@ -93,22 +101,25 @@ def score_all(model: Path, x: np.ndarray) -> np.ndarray:
     return np.array([scorer.score_normalized(w) for w in x], dtype=np.float64)
 
 
-def conditioned_windows(streams: list, seed: int) -> WindowSet:
-    """The test streams once more, each through a random recording condition (a microphone
-    response, a room half the time, noise at 10-30 dB SNR): how the fold's model holds up when the
-    recording chain is worse than the corpus's."""
+def conditioned_scores(model: Path, streams: list, seed: int, thr: float) -> dict:
+    """Metrics of the test streams once more, each through a random recording condition (a
+    microphone response, a room half the time, noise at 10-30 dB SNR): how the fold's model holds
+    up when the recording chain is worse than the corpus's. Scored stream by stream."""
     from model.augment import recording_condition
     from model.dataset import stream_windows
 
-    xs, ys, spk, cor, emo = [], [], [], [], []
+    scorer = Scorer(model)
+    scores, ys, spk, cor, emo = [], [], [], [], []
     for i, st in enumerate(streams):
         w = stream_windows(recording_condition(st.audio, np.random.default_rng([seed, 31, i])))
-        xs.append(w)
+        scores.append([scorer.score_normalized(x) for x in w])
         ys += [-1 if st.label is None else st.label] * len(w)
         spk += [st.speaker] * len(w)
         cor += [st.corpus] * len(w)
         emo += [st.emotion] * len(w)
-    return WindowSet(np.concatenate(xs), np.array(ys), np.array(spk), np.array(cor), np.array(emo))
+    ws = WindowSet(np.zeros((len(ys), 0, 0), np.float32), np.array(ys), np.array(spk),
+                   np.array(cor), np.array(emo))
+    return metrics.full(ws, np.concatenate(scores).astype(np.float64), thr)
 
 
 def component_aucs(model: Path, ws: WindowSet) -> dict:
@@ -128,7 +139,7 @@ def component_aucs(model: Path, ws: WindowSet) -> dict:
 
 
 def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, recipe: Recipe,
-             work: Path, networks_from: Path | None = None) -> dict:
+             work: Path, earlier: EarlierNetwork | None = None) -> dict:
     """Train on `train` (validation speakers inside it), score the unseen `test` clips."""
     t0 = time.time()
     val_spk = validation_speakers(train, seed=recipe.seed)
@@ -137,28 +148,22 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
     assert not ({c.speaker for c in train} & {c.speaker for c in test}), "test speaker in training"
     out = work / f"{corpus}.tflite"
     f32 = out.with_name(out.stem + "-float32.tflite")
-    if networks_from is None:
+    if earlier is None:
         model, info, vws, calib = fit(tr, va, audio, recipe, tag=f"[{corpus}] ")
         p_val = predict(model, vws.x[vws.y >= 0])
     else:
-        # The fold's network as trained by an earlier run of the same protocol (same validation
-        # speakers); only what comes after the network is fitted again.
+        # The fold's network as trained by an earlier run of the same protocol (checked: same
+        # validation speakers); only what comes after the network is fitted again.
         model, calib = None, []
-        src = networks_from / out.name
-        old = networks_from / f"{corpus}.result.json"
-        if not (src.is_file() and src.with_name(f32.name).is_file() and old.is_file()):
-            raise SpecmonError(f"{networks_from}: no network and result for fold {corpus}")
-        for a in (src, src.with_name(f32.name)):
-            (work / a.name).write_bytes(a.read_bytes())
-        info = {**json.loads(old.read_text())["fit"], "network_from": str(src)}
+        info = {**earlier.fit, "network_from": str(earlier.int8)}
         vws = all_windows(build_streams(va, audio, recipe.seed))
-        write_sidecar(f32, {"quantization": "float32"})
-        net = Scorer(f32)
-        p_val = np.array([net.cnn_score(w) for w in vws.x[vws.y >= 0]])
+        p_val = earlier.validation_scores(vws)
     meta = {"fold": corpus, "recipe": recipe.to_dict()}
     head, info["stats_head"] = stats_head_for(tr, audio, vws, p_val, recipe)
     if head:
         meta["stats_head"] = head
+    if earlier is not None:
+        earlier.place(out)
     info.update(export_with_threshold(model, calib, vws, out, meta))
     thr = info["threshold"]
     streams = build_streams(test, audio, recipe.seed)
@@ -171,7 +176,6 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
     mws = WindowSet(*(np.concatenate([getattr(m, f) for m, _ in parts])
                       for f in ("x", "y", "speaker", "corpus", "emotion")))
     s_m = np.concatenate([sc for _, sc in parts])
-    cws = conditioned_windows(streams, recipe.seed)
     rep = {
         "corpus": corpus,
         "corpora": sorted({c.corpus for c in test}),
@@ -182,7 +186,7 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
         "float32": metrics.window_metrics(ws.y[ws.y >= 0], s_f[ws.y >= 0], thr),
         "int8_float32_label_agreement": round(float(np.mean((s >= thr) == (s_f >= thr))), 4),
         "components_int8": component_aucs(out, ws),
-        "conditioned": metrics.full(cws, score_all(out, cws.x), thr),
+        "conditioned": conditioned_scores(out, streams, recipe.seed, thr),
         "mixed": {**metrics.full(mws, s_m, thr), "block_s": 20.0},
         "fit": info,
         "model_sha256": {out.name: sha256_of(out), f32.name: sha256_of(f32)},
@@ -316,12 +320,19 @@ def main(argv: list[str] | None = None) -> int:
         args.work.mkdir(parents=True, exist_ok=True)
         # A fold's result is <name>.result.json (<name>.json is its model's sidecar).
         todo = [s for s in splits if not (args.work / f"{s[0]}.result.json").is_file()]
+        earlier = {}
+        if todo and args.networks_from and not args.report_only:
+            for corpus, train, _ in todo:  # every reused network is checked before any decoding
+                earlier[corpus] = earlier_network(
+                    args.networks_from / f"{corpus}.tflite",
+                    args.networks_from / f"{corpus}.result.json",
+                    validation_speakers(train, seed=recipe.seed), recipe)
         if todo and not args.report_only:
             log(f"decoding {len(clips)} clips ...")
             audio = load_all(clips)
             for i, (corpus, train, test) in enumerate(todo):
                 log(f"fold {i + 1}/{len(todo)}: held out {corpus} ({len(test)} clips)")
-                rep = run_fold(corpus, train, test, audio, recipe, args.work, args.networks_from)
+                rep = run_fold(corpus, train, test, audio, recipe, args.work, earlier.get(corpus))
                 rep["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
                 (args.work / f"{corpus}.result.json").write_text(json.dumps(rep, indent=2) + "\n")
                 w = rep["int8"]["windows"]

@@ -16,7 +16,7 @@ from sklearn.metrics import roc_auc_score
 from model.augment import recording_condition
 from model.dataset import Stream, WindowSet
 from monitor.features import WINDOW_FRAMES, loop_to_window, normalize, stft_logpower
-from monitor.window_stats import EPS, StatsHead, window_stats
+from monitor.window_stats import StatsHead, fuse, window_stats
 
 STRIDE = 62  # frames: a window every ~2 s
 C_GRID = (0.01, 0.1, 1.0)
@@ -71,11 +71,6 @@ def fit_head(x: np.ndarray, meta: dict, c: float, emotion_weight: dict) -> Stats
     return StatsHead(mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]), c)
 
 
-def fused(p_cnn: np.ndarray, head_logit: np.ndarray) -> np.ndarray:
-    p = np.clip(p_cnn, EPS, 1 - EPS)
-    return 1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) + head_logit) / 2.0))
-
-
 def choose_head(train_streams: list[Stream], vws: WindowSet, p_val: np.ndarray,
                 emotion_weight: dict, seed: int = 0) -> tuple[StatsHead, dict]:
     """Fit one head per regularization in C_GRID; keep the best fused validation AUC.
@@ -93,7 +88,7 @@ def choose_head(train_streams: list[Stream], vws: WindowSet, p_val: np.ndarray,
     for c in C_GRID:
         head = fit_head(x, meta, c, emotion_weight)
         hl = np.array([head.logit(v) for v in vx])
-        auc = float(roc_auc_score(yv, fused(p_val, hl)))
+        auc = float(roc_auc_score(yv, fuse(p_val, hl)))
         rows.append({"C": c, "val_auc_fused": round(auc, 4),
                      "val_auc_head": round(float(roc_auc_score(yv, hl)), 4)})
         if best is None or auc > best[1]:

@@ -18,8 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from model.dataset import (
     all_windows,
     build_streams,
@@ -28,11 +26,10 @@ from model.dataset import (
     speakers_of,
     validation_speakers,
 )
-from model.fit import Recipe, export_with_threshold, fit, log, predict, stats_head_for
+from model.fit import Recipe, earlier_network, export_with_threshold, fit, log, predict, stats_head_for
 from model.loco import provenance, subset
-from model.quantize import write_sidecar
 from monitor.errors import SpecmonError
-from monitor.scorer import Scorer, sha256_of, sidecar_path
+from monitor.scorer import sha256_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,16 +78,30 @@ def main(argv: list[str] | None = None) -> int:
         val_spk = validation_speakers(clips, seed=args.seed)
         train = [c for c in clips if c.speaker not in val_spk]
         val = [c for c in clips if c.speaker in val_spk]
+        earlier = None
+        if args.network_report and not args.network_from:
+            raise SpecmonError("--network-report goes with --network-from")
+        if args.network_from:  # checked before any decoding
+            if not args.network_report:
+                raise SpecmonError("--network-from needs --network-report (the report of the run "
+                                   "that trained it: its validation speakers must be this run's)")
+            earlier = earlier_network(args.network_from, args.network_report, val_spk, recipe)
         log(f"decoding {len(clips)} clips from {len(speakers_of(clips))} speakers "
             f"({len(val_spk)} held out for validation) ...")
         audio = load_all(clips)
         log(f"decoded in {time.time() - t0:.0f} s")
-        if args.network_from is None:
+        if earlier is None:
             model, info, vws, calib = fit(train, val, audio, recipe)
             p_val = predict(model, vws.x[vws.y >= 0])
         else:
-            model, calib, info, vws, p_val = reuse_network(args.network_from, args.out, args.network_report,
-                                                           val, audio, recipe)
+            log(f"network from {earlier.int8}: fitting the stats head and threshold only")
+            model, calib = None, []
+            earlier_report = json.loads(args.network_report.read_text())
+            info = {"best_epoch": earlier.fit.get("best_epoch"), "network_from": str(earlier.int8),
+                    "network_training": {k: earlier_report[k] for k in (
+                        "git_commit", "minutes", "peak_rss_mb", "fit", "machine") if k in earlier_report}}
+            vws = all_windows(build_streams(val, audio, recipe.seed))
+            p_val = earlier.validation_scores(vws)
         meta = {"trained_on": sorted({c.corpus for c in clips}), "speakers": len(speakers_of(clips)),
                 "recipe": recipe.to_dict(), "best_epoch": info["best_epoch"],
                 "target": "P(negative): anger, sadness, fear, disgust against neutral, calm, "
@@ -98,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         head, info["stats_head"] = stats_head_for(train, audio, vws, p_val, recipe)
         if head:
             meta["stats_head"] = head
+        if earlier is not None:
+            earlier.place(args.out)
         info.update(export_with_threshold(model, calib, vws, args.out, meta))
         f32 = args.out.with_name(args.out.stem + "-float32.tflite")
         rep = {"recipe": recipe.to_dict(), **provenance(args.manifest), "fit": info,
@@ -114,36 +127,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train: error: {e}", file=sys.stderr)
         return 2
     return 0
-
-
-def reuse_network(src: Path, out: Path, report: Path | None, val: list, audio: dict, recipe: Recipe):
-    """A network trained earlier by this command (int8 + float32 beside it), put at `out`; only
-    the stats head and the threshold are fitted again. Returns what `fit` would, without a model."""
-    f32_src = src.with_name(src.stem + "-float32.tflite")
-    for p in (src, f32_src, sidecar_path(src)):
-        if not p.is_file():
-            raise SpecmonError(f"{p}: not found (--network-from needs the int8 model, its float32 "
-                               "original and sidecar)")
-    old = json.loads(sidecar_path(src).read_text())
-    f32 = out.with_name(out.stem + "-float32.tflite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for a, b in ((src, out), (f32_src, f32)):
-        if a.resolve() != b.resolve():
-            b.write_bytes(a.read_bytes())
-    write_sidecar(f32, {"quantization": "float32"})
-    vws = all_windows(build_streams(val, audio, recipe.seed))
-    net = Scorer(f32)
-    p_val = np.array([net.cnn_score(w) for w in vws.x[vws.y >= 0]])
-    info = {"best_epoch": old.get("best_epoch"), "network_from": str(src),
-            "network_sha256": sha256_of(out)}
-    if report is not None:
-        earlier = json.loads(report.read_text())
-        if earlier.get("model_sha256", {}).get(src.name) != info["network_sha256"]:
-            raise SpecmonError(f"{report}: not the training report of {src}")
-        info["network_training"] = {k: earlier[k] for k in ("git_commit", "minutes", "peak_rss_mb",
-                                                            "fit", "machine") if k in earlier}
-    log(f"network from {src} (sha256 {info['network_sha256'][:12]}); fitting the stats head")
-    return None, [], info, vws, p_val
 
 
 if __name__ == "__main__":

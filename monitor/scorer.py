@@ -142,7 +142,7 @@ class Scorer:
         p = self.cnn_score(x)
         if self.head is None:
             return p
-        return fuse(p, self.head.logit(window_stats(x)))
+        return float(fuse(p, self.head.logit(window_stats(x))))
 
     def cnn_score(self, x: np.ndarray) -> float:
         """The network's own P(negative) for a normalized window, without the stats head."""

@@ -1,9 +1,9 @@
 """Statistics of one normalized window, and the linear head that turns them into a second opinion.
 
 The CNN learns what it finds in the training corpora, much of it their recording chains. A linear
-model on coarse statistics of the same window carries across corpora better (leave-one-corpus-out
-ROC AUC 0.668 against the CNN's 0.629), and the two disagree enough that their mean logit beats
-both (model/MODEL_CARD.md). The statistics, all from the same normalized 513 x 125 window:
+model on coarse statistics of the same window carries to unseen corpora better, and the two
+disagree enough that their mean logit beats both (figures in model/MODEL_CARD.md). The
+statistics, all from the same normalized 513 x 125 window:
 
 - 40 mel bands (60 Hz-8 kHz, averaged in the log domain): mean and spread over the window's active
   frames (the louder 60 %), and the mean frame-to-frame change (how fast the spectrum moves);
@@ -120,17 +120,17 @@ class StatsHead:
         if int(d["statistics"]) != N_STATS or not (len(head.mean) == len(head.scale)
                                                    == len(head.coef) == N_STATS):
             raise ValueError(f"stats head has {d['statistics']} statistics, specmon computes {N_STATS}")
+        values = np.concatenate([head.mean, head.scale, head.coef, [head.intercept]])
+        if not np.all(np.isfinite(values)) or np.any(head.scale <= 0):
+            raise ValueError("stats head has non-finite weights or a non-positive scale")
         return head
 
 
-EPS = 1e-3  # int8 outputs come in steps of 1/256: keep logits finite
+EPS = 1e-3  # the network may say exactly 0 or 1 (int8 output): keep its logit finite
 
 
-def logit(p: float) -> float:
-    p = min(1.0 - EPS, max(EPS, p))
-    return float(np.log(p / (1.0 - p)))
-
-
-def fuse(p_cnn: float, head_logit: float) -> float:
-    """The shipped score: the mean of the CNN's and the head's logits, as a probability."""
-    return float(1.0 / (1.0 + np.exp(-(logit(p_cnn) + head_logit) / 2.0)))
+def fuse(p_cnn, head_logit):
+    """The shipped score: the mean of the CNN's and the head's logits, as a probability (floats or
+    arrays)."""
+    p = np.clip(p_cnn, EPS, 1.0 - EPS)
+    return 1.0 / (1.0 + np.exp(-(np.log(p / (1.0 - p)) + head_logit) / 2.0))

@@ -189,7 +189,7 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
         capture_output=True, text=True, timeout=600,
     )
     assert p.returncode == 0, p.stderr[-3000:]
-    assert "epoch" not in p.stderr and out2.read_bytes() == out.read_bytes()
+    assert "epoch  1/1" not in p.stderr and out2.read_bytes() == out.read_bytes()
     rep2 = json.loads((out2.parent / "reports" / "train_report.json").read_text())
     assert rep2["fit"]["network_training"]["minutes"] == rep["minutes"]
     assert json.loads(out2.with_suffix(".json").read_text())["stats_head"]
@@ -210,6 +210,33 @@ def test_loco_bad_input_is_one_line(tmp_path: Path, speech_dir: Path, args, mess
     assert p.returncode == 2
     assert "Traceback" not in p.stderr
     assert message in p.stderr and _quiet(p.stderr)[-1].startswith("loco: error:")
+
+
+def test_loco_missing_earlier_network_is_one_line(tmp_path: Path, speech_dir: Path) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "model.loco", "--manifest", str(speech_dir / "manifest.csv"),
+         "--work", str(tmp_path / "w"), "--speakers-per-corpus", "2", "--folds", "korean",
+         "--networks-from", str(tmp_path / "none")], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert _quiet(p.stderr)[-1].startswith(f"loco: error: {tmp_path / 'none' / 'korean.tflite'}: "
+                                           "not found")
+    assert "decoding" not in p.stderr  # checked before any audio is decoded
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--network-report", "r.json"], "--network-report goes with --network-from"),
+    (["--network-from", "m.tflite"], "--network-from needs --network-report"),
+])
+def test_train_bad_reuse_is_one_line(tmp_path: Path, speech_dir: Path, args, message) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "model.train", "--manifest", str(speech_dir / "manifest.csv"),
+         "--speakers", "ravdess-03,ravdess-04,korean-ema,korean-emf", "--out",
+         str(tmp_path / "x.tflite"), *args],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    lines = _quiet(p.stderr)
+    assert len(lines) == 1 and lines[0].startswith("train: error: ") and message in lines[0], lines
 
 
 def test_train_bad_speaker_is_one_line(tmp_path: Path, speech_dir: Path) -> None:
