@@ -172,17 +172,18 @@ class EarlierNetwork:
 
 
 def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Recipe) -> EarlierNetwork:
-    """Check an earlier network: both files and sidecars, its run record (a LOCO fold result or a
-    training report), the same validation speakers (else they would have trained it), the same
-    architecture and seed. SpecmonError naming the file otherwise."""
+    """Check an earlier network: both files, the float32 sidecar, its run record (a LOCO fold result
+    or a training report) naming the int8 file's hash, the same validation speakers (else they
+    would have trained it), the same architecture and seed. SpecmonError naming the file
+    otherwise."""
     from monitor.scorer import read_model_info, sha256_of
 
     f32 = src.with_name(src.stem + "-float32.tflite")
     for p in (src, f32, record):
         if not p.is_file():
-            raise SpecmonError(f"{p}: not found (an earlier network needs its int8 and float32 "
-                               "files with sidecars, and the record of the run that trained it)")
-    read_model_info(src)
+            raise SpecmonError(f"{p}: not found (an earlier network needs its int8 file, its float32 "
+                               "file with sidecar, and the record of the run that trained it)")
+    # The int8 file is checked against the record's hash below; its sidecar is written anew.
     old = read_model_info(f32).meta.get("recipe", {})
     try:
         rec = json.loads(record.read_text())
@@ -197,8 +198,8 @@ def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Rec
         if old.get(k) != getattr(recipe, k):
             raise SpecmonError(f"{src}: trained with {k}={old.get(k)!r}, this run has "
                                f"{getattr(recipe, k)!r}")
-    if recorded not in (None, sha256_of(src)):
-        raise SpecmonError(f"{record}: records another {src.name} than {src}")
+    if recorded != sha256_of(src):
+        raise SpecmonError(f"{record}: does not record this {src.name} ({src})")
     return EarlierNetwork(src, f32, fit_rec)
 
 
