@@ -16,6 +16,7 @@ network shipped before, training on the balanced sampler stayed at chance for th
 
 from __future__ import annotations
 
+from monitor.errors import SpecmonError
 from monitor.features import N_BINS, WINDOW_FRAMES
 
 BASELINE_LAYERS = ("Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense")
@@ -93,6 +94,13 @@ def build_v1(filters: tuple[int, int] = (16, 32), dense: int = 64, dropout: floa
 
 
 ARCHITECTURES = {"specmon": build_cnn, "v1": build_v1, "baseline": build_baseline}
+
+
+def builder(name: str):
+    """The builder of architecture `name`; SpecmonError naming the known ones otherwise."""
+    if name not in ARCHITECTURES:
+        raise SpecmonError(f"unknown architecture {name!r} (known: {', '.join(ARCHITECTURES)})")
+    return ARCHITECTURES[name]
 
 
 def layer_list(model) -> list[str]:

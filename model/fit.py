@@ -77,13 +77,12 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     """
     import keras
 
-    from model.cnn import ARCHITECTURES
+    from model.cnn import builder
 
     # Keras warns that shuffle is ignored for a generator: the sampler's batches are already random.
     warnings.filterwarnings("ignore", message=".*shuffle=True.*")
 
-    if recipe.arch not in ARCHITECTURES:
-        raise SpecmonError(f"unknown architecture {recipe.arch!r} (known: {', '.join(ARCHITECTURES)})")
+    build = builder(recipe.arch)
     if set(speakers_of(train)) & set(speakers_of(val)):
         raise SpecmonError("a speaker is on both the training and the validation side")
     keras.utils.set_random_seed(recipe.seed)
@@ -91,7 +90,7 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
                               Augment.from_names(recipe.augment), recipe.emotion_weight)
     vws = all_windows(build_streams(val, audio, recipe.seed))
     lab = vws.y >= 0
-    model = ARCHITECTURES[recipe.arch]()
+    model = build()
     total = recipe.epochs * recipe.steps
     sched = keras.optimizers.schedules.CosineDecay(recipe.lr, total, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(sched),

@@ -303,10 +303,9 @@ def main(argv: list[str] | None = None) -> int:
                     seed=args.seed)
     try:
         from model.augment import Augment
-        from model.cnn import ARCHITECTURES
+        from model.cnn import builder
 
-        if args.arch not in ARCHITECTURES:  # fail before any decoding
-            raise SpecmonError(f"unknown architecture {args.arch!r} (known: {', '.join(ARCHITECTURES)})")
+        builder(args.arch)  # fail before any decoding
         Augment.from_names(args.augment)
         clips = subset(read_manifest(args.manifest), args.speakers_per_corpus, args.max_clips)
         splits = kfold_splits(clips, args.kfold, args.seed) if args.kfold else loco_splits(clips)
