@@ -152,7 +152,11 @@ class EarlierNetwork:
 
     int8: Path
     float32: Path
-    fit: dict  # the earlier run's fit record
+    record: dict  # the earlier run's fold result or training report (with its "fit")
+
+    @property
+    def fit(self) -> dict:
+        return self.record["fit"]
 
     def validation_scores(self, vws: WindowSet) -> np.ndarray:
         """The network's own float32 P(negative) for the labelled validation windows."""
@@ -186,8 +190,7 @@ def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Rec
     old = read_model_info(f32).meta.get("recipe", {})
     try:
         rec = json.loads(record.read_text())
-        fit_rec = rec["fit"]
-        was = set(fit_rec["val_speakers"])
+        was = set(rec["fit"]["val_speakers"])
         recorded = rec.get("model_sha256", {}).get(src.name)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise SpecmonError(f"{record}: not a fold result or training report ({e})") from None
@@ -199,7 +202,7 @@ def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Rec
                                f"{getattr(recipe, k)!r}")
     if recorded != sha256_of(src):
         raise SpecmonError(f"{record}: does not record this {src.name} ({src})")
-    return EarlierNetwork(src, f32, fit_rec)
+    return EarlierNetwork(src, f32, rec)
 
 
 def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.ndarray,

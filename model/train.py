@@ -95,10 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             log(f"network from {earlier.int8}: fitting the stats head and threshold only")
             model, calib = None, []
-            earlier_report = json.loads(args.network_report.read_text())
             info = {"best_epoch": earlier.fit.get("best_epoch"), "network_from": str(earlier.int8),
-                    "network_training": {k: earlier_report[k] for k in (
-                        "git_commit", "minutes", "peak_rss_mb", "fit", "machine") if k in earlier_report}}
+                    "network_training": {k: earlier.record[k] for k in (
+                        "git_commit", "minutes", "peak_rss_mb", "fit", "machine") if k in earlier.record}}
             vws = all_windows(build_streams(val, audio, recipe.seed))
             p_val = earlier.validation_scores(vws)
         meta = {"trained_on": sorted({c.corpus for c in clips}), "speakers": len(speakers_of(clips)),
