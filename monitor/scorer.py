@@ -54,6 +54,7 @@ class ModelInfo:
     threshold: float
     labels: dict
     meta: dict
+    head: StatsHead | None = None  # the sidecar's stats head, parsed and checked
 
 
 def read_model_info(model_path: str | Path) -> ModelInfo:
@@ -81,12 +82,13 @@ def read_model_info(model_path: str | Path) -> ModelInfo:
         raise SpecmonError(
             f"{p}: model expects {k}={features.get(k)!r} but specmon computes {ours.get(k)!r}"
         )
+    head = None
     if "stats_head" in meta:
         try:
-            StatsHead.from_dict(meta["stats_head"])
+            head = StatsHead.from_dict(meta["stats_head"])
         except (ValueError, KeyError, TypeError) as e:
             raise SpecmonError(f"{side}: not a valid stats head ({e})") from None
-    return ModelInfo(p, meta.get("model_id", digest[:12]), threshold, labels, meta)
+    return ModelInfo(p, meta.get("model_id", digest[:12]), threshold, labels, meta, head)
 
 
 class Scorer:
@@ -115,8 +117,7 @@ class Scorer:
             raise SpecmonError(
                 f"{self.info.path}: model input is {shape}, expected (1, {N_BINS}, {WINDOW_FRAMES}, 1)"
             )
-        head = self.info.meta.get("stats_head")
-        self.head = StatsHead.from_dict(head) if head else None
+        self.head = self.info.head
         self._in_index, self._out_index = inp["index"], out["index"]
         self._in_dtype, self._out_dtype = inp["dtype"], out["dtype"]
         self._in_q = inp["quantization"]
