@@ -14,8 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from model.augment import recording_condition
-from model.dataset import Stream, WindowSet
-from monitor.features import WINDOW_FRAMES, loop_to_window, normalize, stft_logpower
+from model.dataset import Stream, WindowSet, stream_windows
+from monitor.features import loop_to_window
 from monitor.window_stats import StatsHead, fuse, window_stats
 
 STRIDE = 62  # frames: a window every ~2 s
@@ -38,9 +38,8 @@ def stream_stats(streams: list[Stream], stride: int = STRIDE,
         if conditioned:
             versions.append(recording_condition(x, np.random.default_rng([seed, 29, i])))
         for v in versions:
-            spec, _ = stft_logpower(v)
-            for e in range(WINDOW_FRAMES, spec.shape[1] + 1, stride):
-                xs.append(window_stats(normalize(spec[:, e - WINDOW_FRAMES:e].copy())))
+            for w in stream_windows(v, stride):
+                xs.append(window_stats(w))
                 cor.append(s.corpus)
                 emo.append(s.emotion)
                 ys.append(s.label)
