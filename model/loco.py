@@ -101,41 +101,51 @@ def score_all(model: Path, x: np.ndarray) -> np.ndarray:
     return np.array([scorer.score_normalized(w) for w in x], dtype=np.float64)
 
 
-def conditioned_scores(model: Path, streams: list, seed: int, thr: float) -> dict:
-    """Metrics of the test streams once more, each through a random recording condition (a
+def score_parts(model: Path, parts) -> tuple[WindowSet, np.ndarray]:
+    """Score window sets one at a time, dropping each one's windows once scored: their labels and
+    provenance joined (without windows) and their scores. For views too large to hold at once."""
+    kept, scores = [], []
+    for ws in parts:
+        scores.append(score_all(model, ws.x))
+        kept.append(dataclasses.replace(ws, x=ws.x[:0]))
+    joined = WindowSet(*(np.concatenate([getattr(m, f) for m in kept])
+                         for f in ("x", "y", "speaker", "corpus", "emotion")))
+    return joined, np.concatenate(scores)
+
+
+def conditioned(streams: list, seed: int):
+    """The test streams once more, one at a time, each through a random recording condition (a
     microphone response, a room half the time, noise at 10-30 dB SNR): how the fold's model holds
-    up when the recording chain is worse than the corpus's. Scored stream by stream."""
+    up when the recording chain is worse than the corpus's."""
     from model.augment import recording_condition
-    from model.dataset import stream_windows
+
+    for i, st in enumerate(streams):
+        audio = recording_condition(st.audio, np.random.default_rng([seed, 31, i]))
+        yield all_windows([dataclasses.replace(st, audio=audio)])
+
+
+def score_components(model: Path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One pass over the windows: the model's scores, the network's own, the stats head's logits
+    (None without a head). The scores are Scorer.score_normalized's, window by window."""
+    from monitor.window_stats import fuse, window_stats
 
     scorer = Scorer(model)
-    scores, ys, spk, cor, emo = [], [], [], [], []
-    for i, st in enumerate(streams):
-        w = stream_windows(recording_condition(st.audio, np.random.default_rng([seed, 31, i])))
-        scores.append([scorer.score_normalized(x) for x in w])
-        ys += [-1 if st.label is None else st.label] * len(w)
-        spk += [st.speaker] * len(w)
-        cor += [st.corpus] * len(w)
-        emo += [st.emotion] * len(w)
-    ws = WindowSet(np.zeros((len(ys), 0, 0), np.float32), np.array(ys), np.array(spk),
-                   np.array(cor), np.array(emo))
-    return metrics.full(ws, np.concatenate(scores).astype(np.float64), thr)
+    net = np.array([scorer.cnn_score(w) for w in x], dtype=np.float64)
+    if scorer.head is None:
+        return net, net, None
+    head = np.array([scorer.head.logit(window_stats(w)) for w in x])
+    return np.array([float(fuse(n, h)) for n, h in zip(net, head, strict=True)]), net, head
 
 
-def component_aucs(model: Path, ws: WindowSet) -> dict:
+def component_aucs(y: np.ndarray, net: np.ndarray, head: np.ndarray | None) -> dict:
     """Test ROC AUC of the network alone and of the stats head alone (the ablation of the fusion)."""
     from sklearn.metrics import roc_auc_score
 
-    from monitor.window_stats import window_stats
-
-    scorer = Scorer(model)
-    lab = ws.y >= 0
-    if scorer.head is None or len(set(ws.y[lab].tolist())) < 2:
+    lab = y >= 0
+    if head is None or len(set(y[lab].tolist())) < 2:
         return {}
-    net = [scorer.cnn_score(w) for w in ws.x[lab]]
-    head = [scorer.head.logit(window_stats(w)) for w in ws.x[lab]]
-    return {"network_auc": round(float(roc_auc_score(ws.y[lab], net)), 4),
-            "stats_head_auc": round(float(roc_auc_score(ws.y[lab], head)), 4)}
+    return {"network_auc": round(float(roc_auc_score(y[lab], net[lab])), 4),
+            "stats_head_auc": round(float(roc_auc_score(y[lab], head[lab])), 4)}
 
 
 def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, recipe: Recipe,
@@ -168,14 +178,11 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
     thr = info["threshold"]
     streams = build_streams(test, audio, recipe.seed)
     ws = all_windows(streams)
-    s = score_all(out, ws.x)
+    s, s_net, s_head = score_components(out, ws.x)
     s_f = score_all(f32, ws.x)
     # Mixed streams one speaker at a time: at a 1-s stride they are 4x the windows of the streams.
-    parts = [(dataclasses.replace(m, x=m.x[:0]), score_all(out, m.x))
-             for m in iter_mixed_streams(streams, recipe.seed)]
-    mws = WindowSet(*(np.concatenate([getattr(m, f) for m, _ in parts])
-                      for f in ("x", "y", "speaker", "corpus", "emotion")))
-    s_m = np.concatenate([sc for _, sc in parts])
+    mws, s_m = score_parts(out, iter_mixed_streams(streams, recipe.seed))
+    cws, s_c = score_parts(out, conditioned(streams, recipe.seed))
     rep = {
         "corpus": corpus,
         "corpora": sorted({c.corpus for c in test}),
@@ -185,8 +192,8 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
         "int8": metrics.full(ws, s, thr),
         "float32": metrics.window_metrics(ws.y[ws.y >= 0], s_f[ws.y >= 0], thr),
         "int8_float32_label_agreement": round(float(np.mean((s >= thr) == (s_f >= thr))), 4),
-        "components_int8": component_aucs(out, ws),
-        "conditioned": conditioned_scores(out, streams, recipe.seed, thr),
+        "components_int8": component_aucs(ws.y, s_net, s_head),
+        "conditioned": metrics.full(cws, s_c, thr),
         "mixed": {**metrics.full(mws, s_m, thr), "block_s": 20.0},
         "fit": info,
         "model_sha256": {out.name: sha256_of(out), f32.name: sha256_of(f32)},
