@@ -26,7 +26,7 @@ from model.dataset import NEGATIVE, WindowSet, build_streams, eval_windows, load
 from model.dataset import read_manifest as _read_manifest
 from model.metrics import per_stream
 from monitor.errors import SpecmonError
-from monitor.scorer import DEFAULT_MODEL, Scorer
+from monitor.scorer import DEFAULT_MODEL, Scorer, float_model_path
 
 
 def score_windows(model_path: Path, x: np.ndarray) -> np.ndarray:
@@ -144,7 +144,7 @@ def run_evaluation(manifest: Path, model: Path | None, float_model: Path | None,
     model = Path(model or DEFAULT_MODEL)
     scorer = Scorer(model)  # fail early on a bad model, before decoding any audio
     if float_model is None:
-        cand = model.with_name(model.stem + "-float32.tflite")
+        cand = float_model_path(model)
         float_model = cand if cand.is_file() else None
     clips = _read_manifest(manifest)
     if speakers:

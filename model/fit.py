@@ -26,6 +26,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from model.augment import Augment
 from model.dataset import BalancedSampler, Clip, WindowSet, all_windows, build_streams, speakers_of
 from monitor.errors import SpecmonError
+from monitor.scorer import float_model_path
 
 
 def log(msg: str) -> None:
@@ -167,7 +168,7 @@ class EarlierNetwork:
 
     def place(self, out: Path) -> None:
         """Copy both files to `out` and its -float32 (their sidecars are written by the export)."""
-        f32 = out.with_name(out.stem + "-float32.tflite")
+        f32 = float_model_path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         for a, b in ((self.int8, out), (self.float32, f32)):
             if a.resolve() != b.resolve():
@@ -181,7 +182,7 @@ def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Rec
     otherwise."""
     from monitor.scorer import read_model_info, sha256_of
 
-    f32 = src.with_name(src.stem + "-float32.tflite")
+    f32 = float_model_path(src)
     for p in (src, f32, record):
         if not p.is_file():
             raise SpecmonError(f"{p}: not found (an earlier network needs its int8 file, its float32 "
@@ -235,7 +236,7 @@ def export_with_threshold(model, calib: list[np.ndarray], vws: WindowSet, out: P
     from model.quantize import export, write_sidecar
     from monitor.scorer import Scorer
 
-    f32 = out.with_name(out.stem + "-float32.tflite")
+    f32 = float_model_path(out)
     if model is not None:
         export(model, out, calib, meta)
     else:

@@ -56,7 +56,7 @@ from model.fit import (
     stats_head_for,
 )
 from monitor.errors import SpecmonError
-from monitor.scorer import Scorer, sha256_of
+from monitor.scorer import Scorer, float_model_path, sha256_of
 
 HEADLINE = ("balanced_accuracy", "roc_auc", "f1", "precision", "recall", "specificity")
 
@@ -157,7 +157,7 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
     va = [c for c in train if c.speaker in val_spk]
     assert not ({c.speaker for c in train} & {c.speaker for c in test}), "test speaker in training"
     out = work / f"{corpus}.tflite"
-    f32 = out.with_name(out.stem + "-float32.tflite")
+    f32 = float_model_path(out)
     if earlier is None:
         model, info, vws, calib = fit(tr, va, audio, recipe, tag=f"[{corpus}] ")
         p_val = predict(model, vws.x[vws.y >= 0])

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.features import FEATURES
-from monitor.scorer import sha256_of, sidecar_path
+from monitor.scorer import float_model_path, sha256_of, sidecar_path
 
 LABELS = {"0": "neutral", "1": "negative"}
 
@@ -69,7 +69,7 @@ def export(keras_model, out_int8: Path, representative: list[np.ndarray], meta: 
     """Write OUT (int8) and OUT-float32 (float32) .tflite files with sidecars; returns the float path."""
     out_int8 = Path(out_int8)
     out_int8.parent.mkdir(parents=True, exist_ok=True)
-    out_f32 = out_int8.with_name(out_int8.stem + "-float32.tflite")
+    out_f32 = float_model_path(out_int8)
     out_f32.write_bytes(to_tflite(keras_model, None))
     write_sidecar(out_f32, {**meta, "quantization": "float32"})
     out_int8.write_bytes(to_tflite(keras_model, representative))

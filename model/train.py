@@ -29,7 +29,7 @@ from model.dataset import (
 from model.fit import Recipe, earlier_network, export_with_threshold, fit, log, predict, stats_head_for
 from model.loco import provenance, subset
 from monitor.errors import SpecmonError
-from monitor.scorer import sha256_of
+from monitor.scorer import float_model_path, sha256_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         if earlier is not None:
             earlier.place(args.out)
         info.update(export_with_threshold(model, calib, vws, args.out, meta))
-        f32 = args.out.with_name(args.out.stem + "-float32.tflite")
+        f32 = float_model_path(args.out)
         rep = {"recipe": recipe.to_dict(), **provenance(args.manifest), "fit": info,
                "model_sha256": {args.out.name: sha256_of(args.out), f32.name: sha256_of(f32)},
                "minutes": round((time.time() - t0) / 60, 1),

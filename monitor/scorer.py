@@ -47,6 +47,12 @@ def sidecar_path(model_path: Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
+def float_model_path(model_path: Path) -> Path:
+    """Where a model's float32 original lives: beside it, as <stem>-float32.tflite."""
+    p = Path(model_path)
+    return p.with_name(p.stem + "-float32.tflite")
+
+
 @dataclass
 class ModelInfo:
     path: Path

@@ -193,7 +193,7 @@ def listen_cmd(wav: Path, csv_path: Path, fast: bool) -> list[str]:
 
 def resolve_models(arg: str | None, tmp: Path) -> tuple[Path, Path, str]:
     """(int8 model, float32 model, note). Falls back to a freshly exported untrained model."""
-    from monitor.scorer import DEFAULT_MODEL
+    from monitor.scorer import DEFAULT_MODEL, float_model_path
 
     p = Path(arg) if arg else DEFAULT_MODEL
     note = "shipped model" if not arg else "--model"
@@ -203,7 +203,7 @@ def resolve_models(arg: str | None, tmp: Path) -> tuple[Path, Path, str]:
         if not p.is_file():
             subprocess.run([sys.executable, "-m", "model.quantize", "--untrained", str(p)],
                            cwd=REPO, check=True, capture_output=True)
-    f32 = p.with_name(p.stem + "-float32.tflite")
+    f32 = float_model_path(p)
     # Snapshot both: the shipped model may be replaced by a training run during the benchmark.
     snap = tmp / "models"
     snap.mkdir(exist_ok=True)
