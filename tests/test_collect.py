@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from mqtt_support import Mosquitto, PostgresCluster
 from test_mqtt import window
+from waiting import wait_until
 
 from monitor.collect import Collector, Rejected, parse_message
 from monitor.mqtt_sink import dumps, window_message
@@ -112,11 +113,6 @@ def _publish_all(c: mqtt.Client, items: list[tuple[str, bytes]]) -> None:
         i.wait_for_publish(10)
 
 
-def _wait(cond, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not cond():
-        time.sleep(0.05)
-    return cond()
 
 
 def test_hostile_payloads_are_counted_and_never_become_sql(db, broker):
@@ -140,7 +136,7 @@ def test_hostile_payloads_are_counted_and_never_become_sql(db, broker):
         good = [("specmon/pi/window", msg(i, model_id=INJECTION)) for i in range(10)]
         _publish_all(pub, good[:5] + hostile + good[5:] + good[:3])  # good[:3] again: redelivered
         _publish_all(pub, [("specmon/pi/status", b"online")])
-        assert _wait(lambda: col.stats.received == len(good) + len(hostile) + 4, 15), col.stats
+        assert wait_until(lambda: col.stats.received == len(good) + len(hostile) + 4, 15), col.stats
         pub.disconnect()
         pub.loop_stop()
     finally:
@@ -178,17 +174,17 @@ def test_collector_killed_and_restarted_stores_each_window_once(db, broker, tmp_
     col = start()
     pub = _publisher(broker.port)
     # the collector is subscribed once a probe message is stored
-    assert _wait(lambda: _publish_all(pub, [("specmon/probe/window", msg(0))]) or stored("probe"), 15)
+    assert wait_until(lambda: _publish_all(pub, [("specmon/probe/window", msg(0))]) or stored("probe"), 15)
     n = 600
     payloads = [("specmon/crash/window", msg(i)) for i in range(n)]
     _publish_all(pub, payloads[:300])
-    assert _wait(lambda: stored() > 0, 10)
+    assert wait_until(lambda: stored() > 0, 10)
     col.send_signal(signal.SIGKILL)  # a crash: whatever was not yet acknowledged comes again
     col.wait(10)
     _publish_all(pub, payloads[300:])  # published while the collector is down: kept by the broker
     _publish_all(pub, payloads[100:200])  # and some copies
     col = start()
-    assert _wait(lambda: stored() == n, 30), stored()
+    assert wait_until(lambda: stored() == n, 30), stored()
     time.sleep(0.5)
     col.send_signal(signal.SIGTERM)
     out, err = col.communicate(timeout=30)
@@ -264,7 +260,7 @@ def test_listen_to_collect_through_a_broker_restart(tmp_path, broker):
         finally:
             s.close()
 
-    assert _wait(lambda: stored() >= len(rows), 30), (stored(), len(rows))
+    assert wait_until(lambda: stored() >= len(rows), 30), (stored(), len(rows))
     col.send_signal(signal.SIGTERM)
     col.communicate(timeout=30)
     s = open_store(db)
@@ -318,7 +314,7 @@ def test_report_from_the_store_equals_the_report_from_the_csv(db, broker, tmp_pa
         pub = _publisher(broker.port)
         _publish_all(pub, [("specmon/pi-7/window", message(i, r)) for i, r in enumerate(rows)])
         _publish_all(pub, [("specmon/other/window", msg(1))])
-        assert _wait(lambda: col.stats.stored == len(rows) + 1, 30), col.stats
+        assert wait_until(lambda: col.stats.stored == len(rows) + 1, 30), col.stats
         pub.disconnect()
         pub.loop_stop()
     finally:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rich.console import Console
+from waiting import wait_until
 
 from monitor.dashboard import (
     RENDER_THREAD,
@@ -325,12 +326,7 @@ def test_dashboard_in_a_real_terminal(tmp_path: Path, long_spec):
 
 
 def wait_for(cond, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
+    return wait_until(cond, timeout, poll=0.01)
 
 
 def test_live_view_writes_only_what_changed(long_spec):

@@ -21,6 +21,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from mqtt_support import PASSWORD, USER, Mosquitto
+from waiting import wait_until
 
 from monitor.errors import SpecmonError
 from monitor.events import LiveWindow
@@ -65,12 +66,7 @@ class Recorder:
 
     @staticmethod
     def wait(cond, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if cond():
-                return True
-            time.sleep(0.05)
-        return cond()
+        return wait_until(cond, timeout)
 
     def close(self) -> None:
         self.client.disconnect()
