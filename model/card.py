@@ -189,14 +189,21 @@ def head_run(train: dict) -> str:
     return how
 
 
+def commits_by_fold(folds: dict) -> str:
+    """The folds grouped by the commit each ran from."""
+    by_commit: dict[str, list[str]] = {}
+    for c, f in folds.items():
+        by_commit.setdefault(f.get("git_commit", "")[:12] or "not recorded", []).append(c)
+    return "; ".join(f"`{k}`: {', '.join(v)}" if k != "not recorded" else
+                     f"not recorded (run before folds recorded their commit): {', '.join(v)}"
+                     for k, v in by_commit.items())
+
+
 def trained_note(loco: dict, trained: dict | None) -> str:
     """Where the fold networks came from when the run reused them (loco --networks-from)."""
     if not any("network_from" in f["fit"] for f in loco["per_corpus"].values()) or trained is None:
         return ""
-    by_commit: dict[str, list[str]] = {}
-    for c, f in trained["per_corpus"].items():
-        by_commit.setdefault(f.get("git_commit", "")[:12] or "not recorded", []).append(c)
-    commits = "; ".join(f"`{k}`: {', '.join(v)}" for k, v in by_commit.items())
+    commits = commits_by_fold(trained["per_corpus"])
     return (f" This run reused the fold networks of an earlier run of the same protocol (`loco "
             f"--networks-from`) and fitted only the stats heads and thresholds. That run "
             f"(`reports/loco_specmon_network_trained.json`) trained the "
@@ -250,12 +257,7 @@ def render(meta: dict, train: dict, loco: dict, rows: list[tuple[str, dict]], si
                  if f["int8"]["windows"]["balanced_accuracy"] is not None), key=lambda kv: kv[1])
     best = max(((c, f["int8"]["windows"]["balanced_accuracy"]) for c, f in folds.items()
                 if f["int8"]["windows"]["balanced_accuracy"] is not None), key=lambda kv: kv[1])
-    by_commit: dict[str, list[str]] = {}
-    for c, f in folds.items():
-        by_commit.setdefault(f.get("git_commit", "")[:12] or "not recorded", []).append(c)
-    commits = "; ".join(f"`{k}`: {', '.join(v)}" if k != "not recorded" else
-                        f"not recorded (run before folds recorded their commit): {', '.join(v)}"
-                        for k, v in by_commit.items())
+    commits = commits_by_fold(folds)
     mem = ""
     if memory_check:
         mem = (f" The streams-as-views memory fix came after that run: the same command over all of "
