@@ -26,7 +26,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from model.augment import Augment
 from model.dataset import BalancedSampler, Clip, WindowSet, all_windows, build_streams, speakers_of
 from monitor.errors import SpecmonError
-from monitor.scorer import float_model_path
+from monitor.scorer import Scorer, float_model_path, read_model_info, sha256_of
 
 
 def log(msg: str) -> None:
@@ -161,8 +161,6 @@ class EarlierNetwork:
 
     def validation_scores(self, vws: WindowSet) -> np.ndarray:
         """The network's own float32 P(negative) for the labelled validation windows."""
-        from monitor.scorer import Scorer
-
         net = Scorer(self.float32)
         return np.array([net.cnn_score(w) for w in vws.x[vws.y >= 0]])
 
@@ -180,8 +178,6 @@ def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Rec
     or a training report) naming the int8 file's hash, the same validation speakers (else they
     would have trained it), the same architecture and seed. SpecmonError naming the file
     otherwise."""
-    from monitor.scorer import read_model_info, sha256_of
-
     f32 = float_model_path(src)
     for p in (src, f32, record):
         if not p.is_file():
@@ -234,7 +230,6 @@ def export_with_threshold(model, calib: list[np.ndarray], vws: WindowSet, out: P
     only their sidecars are written.
     """
     from model.quantize import export, write_sidecar
-    from monitor.scorer import Scorer
 
     f32 = float_model_path(out)
     if model is not None:
