@@ -1,0 +1,296 @@
+"""Which inputs of the stats head carry to unseen corpora: a leave-one-corpus-out probe.
+
+The shipped head sees only the 513 x 125 window (monitor/window_stats.py), whose 32-ms frames and
+15.6-Hz bins blur the pitch contour and the formants. This probe asks what finer prosody measured on
+the window's raw samples would add, before anyone builds it into `listen`:
+
+- `window_stats`: the shipped 131 statistics;
+- `raw_prosody`: our own from the window's samples: F0 by normalized autocorrelation (40-ms frames,
+  10-ms hop; eGeMAPS-style functionals in semitones) and F1-F3 by LPC (order 16, 25-ms frames);
+- `egemaps`: the eGeMAPS v02 functionals of opensmile (optional: `pip install opensmile`), whole or
+  only its F0 and formant groups.
+
+Every feature set is judged the same way: for each corpus, a logistic regression (standardized,
+C 0.01, every corpus and class weighing the same, sadness 2x) is trained on the other corpora's
+windows and scored on the held-out corpus's windows (every non-overlapping window of its streams,
+the LOCO test windows), alone and fused (monitor.window_stats.fuse) with the network-alone scores of
+a LOCO run (`<networks>/<corpus>-scores.npz`, from `python -m model.loco --no-stats-head ...`).
+
+This is a probe, not the LOCO protocol: no validation speakers, no recording-condition copies, no
+threshold, so it reports ROC AUC only. Its corpora are the LOCO test corpora, so a feature set it
+favours must still be measured by a full LOCO run before it ships.
+
+    python -m model.feature_probe --manifest ../shared/data/speech/manifest.csv \\
+        --networks runs/loco-network --report model/reports/feature_probe.json
+
+About 8 minutes on this 2-core machine (eGeMAPS is ~40 ms a window).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from model.dataset import Clip, build_streams, label_of, load_all, read_manifest, stream_windows
+from model.loco import provenance, subset
+from model.stats_head import balance_weights
+from monitor.errors import SpecmonError
+from monitor.features import HOP, N_FFT, SAMPLE_RATE, WINDOW_FRAMES, loop_to_window
+from monitor.window_stats import fuse, window_stats
+
+C = 0.01
+WINDOW_SPAN = (WINDOW_FRAMES - 1) * HOP + N_FFT  # samples under one window's frames
+LPC_ORDER = 16
+F0_LAGS = (SAMPLE_RATE // 500, SAMPLE_RATE // 60)  # 500-60 Hz
+RAW_NAMES = ([f"f0_{n}" for n in ("mean", "stddevNorm", "p20", "p50", "p80", "range20_80",
+                                  "rise_mean", "rise_std", "fall_mean", "fall_std")]
+             + [f"F{j}_{q}" for j in (1, 2, 3) for q in ("freq_mean", "freq_stddevNorm", "bw_mean",
+                                                        "bw_stddevNorm")]
+             + ["voiced_share"])
+# eGeMAPS v02 functional columns: F0 (0-9) and formants F1-F3 (40-57)
+EGEMAPS_F0_FORMANTS = list(range(0, 10)) + list(range(40, 58))
+FEATURE_SETS = {
+    "window_stats": ("window_stats",),
+    "window_stats + raw F0": ("window_stats", "raw_f0"),
+    "window_stats + raw formants": ("window_stats", "raw_formants"),
+    "window_stats + raw F0 and formants": ("window_stats", "raw_f0", "raw_formants"),
+    "window_stats + eGeMAPS F0 and formants": ("window_stats", "egemaps_f0_formants"),
+    "window_stats + eGeMAPS": ("window_stats", "egemaps"),
+    "eGeMAPS alone": ("egemaps",),
+}
+
+
+def _levinson(r: np.ndarray) -> np.ndarray:
+    """LPC coefficients (n x order+1, a0 = 1) from autocorrelations (n x order+1), frames at once."""
+    n = r.shape[0]
+    a = np.zeros((n, LPC_ORDER + 1))
+    a[:, 0] = 1.0
+    err = r[:, 0].copy()
+    for i in range(1, LPC_ORDER + 1):
+        k = -(r[:, i] + np.einsum("nj,nj->n", a[:, 1:i], r[:, i - 1:0:-1])) / err
+        a[:, 1:i] = a[:, 1:i] + k[:, None] * a[:, i - 1:0:-1]
+        a[:, i] = k
+        err = err * (1.0 - k * k)
+    return a
+
+
+def _mean_spread(v: np.ndarray) -> list[float]:
+    v = v[np.isfinite(v)]
+    return [float(v.mean()), float(v.std() / (abs(v.mean()) + 1e-9))] if len(v) > 2 else [0.0, 0.0]
+
+
+def raw_prosody(x: np.ndarray) -> np.ndarray:
+    """len(RAW_NAMES) prosody functionals of one window's samples (16 kHz)."""
+    x = x.astype(np.float64)
+    hop = SAMPLE_RATE // 100
+    fr = sliding_window_view(x, 640)[::hop]  # 40 ms
+    fr = fr - fr.mean(1, keepdims=True)
+    energy = (fr ** 2).sum(1)
+    ac = np.fft.irfft(np.abs(np.fft.rfft(fr, 2048, axis=1)) ** 2, axis=1)[:, :F0_LAGS[1]]
+    nacf = ac[:, F0_LAGS[0]:] / (ac[:, :1] + 1e-12)
+    lag = nacf.argmax(1) + F0_LAGS[0]
+    voiced = (energy > np.percentile(energy, 40)) & (nacf.max(1) > 0.45)
+    st = 12.0 * np.log2(SAMPLE_RATE / lag / 27.5)
+    # A 5-frame median against single-frame octave errors.
+    pad = np.pad(st, 2, mode="edge")
+    st = np.median(sliding_window_view(pad, 5), axis=1)
+    f0 = [0.0] * 10
+    fv = st[voiced]
+    if len(fv) > 4:
+        d = np.diff(st)[voiced[1:] & voiced[:-1]] * 100.0  # semitones per second
+        d = d[np.abs(d) < 300]
+        rise, fall = d[d > 0], d[d < 0]
+        p20, p50, p80 = np.percentile(fv, [20, 50, 80])
+        f0 = [fv.mean(), fv.std() / fv.mean(), p20, p50, p80, p80 - p20,
+              rise.mean() if len(rise) else 0.0, rise.std() if len(rise) > 1 else 0.0,
+              fall.mean() if len(fall) else 0.0, fall.std() if len(fall) > 1 else 0.0]
+    formants = [0.0] * 12
+    y = np.r_[x[0], x[1:] - 0.97 * x[:-1]]  # pre-emphasis
+    fr2 = sliding_window_view(y, 400)[::hop][:len(voiced)] * np.hamming(400)  # 25 ms
+    v2 = voiced[:len(fr2)]
+    if v2.sum() > 3:
+        r = np.fft.irfft(np.abs(np.fft.rfft(fr2[v2], 1024, axis=1)) ** 2, axis=1)[:, :LPC_ORDER + 1]
+        r[:, 0] = r[:, 0] * 1.0001 + 1e-9  # a little white noise: stable on digital silence
+        a = _levinson(r)
+        comp = np.zeros((len(a), LPC_ORDER, LPC_ORDER))
+        comp[:, 0, :] = -a[:, 1:]
+        comp[:, np.arange(1, LPC_ORDER), np.arange(LPC_ORDER - 1)] = 1.0
+        z = np.linalg.eigvals(comp)
+        freq = np.angle(z) * SAMPLE_RATE / (2 * np.pi)
+        bw = -np.log(np.abs(z) + 1e-12) * SAMPLE_RATE / np.pi
+        freq = np.where((freq > 150) & (freq < 5000) & (bw < 500), freq, np.inf)
+        order = np.argsort(freq, axis=1)
+        fs = np.take_along_axis(freq, order, 1)[:, :3]
+        bs = np.where(np.isfinite(fs), np.take_along_axis(bw, order, 1)[:, :3], np.nan)
+        fs = np.where(np.isfinite(fs), fs, np.nan)
+        formants = [v for j in range(3) for v in _mean_spread(fs[:, j]) + _mean_spread(bs[:, j])]
+    return np.nan_to_num(np.array(f0 + formants + [voiced.mean()], dtype=np.float32))
+
+
+def corpus_features(clips: list[Clip], seed: int = 0, egemaps: bool = True) -> dict:
+    """Every non-overlapping window of the corpus's streams (the LOCO test windows, in their order):
+    the feature families, label, emotion and speaker."""
+    smile = None
+    if egemaps:
+        import opensmile
+
+        smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                                feature_level=opensmile.FeatureLevel.Functionals)
+    out: dict[str, list] = {k: [] for k in ("window_stats", "raw", "egemaps", "y", "emotion", "speaker")}
+    audio = load_all(clips)
+    for s in build_streams(clips, audio, seed):
+        x = loop_to_window(s.audio)
+        windows = stream_windows(s.audio)
+        for k, w in enumerate(windows):
+            seg = x[k * WINDOW_FRAMES * HOP: k * WINDOW_FRAMES * HOP + WINDOW_SPAN]
+            out["window_stats"].append(window_stats(w))
+            out["raw"].append(raw_prosody(seg))
+            if smile is not None:
+                out["egemaps"].append(smile.process_signal(seg, SAMPLE_RATE).values[0])
+        lab = label_of(s.emotion)
+        out["y"] += [-1 if lab is None else lab] * len(windows)
+        out["emotion"] += [s.emotion] * len(windows)
+        out["speaker"] += [s.speaker] * len(windows)
+    return {k: np.array(v, dtype=np.float32 if k in ("window_stats", "raw", "egemaps") else None)
+            for k, v in out.items()}
+
+
+def family(d: dict, name: str) -> np.ndarray:
+    if name == "window_stats":
+        return d["window_stats"]
+    if name == "raw_f0":
+        return d["raw"][:, :10]
+    if name == "raw_formants":
+        return d["raw"][:, 10:]
+    if name == "egemaps":
+        return d["egemaps"]
+    if name == "egemaps_f0_formants":
+        return d["egemaps"][:, EGEMAPS_F0_FORMANTS]
+    raise KeyError(name)
+
+
+def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families: tuple[str, ...]
+              ) -> dict[str, dict]:
+    """Per held-out corpus: the head's AUC alone and fused with the network (None: one class)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    x = {c: np.hstack([family(d, f) for f in families]) for c, d in feats.items()}
+    rows = {}
+    for held in feats:
+        train = [c for c in feats if c != held]
+        keep = {c: feats[c]["y"] >= 0 for c in train}
+        xt = np.vstack([x[c][keep[c]] for c in train])
+        yt = np.concatenate([feats[c]["y"][keep[c]] for c in train])
+        cor = np.concatenate([np.full(keep[c].sum(), c) for c in train])
+        emo = np.concatenate([feats[c]["emotion"][keep[c]] for c in train])
+        mean, scale = xt.mean(0), xt.std(0)
+        scale[scale < 1e-6] = 1.0
+        clf = LogisticRegression(C=C, max_iter=5000)
+        clf.fit((xt - mean) / scale, yt, sample_weight=balance_weights(cor, yt, emo, {"sadness": 2.0}))
+        h = clf.decision_function((x[held] - mean) / scale)
+        y = feats[held]["y"]
+        lab = y >= 0
+        row = {"called_negative_head": round(float(np.mean(h[lab] > 0)), 4)}
+        if len(set(y[lab].tolist())) == 2:
+            row["head_auc"] = round(float(roc_auc_score(y[lab], h[lab])), 4)
+            if held in networks:
+                row["network_auc"] = round(float(roc_auc_score(y[lab], networks[held][lab])), 4)
+                row["fused_auc"] = round(float(roc_auc_score(y[lab], fuse(networks[held][lab], h[lab]))), 4)
+        rows[held] = row
+    return rows
+
+
+def summarize(rows: dict[str, dict], base: dict[str, dict] | None) -> dict:
+    two = [c for c, r in rows.items() if "head_auc" in r]
+    out = {"head_auc_mean": round(float(np.mean([rows[c]["head_auc"] for c in two])), 4)}
+    if all("fused_auc" in rows[c] for c in two):
+        out["fused_auc_mean"] = round(float(np.mean([rows[c]["fused_auc"] for c in two])), 4)
+        if base is not None:
+            out["corpora_fused_better_than_window_stats"] = sum(
+                rows[c]["fused_auc"] > base[c]["fused_auc"] for c in two)
+    out["corpora"] = len(two)
+    return out
+
+
+def _features_of(args: tuple) -> tuple[str, dict, float]:
+    corpus, clips, egemaps = args
+    t0 = time.time()
+    return corpus, corpus_features(clips, egemaps=egemaps), time.time() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Leave-one-corpus-out probe of the stats head's inputs.")
+    ap.add_argument("--manifest", type=Path, required=True)
+    ap.add_argument("--networks", type=Path, default=None, help="a LOCO --work folder of a "
+                    "--no-stats-head run: its <corpus>-scores.npz give the fused rows")
+    ap.add_argument("--report", type=Path, required=True)
+    ap.add_argument("--no-egemaps", action="store_true", help="without opensmile's eGeMAPS rows")
+    ap.add_argument("--speakers-per-corpus", type=int, default=0, help="quick runs: at most this "
+                    "many speakers of each corpus (0: all)")
+    ap.add_argument("--max-clips", type=int, default=0, help="quick runs: at most this many clips "
+                    "per speaker and emotion (0: all)")
+    ap.add_argument("--workers", type=int, default=2, help="corpora processed at once")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    try:
+        if not args.no_egemaps:
+            try:
+                import opensmile  # noqa: F401
+            except ImportError:
+                raise SpecmonError("opensmile is not installed (pip install opensmile), or pass "
+                                   "--no-egemaps") from None
+        clips = subset(read_manifest(args.manifest), args.speakers_per_corpus, args.max_clips)
+        corpora = sorted({c.corpus for c in clips})
+        if len(corpora) < 3:
+            raise SpecmonError("the probe needs at least 3 corpora (one held out, two to train on)")
+        if args.networks is not None and not args.networks.is_dir():
+            raise SpecmonError(f"{args.networks}: not a folder")
+        jobs = [(c, [k for k in clips if k.corpus == c], not args.no_egemaps) for c in corpora]
+        feats = {}
+        with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+            for corpus, d, sec in pool.map(_features_of, jobs):
+                feats[corpus] = d
+                print(f"{corpus}: {len(d['y'])} windows ({sec:.0f} s)", file=sys.stderr, flush=True)
+        networks = {}
+        for c in corpora if args.networks else []:
+            f = args.networks / f"{c}-scores.npz"
+            if f.is_file():
+                s = np.load(f)["s"]
+                if len(s) != len(feats[c]["y"]):
+                    raise SpecmonError(f"{f}: {len(s)} scores for {len(feats[c]['y'])} windows (a run "
+                                       "on another manifest or subset?)")
+                networks[c] = s
+        sets = {k: v for k, v in FEATURE_SETS.items() if args.no_egemaps is False
+                or not any(f.startswith("egemaps") for f in v)}
+        results, base = {}, None
+        for name, fams in sets.items():
+            rows = loco_aucs(feats, networks, fams)
+            base = base or rows
+            results[name] = {"families": list(fams), "mean": summarize(rows, base), "per_corpus": rows}
+            m = results[name]["mean"]
+            print(f"{name:40s} head AUC {m['head_auc_mean']:.3f}  fused AUC "
+                  f"{m.get('fused_auc_mean', float('nan')):.3f}", file=sys.stderr, flush=True)
+        rep = {"protocol": "leave-one-corpus-out probe: logistic regression (C 0.01) on the other "
+                           "corpora's test windows; no validation speakers, no threshold (AUC only)",
+               **provenance(args.manifest), "networks": str(args.networks) if args.networks else None,
+               "windows": {c: len(d["y"]) for c, d in feats.items()},
+               "raw_prosody_features": RAW_NAMES, "feature_sets": results,
+               "minutes": round((time.time() - t0) / 60, 1)}
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(rep, indent=2) + "\n")
+    except (SpecmonError, ValueError) as e:
+        print(f"feature_probe: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
