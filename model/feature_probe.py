@@ -14,7 +14,10 @@ Every feature set is judged the same way: for each corpus, a logistic regression
 C 0.01, every corpus and class weighing the same, sadness 2x) is trained on the other corpora's
 windows and scored on the held-out corpus's windows (every non-overlapping window of its streams,
 the LOCO test windows), alone and fused (monitor.window_stats.fuse) with the network-alone scores of
-a LOCO run (`<networks>/<corpus>-scores.npz`, from `python -m model.loco --no-stats-head ...`).
+a LOCO run (`<networks>/<corpus>-scores.npz`, from `python -m model.loco --no-stats-head ...`). A
+second view tests the same heads on the held-out windows through loco's worse recording (random
+microphone, room and noise; the fold network `<networks>/<corpus>.tflite` scores them anew), since
+the figure that counts is phones in real rooms. Each family's extraction time is reported per window.
 
 This is a probe, not the LOCO protocol: no validation speakers, no recording-condition copies, no
 threshold, so it reports ROC AUC only. Its corpora are the LOCO test corpora, so a feature set it
@@ -23,7 +26,7 @@ favours must still be measured by a full LOCO run before it ships.
     python -m model.feature_probe --manifest ../shared/data/speech/manifest.csv \\
         --networks runs/loco-network --report model/reports/feature_probe.json
 
-About 8 minutes on this 2-core machine (eGeMAPS is ~40 ms a window).
+About 16 minutes on this 2-core machine (eGeMAPS is ~40 ms a window).
 """
 
 from __future__ import annotations
@@ -134,55 +137,74 @@ def raw_prosody(x: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.array(f0 + formants + [voiced.mean()], dtype=np.float32))
 
 
-def corpus_features(clips: list[Clip], seed: int = 0, egemaps: bool = True) -> dict:
+def corpus_features(clips: list[Clip], seed: int = 0, egemaps: bool = True,
+                    network: Path | None = None) -> dict:
     """Every non-overlapping window of the corpus's streams (the LOCO test windows, in their order):
-    the feature families, label, emotion and speaker."""
+    the feature families, label, emotion and speaker; the same once more for the worse-recording
+    view ("c_" keys: each stream through loco.conditioned's random microphone, room and noise), with
+    `network`'s own scores of those windows (the fold network of a LOCO run)."""
+    from model.augment import recording_condition
+    from monitor.scorer import Scorer
+
     smile = None
     if egemaps:
         import opensmile
 
         smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
                                 feature_level=opensmile.FeatureLevel.Functionals)
-    out: dict[str, list] = {k: [] for k in ("window_stats", "raw", "egemaps", "y", "emotion", "speaker")}
+    scorer = Scorer(network) if network is not None else None
+    fams = ("window_stats", "raw", "egemaps")
+    out: dict[str, list] = {k: [] for k in (*fams, *(f"c_{f}" for f in fams), "c_network", "y",
+                                           "emotion", "speaker")}
+    spent = np.zeros(3)  # seconds in each family's extraction
     audio = load_all(clips)
-    for s in build_streams(clips, audio, seed):
-        x = loop_to_window(s.audio)
-        windows = stream_windows(s.audio)
-        for k, w in enumerate(windows):
-            seg = x[k * WINDOW_FRAMES * HOP: k * WINDOW_FRAMES * HOP + WINDOW_SPAN]
-            out["window_stats"].append(window_stats(w))
-            out["raw"].append(raw_prosody(seg))
-            if smile is not None:
-                out["egemaps"].append(smile.process_signal(seg, SAMPLE_RATE).values[0])
+    for i, s in enumerate(build_streams(clips, audio, seed)):
+        # The same condition as loco.conditioned gives this stream (same seed, same order).
+        worse = recording_condition(s.audio, np.random.default_rng([seed, 31, i]))
+        for pre, x in (("", loop_to_window(s.audio)), ("c_", worse)):
+            windows = stream_windows(x)
+            for k, w in enumerate(windows):
+                seg = x[k * WINDOW_FRAMES * HOP: k * WINDOW_FRAMES * HOP + WINDOW_SPAN]
+                t = time.perf_counter()
+                out[pre + "window_stats"].append(window_stats(w))
+                t1 = time.perf_counter()
+                out[pre + "raw"].append(raw_prosody(seg))
+                t2 = time.perf_counter()
+                if smile is not None:
+                    out[pre + "egemaps"].append(smile.process_signal(seg, SAMPLE_RATE).values[0])
+                spent += np.array([t1 - t, t2 - t1, time.perf_counter() - t2])
+                if pre and scorer is not None:
+                    out["c_network"].append(scorer.cnn_score(w))
         lab = label_of(s.emotion)
         out["y"] += [-1 if lab is None else lab] * len(windows)
         out["emotion"] += [s.emotion] * len(windows)
         out["speaker"] += [s.speaker] * len(windows)
-    return {k: np.array(v, dtype=np.float32 if k in ("window_stats", "raw", "egemaps") else None)
-            for k, v in out.items()}
+    arrays = {k: np.array(v, dtype=np.float32 if k.removeprefix("c_") in fams else None)
+              for k, v in out.items()}
+    arrays["seconds"] = spent
+    return arrays
 
 
-def family(d: dict, name: str) -> np.ndarray:
-    if name == "window_stats":
-        return d["window_stats"]
-    if name == "raw_f0":
-        return d["raw"][:, :10]
-    if name == "raw_formants":
-        return d["raw"][:, 10:]
-    if name == "egemaps":
-        return d["egemaps"]
-    if name == "egemaps_f0_formants":
-        return d["egemaps"][:, EGEMAPS_F0_FORMANTS]
-    raise KeyError(name)
+def family(d: dict, name: str, pre: str = "") -> np.ndarray:
+    """One feature family's columns (pre "c_": of the worse-recording windows)."""
+    cols = {"window_stats": ("window_stats", slice(None)), "raw_f0": ("raw", slice(0, 10)),
+            "raw_formants": ("raw", slice(10, None)), "egemaps": ("egemaps", slice(None)),
+            "egemaps_f0_formants": ("egemaps", EGEMAPS_F0_FORMANTS)}
+    key, idx = cols[name]
+    return d[pre + key][:, idx]
 
 
-def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families: tuple[str, ...]
-              ) -> dict[str, dict]:
-    """Per held-out corpus: the head's AUC alone and fused with the network (None: one class)."""
+def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families: tuple[str, ...],
+              view: str = "") -> dict[str, dict]:
+    """Per held-out corpus: the head's AUC alone and fused with the network (two-class corpora).
+
+    Trained on the other corpora's windows as recorded; view "c_": tested on the held-out corpus's
+    worse-recording windows (networks then holds the network's scores of those)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
     x = {c: np.hstack([family(d, f) for f in families]) for c, d in feats.items()}
+    test = {c: np.hstack([family(d, f, view) for f in families]) for c, d in feats.items()}
     rows = {}
     for held in feats:
         train = [c for c in feats if c != held]
@@ -195,7 +217,7 @@ def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families:
         scale[scale < 1e-6] = 1.0
         clf = LogisticRegression(C=C, max_iter=5000)
         clf.fit((xt - mean) / scale, yt, sample_weight=balance_weights(cor, yt, emo, {"sadness": 2.0}))
-        h = clf.decision_function((x[held] - mean) / scale)
+        h = clf.decision_function((test[held] - mean) / scale)
         y = feats[held]["y"]
         lab = y >= 0
         row = {"called_negative_head": round(float(np.mean(h[lab] > 0)), 4)}
@@ -221,9 +243,9 @@ def summarize(rows: dict[str, dict], base: dict[str, dict] | None) -> dict:
 
 
 def _features_of(args: tuple) -> tuple[str, dict, float]:
-    corpus, clips, egemaps = args
+    corpus, clips, egemaps, network = args
     t0 = time.time()
-    return corpus, corpus_features(clips, egemaps=egemaps), time.time() - t0
+    return corpus, corpus_features(clips, egemaps=egemaps, network=network), time.time() - t0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,12 +275,18 @@ def main(argv: list[str] | None = None) -> int:
             raise SpecmonError("the probe needs at least 3 corpora (one held out, two to train on)")
         if args.networks is not None and not args.networks.is_dir():
             raise SpecmonError(f"{args.networks}: not a folder")
-        jobs = [(c, [k for k in clips if k.corpus == c], not args.no_egemaps) for c in corpora]
+        nets = {c: args.networks / f"{c}.tflite" for c in corpora if args.networks
+                and (args.networks / f"{c}.tflite").is_file()}
+        jobs = [(c, [k for k in clips if k.corpus == c], not args.no_egemaps, nets.get(c))
+                for c in corpora]
         feats = {}
         with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
             for corpus, d, sec in pool.map(_features_of, jobs):
                 feats[corpus] = d
                 print(f"{corpus}: {len(d['y'])} windows ({sec:.0f} s)", file=sys.stderr, flush=True)
+        n_win = sum(2 * len(d["y"]) for d in feats.values())
+        ms_per_window = {f: round(1000 * sum(d["seconds"][i] for d in feats.values()) / n_win, 2)
+                         for i, f in enumerate(("window_stats", "raw_prosody", "egemaps"))}
         networks = {}
         for c in corpora if args.networks else []:
             f = args.networks / f"{c}-scores.npz"
@@ -270,19 +298,26 @@ def main(argv: list[str] | None = None) -> int:
                 networks[c] = s
         sets = {k: v for k, v in FEATURE_SETS.items() if args.no_egemaps is False
                 or not any(f.startswith("egemaps") for f in v)}
-        results, base = {}, None
+        c_networks = {c: feats[c]["c_network"] for c in nets}
+        results, base, c_base = {}, None, None
         for name, fams in sets.items():
             rows = loco_aucs(feats, networks, fams)
-            base = base or rows
-            results[name] = {"families": list(fams), "mean": summarize(rows, base), "per_corpus": rows}
-            m = results[name]["mean"]
+            c_rows = loco_aucs(feats, c_networks, fams, view="c_")
+            base, c_base = base or rows, c_base or c_rows
+            results[name] = {"families": list(fams), "mean": summarize(rows, base), "per_corpus": rows,
+                             "conditioned_mean": summarize(c_rows, c_base),
+                             "conditioned_per_corpus": c_rows}
+            m, cm = results[name]["mean"], results[name]["conditioned_mean"]
             print(f"{name:40s} head AUC {m['head_auc_mean']:.3f}  fused AUC "
-                  f"{m.get('fused_auc_mean', float('nan')):.3f}", file=sys.stderr, flush=True)
+                  f"{m.get('fused_auc_mean', float('nan')):.3f}   worse recording: head "
+                  f"{cm['head_auc_mean']:.3f} fused {cm.get('fused_auc_mean', float('nan')):.3f}",
+                  file=sys.stderr, flush=True)
         rep = {"protocol": "leave-one-corpus-out probe: logistic regression (C 0.01) on the other "
                            "corpora's test windows; no validation speakers, no threshold (AUC only)",
                **provenance(args.manifest), "networks": str(args.networks) if args.networks else None,
                "windows": {c: len(d["y"]) for c, d in feats.items()},
-               "raw_prosody_features": RAW_NAMES, "feature_sets": results,
+               "raw_prosody_features": RAW_NAMES, "ms_per_window": ms_per_window,
+               "feature_sets": results,
                "minutes": round((time.time() - t0) / 60, 1)}
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(rep, indent=2) + "\n")
