@@ -156,7 +156,6 @@ def corpus_features(clips: list[Clip], seed: int = 0, egemaps: bool = True,
     fams = ("window_stats", "raw", "egemaps")
     out: dict[str, list] = {k: [] for k in (*fams, *(f"c_{f}" for f in fams), "c_network", "y",
                                            "emotion", "speaker")}
-    spent = np.zeros(3)  # seconds in each family's extraction
     audio = load_all(clips)
     for i, s in enumerate(build_streams(clips, audio, seed)):
         # The same condition as loco.conditioned gives this stream (same seed, same order).
@@ -165,24 +164,18 @@ def corpus_features(clips: list[Clip], seed: int = 0, egemaps: bool = True,
             windows = stream_windows(x)
             for k, w in enumerate(windows):
                 seg = x[k * WINDOW_FRAMES * HOP: k * WINDOW_FRAMES * HOP + WINDOW_SPAN]
-                t = time.perf_counter()
                 out[pre + "window_stats"].append(window_stats(w))
-                t1 = time.perf_counter()
                 out[pre + "raw"].append(raw_prosody(seg))
-                t2 = time.perf_counter()
                 if smile is not None:
                     out[pre + "egemaps"].append(smile.process_signal(seg, SAMPLE_RATE).values[0])
-                spent += np.array([t1 - t, t2 - t1, time.perf_counter() - t2])
                 if pre and scorer is not None:
                     out["c_network"].append(scorer.cnn_score(w))
         lab = label_of(s.emotion)
         out["y"] += [-1 if lab is None else lab] * len(windows)
         out["emotion"] += [s.emotion] * len(windows)
         out["speaker"] += [s.speaker] * len(windows)
-    arrays = {k: np.array(v, dtype=np.float32 if k.removeprefix("c_") in fams else None)
-              for k, v in out.items()}
-    arrays["seconds"] = spent
-    return arrays
+    return {k: np.array(v, dtype=np.float32 if k.removeprefix("c_") in fams else None)
+            for k, v in out.items()}
 
 
 def family(d: dict, name: str, pre: str = "") -> np.ndarray:
@@ -242,6 +235,39 @@ def summarize(rows: dict[str, dict], base: dict[str, dict] | None) -> dict:
     return out
 
 
+def extraction_ms(clips: list[Clip], egemaps: bool, n: int = 40) -> dict[str, float]:
+    """Each family's extraction time, ms per window (median over `n` windows of `clips`), measured
+    in this process alone: the parallel extraction would time the workers' contention."""
+    stream = build_streams(clips, load_all(clips))[0]
+    x = loop_to_window(stream.audio)
+    windows = stream_windows(x, stride=31)[:n]
+    segs = [x[k * 31 * HOP: k * 31 * HOP + WINDOW_SPAN] for k in range(len(windows))]
+    fns = {"window_stats": lambda i: window_stats(windows[i]), "raw_prosody": lambda i: raw_prosody(segs[i])}
+    if egemaps:
+        import opensmile
+
+        smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                                feature_level=opensmile.FeatureLevel.Functionals)
+        fns["egemaps"] = lambda i: smile.process_signal(segs[i], SAMPLE_RATE)
+    out = {}
+    for name, fn in fns.items():
+        fn(0)  # warm-up
+        times = []
+        for i in range(len(windows)):
+            t = time.perf_counter()
+            fn(i)
+            times.append(time.perf_counter() - t)
+        out[name] = round(1000 * float(np.median(times)), 2)
+    return out
+
+
+def _one_thread() -> None:
+    # Two workers on two cores: BLAS threads in each would only contend.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 def _features_of(args: tuple) -> tuple[str, dict, float]:
     corpus, clips, egemaps, network = args
     t0 = time.time()
@@ -280,13 +306,13 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [(c, [k for k in clips if k.corpus == c], not args.no_egemaps, nets.get(c))
                 for c in corpora]
         feats = {}
-        with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+        with ProcessPoolExecutor(max_workers=max(1, args.workers), initializer=_one_thread) as pool:
             for corpus, d, sec in pool.map(_features_of, jobs):
                 feats[corpus] = d
                 print(f"{corpus}: {len(d['y'])} windows ({sec:.0f} s)", file=sys.stderr, flush=True)
-        n_win = sum(2 * len(d["y"]) for d in feats.values())
-        ms_per_window = {f: round(1000 * sum(d["seconds"][i] for d in feats.values()) / n_win, 2)
-                         for i, f in enumerate(("window_stats", "raw_prosody", "egemaps"))}
+        longest = max(corpora, key=lambda c: sum(k.seconds for k in clips if k.corpus == c))
+        ms_per_window = extraction_ms([k for k in clips if k.corpus == longest][:20],
+                                      not args.no_egemaps)
         networks = {}
         for c in corpora if args.networks else []:
             f = args.networks / f"{c}-scores.npz"
