@@ -12,8 +12,9 @@ the window's raw samples would add, before anyone builds it into `listen`:
 
 Every feature set is judged the same way: for each corpus, a logistic regression (standardized,
 C 0.01, every corpus and class weighing the same, sadness 2x) is trained on the other corpora's
-windows and scored on the held-out corpus's windows (every non-overlapping window of its streams,
-the LOCO test windows), alone and fused (monitor.window_stats.fuse) with the network-alone scores of
+windows (as recorded and once more through a random recording condition, like the shipped head) and
+scored on the held-out corpus's windows (every non-overlapping window of its streams, the LOCO test
+windows), alone and fused (monitor.window_stats.fuse) with the network-alone scores of
 a LOCO run (`<networks>/<corpus>-scores.npz`, from `python -m model.loco --no-stats-head ...`). A
 second view tests the same heads on the held-out windows through loco's worse recording (random
 microphone, room and noise; the fold network `<networks>/<corpus>.tflite` scores them anew), since
@@ -191,26 +192,28 @@ def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families:
               view: str = "") -> dict[str, dict]:
     """Per held-out corpus: the head's AUC alone and fused with the network (two-class corpora).
 
-    Trained on the other corpora's windows as recorded; view "c_": tested on the held-out corpus's
-    worse-recording windows (networks then holds the network's scores of those)."""
+    view "c_": tested on the held-out corpus's worse-recording windows (networks then holds the
+    network's scores of those)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    x = {c: np.hstack([family(d, f) for f in families]) for c, d in feats.items()}
-    test = {c: np.hstack([family(d, f, view) for f in families]) for c, d in feats.items()}
+    x = {(c, pre): np.hstack([family(d, f, pre) for f in families])
+         for c, d in feats.items() for pre in ("", "c_")}
     rows = {}
     for held in feats:
-        train = [c for c in feats if c != held]
-        keep = {c: feats[c]["y"] >= 0 for c in train}
-        xt = np.vstack([x[c][keep[c]] for c in train])
-        yt = np.concatenate([feats[c]["y"][keep[c]] for c in train])
-        cor = np.concatenate([np.full(keep[c].sum(), c) for c in train])
-        emo = np.concatenate([feats[c]["emotion"][keep[c]] for c in train])
+        # Like the shipped head: the training corpora's windows as recorded and once more through
+        # a random recording condition.
+        train = [(c, pre) for c in feats if c != held for pre in ("", "c_")]
+        keep = {c: feats[c]["y"] >= 0 for c in feats}
+        xt = np.vstack([x[c, pre][keep[c]] for c, pre in train])
+        yt = np.concatenate([feats[c]["y"][keep[c]] for c, _ in train])
+        cor = np.concatenate([np.full(keep[c].sum(), c) for c, _ in train])
+        emo = np.concatenate([feats[c]["emotion"][keep[c]] for c, _ in train])
         mean, scale = xt.mean(0), xt.std(0)
         scale[scale < 1e-6] = 1.0
         clf = LogisticRegression(C=C, max_iter=5000)
         clf.fit((xt - mean) / scale, yt, sample_weight=balance_weights(cor, yt, emo, {"sadness": 2.0}))
-        h = clf.decision_function((test[held] - mean) / scale)
+        h = clf.decision_function((x[held, view] - mean) / scale)
         y = feats[held]["y"]
         lab = y >= 0
         row = {"called_negative_head": round(float(np.mean(h[lab] > 0)), 4)}
@@ -339,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{cm['head_auc_mean']:.3f} fused {cm.get('fused_auc_mean', float('nan')):.3f}",
                   file=sys.stderr, flush=True)
         rep = {"protocol": "leave-one-corpus-out probe: logistic regression (C 0.01) on the other "
-                           "corpora's test windows; no validation speakers, no threshold (AUC only)",
+                           "corpora's test windows, as recorded and through a random recording "
+                           "condition; no validation speakers, no threshold (AUC only)",
                **provenance(args.manifest), "networks": str(args.networks) if args.networks else None,
                "windows": {c: len(d["y"]) for c, d in feats.items()},
                "raw_prosody_features": RAW_NAMES, "ms_per_window": ms_per_window,
