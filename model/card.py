@@ -270,11 +270,12 @@ def probe_section(rep: dict | None) -> str:
 ### Where the next gain is: prosody from the raw audio (a probe)
 `reports/feature_probe.json` (`python -m model.feature_probe`, {rep['minutes']} min) asks what the
 stats head would gain from inputs the 513 × 125 window cannot give, before anyone builds them into
-`listen`. For each corpus, a logistic regression on the other corpora's windows is scored on the
-held-out one, alone and fused with the LOCO fold network (the network-alone run's scores); the worse
-recording view passes the held-out windows through the same random microphone, room and noise as
-above. It is a probe, not the LOCO protocol (no validation speakers, no threshold, AUC only), and its
-corpora are the test corpora: a set it favours must pass a full LOCO run before it ships.
+`listen`. For each corpus, a logistic regression on the other corpora's windows (as recorded and
+through a random recording condition, like the shipped head) is scored on the held-out one, alone
+and fused with the LOCO fold network (the network-alone run's scores); the worse recording view
+passes the held-out windows through the same random microphone, room and noise as above. It is a
+probe, not the LOCO protocol (no validation speakers, no threshold, AUC only), and its corpora are
+the test corpora: a set it favours must pass a full LOCO run before it ships.
 
 {chr(10).join(lines)}
 
