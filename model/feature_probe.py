@@ -15,19 +15,21 @@ C 0.01, every corpus and class weighing the same, sadness 2x) is trained on the 
 windows (as recorded and once more through a random recording condition, like the shipped head) and
 scored on the held-out corpus's windows (every non-overlapping window of its streams, the LOCO test
 windows), alone and fused (monitor.window_stats.fuse) with the network-alone scores of
-a LOCO run (`<networks>/<corpus>-scores.npz`, from `python -m model.loco --no-stats-head ...`). A
-second view tests the same heads on the held-out windows through loco's worse recording (random
-microphone, room and noise; the fold network `<networks>/<corpus>.tflite` scores them anew), since
-the figure that counts is phones in real rooms. Each family's extraction time is reported per window.
+a LOCO run (`<networks>/<corpus>-scores.npz` of a `python -m model.loco --no-stats-head ...` run,
+checked: no head, the same windows). A second view tests the same heads on the held-out windows
+through loco's worse recording (loco.conditioned's random microphone, room and noise, seeded as
+there; the fold network `<networks>/<corpus>.tflite` scores them anew), since the figure that counts
+is phones in real rooms. The training copies get other conditions (stats_head's seeding), never the
+held-out streams' own. Each family's extraction time is measured per window, alone.
 
-This is a probe, not the LOCO protocol: no validation speakers, no recording-condition copies, no
-threshold, so it reports ROC AUC only. Its corpora are the LOCO test corpora, so a feature set it
+This is a probe, not the LOCO protocol: no validation speakers, no threshold (fixed C), so it reports
+ROC AUC only. Its corpora are the LOCO test corpora, so a feature set it
 favours must still be measured by a full LOCO run before it ships.
 
     python -m model.feature_probe --manifest ../shared/data/speech/manifest.csv \\
         --networks runs/loco-network --report model/reports/feature_probe.json
 
-About 16 minutes on this 2-core machine (eGeMAPS is ~40 ms a window).
+About 20 minutes on this 2-core machine (eGeMAPS is ~40 ms a window).
 """
 
 from __future__ import annotations
@@ -42,15 +44,17 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from model.dataset import Clip, build_streams, label_of, load_all, read_manifest, stream_windows
+from model.dataset import Clip, build_streams, load_all, read_manifest, stream_windows
 from model.loco import provenance, subset
-from model.stats_head import balance_weights
+from model.stats_head import fit_head
 from monitor.errors import SpecmonError
-from monitor.features import HOP, N_FFT, SAMPLE_RATE, WINDOW_FRAMES, loop_to_window
+from monitor.features import HOP, SAMPLE_RATE, WINDOW_FRAMES, WINDOW_SAMPLES, loop_to_window
+from monitor.scorer import Scorer, read_model_info
 from monitor.window_stats import fuse, window_stats
 
 C = 0.01
-WINDOW_SPAN = (WINDOW_FRAMES - 1) * HOP + N_FFT  # samples under one window's frames
+EMOTION_WEIGHT = {"sadness": 2.0}  # the shipped recipe's
+VIEWS = ("", "t_", "c_")  # as recorded; training copy (stats_head's seeding); worse recording (loco's)
 LPC_ORDER = 16
 F0_LAGS = (SAMPLE_RATE // 500, SAMPLE_RATE // 60)  # 500-60 Hz
 RAW_NAMES = ([f"f0_{n}" for n in ("mean", "stddevNorm", "p20", "p50", "p80", "range20_80",
@@ -58,8 +62,7 @@ RAW_NAMES = ([f"f0_{n}" for n in ("mean", "stddevNorm", "p20", "p50", "p80", "ra
              + [f"F{j}_{q}" for j in (1, 2, 3) for q in ("freq_mean", "freq_stddevNorm", "bw_mean",
                                                         "bw_stddevNorm")]
              + ["voiced_share"])
-# eGeMAPS v02 functional columns: F0 (0-9) and formants F1-F3 (40-57)
-EGEMAPS_F0_FORMANTS = list(range(0, 10)) + list(range(40, 58))
+EGEMAPS_F0_FORMANTS = ("F0semitone", "F1", "F2", "F3")  # column name prefixes
 FEATURE_SETS = {
     "window_stats": ("window_stats",),
     "window_stats + raw F0": ("window_stats", "raw_f0"),
@@ -96,15 +99,15 @@ def raw_prosody(x: np.ndarray) -> np.ndarray:
     hop = SAMPLE_RATE // 100
     fr = sliding_window_view(x, 640)[::hop]  # 40 ms
     fr = fr - fr.mean(1, keepdims=True)
-    energy = (fr ** 2).sum(1)
+    level = 10.0 * np.log10((fr ** 2).sum(1) + 1e-12)
     ac = np.fft.irfft(np.abs(np.fft.rfft(fr, 2048, axis=1)) ** 2, axis=1)[:, :F0_LAGS[1]]
     nacf = ac[:, F0_LAGS[0]:] / (ac[:, :1] + 1e-12)
     lag = nacf.argmax(1) + F0_LAGS[0]
-    voiced = (energy > np.percentile(energy, 40)) & (nacf.max(1) > 0.45)
+    # Voiced: within 30 dB of the loudest frame (and not digital silence) and clearly periodic.
+    voiced = (level > max(level.max() - 30.0, -100.0)) & (nacf.max(1) > 0.45)
     st = 12.0 * np.log2(SAMPLE_RATE / lag / 27.5)
-    # A 5-frame median against single-frame octave errors.
-    pad = np.pad(st, 2, mode="edge")
-    st = np.median(sliding_window_view(pad, 5), axis=1)
+    if voiced.sum() > 4:  # a 5-frame median over the voiced frames against octave errors
+        st[voiced] = np.median(sliding_window_view(np.pad(st[voiced], 2, mode="edge"), 5), axis=1)
     f0 = [0.0] * 10
     fv = st[voiced]
     if len(fv) > 4:
@@ -117,7 +120,8 @@ def raw_prosody(x: np.ndarray) -> np.ndarray:
               fall.mean() if len(fall) else 0.0, fall.std() if len(fall) > 1 else 0.0]
     formants = [0.0] * 12
     y = np.r_[x[0], x[1:] - 0.97 * x[:-1]]  # pre-emphasis
-    fr2 = sliding_window_view(y, 400)[::hop][:len(voiced)] * np.hamming(400)  # 25 ms
+    # 25-ms frames centred on the 40-ms F0 frames (120 samples in), so "voiced" means the same frame.
+    fr2 = sliding_window_view(y[120:], 400)[::hop][:len(voiced)] * np.hamming(400)
     v2 = voiced[:len(fr2)]
     if v2.sum() > 3:
         r = np.fft.irfft(np.abs(np.fft.rfft(fr2[v2], 1024, axis=1)) ** 2, axis=1)[:, :LPC_ORDER + 1]
@@ -138,84 +142,85 @@ def raw_prosody(x: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.array(f0 + formants + [voiced.mean()], dtype=np.float32))
 
 
+def smile():
+    """opensmile's eGeMAPS v02 functionals (the `train` extra installs opensmile)."""
+    import opensmile
+
+    return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                           feature_level=opensmile.FeatureLevel.Functionals)
+
+
 def corpus_features(clips: list[Clip], seed: int = 0, egemaps: bool = True,
                     network: Path | None = None) -> dict:
     """Every non-overlapping window of the corpus's streams (the LOCO test windows, in their order):
-    the feature families, label, emotion and speaker; the same once more for the worse-recording
-    view ("c_" keys: each stream through loco.conditioned's random microphone, room and noise), with
-    `network`'s own scores of those windows (the fold network of a LOCO run)."""
+    label, emotion, speaker and the feature families in three views (VIEWS): as recorded, a training
+    copy through a random recording condition, and loco.conditioned's worse recording of the same
+    stream, with `network`'s own scores of those last windows."""
     from model.augment import recording_condition
-    from monitor.scorer import Scorer
 
-    smile = None
-    if egemaps:
-        import opensmile
-
-        smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                                feature_level=opensmile.FeatureLevel.Functionals)
+    sm = smile() if egemaps else None
     scorer = Scorer(network) if network is not None else None
     fams = ("window_stats", "raw", "egemaps")
-    out: dict[str, list] = {k: [] for k in (*fams, *(f"c_{f}" for f in fams), "c_network", "y",
-                                           "emotion", "speaker")}
+    out: dict[str, list] = {f"{v}{f}": [] for v in VIEWS for f in fams}
+    out.update({k: [] for k in ("c_network", "y", "emotion", "speaker")})
     audio = load_all(clips)
     for i, s in enumerate(build_streams(clips, audio, seed)):
-        # The same condition as loco.conditioned gives this stream (same seed, same order).
-        worse = recording_condition(s.audio, np.random.default_rng([seed, 31, i]))
-        for pre, x in (("", loop_to_window(s.audio)), ("c_", worse)):
-            windows = stream_windows(x)
+        x = loop_to_window(s.audio)
+        # The seeds of stats_head.stream_stats (training copies) and of loco.conditioned (the test
+        # view: same seed, same stream order, so the same condition as the LOCO report's).
+        views = {"": x, "t_": recording_condition(x, np.random.default_rng([seed, 29, i])),
+                 "c_": recording_condition(s.audio, np.random.default_rng([seed, 31, i]))}
+        n = len(stream_windows(x))
+        for v, a in views.items():
+            windows = stream_windows(a)
+            assert len(windows) == n  # the views share the stream's length
             for k, w in enumerate(windows):
-                seg = x[k * WINDOW_FRAMES * HOP: k * WINDOW_FRAMES * HOP + WINDOW_SPAN]
-                out[pre + "window_stats"].append(window_stats(w))
-                out[pre + "raw"].append(raw_prosody(seg))
-                if smile is not None:
-                    out[pre + "egemaps"].append(smile.process_signal(seg, SAMPLE_RATE).values[0])
-                if pre and scorer is not None:
+                seg = a[k * WINDOW_FRAMES * HOP: k * WINDOW_FRAMES * HOP + WINDOW_SAMPLES]
+                out[v + "window_stats"].append(window_stats(w))
+                out[v + "raw"].append(raw_prosody(seg))
+                if sm is not None:
+                    out[v + "egemaps"].append(sm.process_signal(seg, SAMPLE_RATE).values[0])
+                if v == "c_" and scorer is not None:
                     out["c_network"].append(scorer.cnn_score(w))
-        lab = label_of(s.emotion)
-        out["y"] += [-1 if lab is None else lab] * len(windows)
-        out["emotion"] += [s.emotion] * len(windows)
-        out["speaker"] += [s.speaker] * len(windows)
-    return {k: np.array(v, dtype=np.float32 if k.removeprefix("c_") in fams else None)
-            for k, v in out.items()}
+        out["y"] += [-1 if s.label is None else s.label] * n
+        out["emotion"] += [s.emotion] * n
+        out["speaker"] += [s.speaker] * n
+    floats = {v + f for v in VIEWS for f in fams}
+    return {k: np.array(v, dtype=np.float32 if k in floats else None) for k, v in out.items()}
 
 
-def family(d: dict, name: str, pre: str = "") -> np.ndarray:
-    """One feature family's columns (pre "c_": of the worse-recording windows)."""
-    cols = {"window_stats": ("window_stats", slice(None)), "raw_f0": ("raw", slice(0, 10)),
-            "raw_formants": ("raw", slice(10, None)), "egemaps": ("egemaps", slice(None)),
-            "egemaps_f0_formants": ("egemaps", EGEMAPS_F0_FORMANTS)}
-    key, idx = cols[name]
-    return d[pre + key][:, idx]
+def family(d: dict, name: str, view: str = "", egemaps_names: tuple[str, ...] = ()) -> np.ndarray:
+    """One feature family's columns in one view."""
+    if name == "egemaps_f0_formants":
+        cols = [i for i, n in enumerate(egemaps_names) if n.startswith(EGEMAPS_F0_FORMANTS)]
+        return d[view + "egemaps"][:, cols]
+    key, idx = {"window_stats": ("window_stats", slice(None)), "raw_f0": ("raw", slice(0, 10)),
+                "raw_formants": ("raw", slice(10, None)), "egemaps": ("egemaps", slice(None))}[name]
+    return d[view + key][:, idx]
 
 
 def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families: tuple[str, ...],
-              view: str = "") -> dict[str, dict]:
+              view: str = "", egemaps_names: tuple[str, ...] = ()) -> dict[str, dict]:
     """Per held-out corpus: the head's AUC alone and fused with the network (two-class corpora).
 
-    view "c_": tested on the held-out corpus's worse-recording windows (networks then holds the
-    network's scores of those)."""
-    from sklearn.linear_model import LogisticRegression
+    The head is trained, like the shipped one, on the other corpora's windows as recorded and their
+    training copies. view "c_": tested on the held-out corpus's worse-recording windows (networks
+    then holds the network's scores of those)."""
     from sklearn.metrics import roc_auc_score
 
-    x = {(c, pre): np.hstack([family(d, f, pre) for f in families])
-         for c, d in feats.items() for pre in ("", "c_")}
+    x = {(c, v): np.hstack([family(d, f, v, egemaps_names) for f in families])
+         for c, d in feats.items() for v in VIEWS}
+    keep = {c: d["y"] >= 0 for c, d in feats.items()}
     rows = {}
     for held in feats:
-        # Like the shipped head: the training corpora's windows as recorded and once more through
-        # a random recording condition.
-        train = [(c, pre) for c in feats if c != held for pre in ("", "c_")]
-        keep = {c: feats[c]["y"] >= 0 for c in feats}
-        xt = np.vstack([x[c, pre][keep[c]] for c, pre in train])
-        yt = np.concatenate([feats[c]["y"][keep[c]] for c, _ in train])
-        cor = np.concatenate([np.full(keep[c].sum(), c) for c, _ in train])
-        emo = np.concatenate([feats[c]["emotion"][keep[c]] for c, _ in train])
-        mean, scale = xt.mean(0), xt.std(0)
-        scale[scale < 1e-6] = 1.0
-        clf = LogisticRegression(C=C, max_iter=5000)
-        clf.fit((xt - mean) / scale, yt, sample_weight=balance_weights(cor, yt, emo, {"sadness": 2.0}))
-        h = clf.decision_function((x[held, view] - mean) / scale)
+        train = [(c, v) for c in feats if c != held for v in ("", "t_")]
+        meta = {"y": np.concatenate([feats[c]["y"][keep[c]] for c, _ in train]),
+                "corpus": np.concatenate([np.full(keep[c].sum(), c) for c, _ in train]),
+                "emotion": np.concatenate([feats[c]["emotion"][keep[c]] for c, _ in train])}
+        head = fit_head(np.vstack([x[c, v][keep[c]] for c, v in train]), meta, C, EMOTION_WEIGHT)
+        h = ((x[held, view] - head.mean) / head.scale) @ head.coef + head.intercept
         y = feats[held]["y"]
-        lab = y >= 0
+        lab = keep[held]
         row = {"called_negative_head": round(float(np.mean(h[lab] > 0)), 4)}
         if len(set(y[lab].tolist())) == 2:
             row["head_auc"] = round(float(roc_auc_score(y[lab], h[lab])), 4)
@@ -227,9 +232,10 @@ def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families:
 
 
 def summarize(rows: dict[str, dict], base: dict[str, dict] | None) -> dict:
+    """Means over the two-class corpora, and on how many the fused AUC beats the `base` set's."""
     two = [c for c, r in rows.items() if "head_auc" in r]
     out = {"head_auc_mean": round(float(np.mean([rows[c]["head_auc"] for c in two])), 4)}
-    if all("fused_auc" in rows[c] for c in two):
+    if two and all("fused_auc" in rows[c] for c in two):
         out["fused_auc_mean"] = round(float(np.mean([rows[c]["fused_auc"] for c in two])), 4)
         if base is not None:
             out["corpora_fused_better_than_window_stats"] = sum(
@@ -238,20 +244,52 @@ def summarize(rows: dict[str, dict], base: dict[str, dict] | None) -> dict:
     return out
 
 
-def extraction_ms(clips: list[Clip], egemaps: bool, n: int = 40) -> dict[str, float]:
-    """Each family's extraction time, ms per window (median over `n` windows of `clips`), measured
-    in this process alone: the parallel extraction would time the workers' contention."""
-    stream = build_streams(clips, load_all(clips))[0]
-    x = loop_to_window(stream.audio)
-    windows = stream_windows(x, stride=31)[:n]
-    segs = [x[k * 31 * HOP: k * 31 * HOP + WINDOW_SPAN] for k in range(len(windows))]
-    fns = {"window_stats": lambda i: window_stats(windows[i]), "raw_prosody": lambda i: raw_prosody(segs[i])}
-    if egemaps:
-        import opensmile
+def check_networks(folder: Path, corpora: list[str]) -> int:
+    """Before any decoding: every corpus's fold network (int8, no stats head) and its scores are in
+    `folder`. Returns the seed the networks' run built its streams with."""
+    if not folder.is_dir():
+        raise SpecmonError(f"{folder}: not a folder")
+    seeds = set()
+    for c in corpora:
+        for f in (folder / f"{c}.tflite", folder / f"{c}-scores.npz"):
+            if not f.is_file():
+                raise SpecmonError(f"{f}: not found (--networks wants a LOCO --work folder)")
+        info = read_model_info(folder / f"{c}.tflite")
+        if info.head is not None:
+            raise SpecmonError(f"{folder / c}.tflite has a stats head: --networks wants the folder of a "
+                               "--no-stats-head LOCO run")
+        seeds.add(int(info.meta.get("recipe", {}).get("seed", 0)))
+    if len(seeds) != 1:
+        raise SpecmonError(f"{folder}: fold networks of different seeds ({sorted(seeds)})")
+    return seeds.pop()
 
-        smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                                feature_level=opensmile.FeatureLevel.Functionals)
-        fns["egemaps"] = lambda i: smile.process_signal(segs[i], SAMPLE_RATE)
+
+def network_scores(folder: Path, corpus: str, d: dict) -> np.ndarray:
+    """The fold network's scores of the corpus's windows, checked to be these windows."""
+    f = folder / f"{corpus}-scores.npz"
+    try:
+        z = np.load(f)
+        s, y, spk, emo = z["s"], z["y"], z["speaker"], z["emotion"]
+    except (OSError, ValueError, KeyError) as e:
+        raise SpecmonError(f"{f}: not a LOCO scores file ({e})") from None
+    if len(s) != len(d["y"]) or not (np.array_equal(y, d["y"]) and np.array_equal(spk, d["speaker"])
+                                     and np.array_equal(emo, d["emotion"])):
+        raise SpecmonError(f"{f}: {len(s)} scores that are not of these {len(d['y'])} windows (a run "
+                           "on another manifest, subset or seed?)")
+    return s
+
+
+def extraction_ms(clips: list[Clip], egemaps: bool, n: int = 40) -> dict[str, float]:
+    """Each family's extraction time, ms per window (median over up to `n` windows of `clips`),
+    measured in this process alone: the parallel extraction would time the workers' contention."""
+    x = loop_to_window(build_streams(clips, load_all(clips))[0].audio)
+    windows = stream_windows(x, stride=31)[:n]
+    segs = [x[k * 31 * HOP: k * 31 * HOP + WINDOW_SAMPLES] for k in range(len(windows))]
+    fns = {"window_stats": lambda i: window_stats(windows[i]),
+           "raw_prosody": lambda i: raw_prosody(segs[i])}
+    if egemaps:
+        sm = smile()
+        fns["egemaps"] = lambda i: sm.process_signal(segs[i], SAMPLE_RATE)
     out = {}
     for name, fn in fns.items():
         fn(0)  # warm-up
@@ -272,16 +310,17 @@ def _one_thread() -> None:
 
 
 def _features_of(args: tuple) -> tuple[str, dict, float]:
-    corpus, clips, egemaps, network = args
+    corpus, clips, seed, egemaps, network = args
     t0 = time.time()
-    return corpus, corpus_features(clips, egemaps=egemaps, network=network), time.time() - t0
+    return corpus, corpus_features(clips, seed, egemaps, network), time.time() - t0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Leave-one-corpus-out probe of the stats head's inputs.")
     ap.add_argument("--manifest", type=Path, required=True)
-    ap.add_argument("--networks", type=Path, default=None, help="a LOCO --work folder of a "
-                    "--no-stats-head run: its <corpus>-scores.npz give the fused rows")
+    ap.add_argument("--networks", type=Path, default=None, help="the --work folder of a LOCO "
+                    "--no-stats-head run on the same manifest and subset: its fold networks and "
+                    "scores give the fused rows")
     ap.add_argument("--report", type=Path, required=True)
     ap.add_argument("--no-egemaps", action="store_true", help="without opensmile's eGeMAPS rows")
     ap.add_argument("--speakers-per-corpus", type=int, default=0, help="quick runs: at most this "
@@ -292,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     t0 = time.time()
     try:
-        if not args.no_egemaps:
+        egemaps = not args.no_egemaps
+        if egemaps:
             try:
                 import opensmile  # noqa: F401
             except ImportError:
@@ -302,36 +342,25 @@ def main(argv: list[str] | None = None) -> int:
         corpora = sorted({c.corpus for c in clips})
         if len(corpora) < 3:
             raise SpecmonError("the probe needs at least 3 corpora (one held out, two to train on)")
-        if args.networks is not None and not args.networks.is_dir():
-            raise SpecmonError(f"{args.networks}: not a folder")
-        nets = {c: args.networks / f"{c}.tflite" for c in corpora if args.networks
-                and (args.networks / f"{c}.tflite").is_file()}
-        jobs = [(c, [k for k in clips if k.corpus == c], not args.no_egemaps, nets.get(c))
-                for c in corpora]
+        seed = check_networks(args.networks, corpora) if args.networks else 0
+        nets = {c: args.networks / f"{c}.tflite" for c in corpora} if args.networks else {}
+        jobs = [(c, [k for k in clips if k.corpus == c], seed, egemaps, nets.get(c)) for c in corpora]
         feats = {}
         with ProcessPoolExecutor(max_workers=max(1, args.workers), initializer=_one_thread) as pool:
             for corpus, d, sec in pool.map(_features_of, jobs):
                 feats[corpus] = d
                 print(f"{corpus}: {len(d['y'])} windows ({sec:.0f} s)", file=sys.stderr, flush=True)
-        longest = max(corpora, key=lambda c: sum(k.seconds for k in clips if k.corpus == c))
-        ms_per_window = extraction_ms([k for k in clips if k.corpus == longest][:20],
-                                      not args.no_egemaps)
-        networks = {}
-        for c in corpora if args.networks else []:
-            f = args.networks / f"{c}-scores.npz"
-            if f.is_file():
-                s = np.load(f)["s"]
-                if len(s) != len(feats[c]["y"]):
-                    raise SpecmonError(f"{f}: {len(s)} scores for {len(feats[c]['y'])} windows (a run "
-                                       "on another manifest or subset?)")
-                networks[c] = s
-        sets = {k: v for k, v in FEATURE_SETS.items() if args.no_egemaps is False
-                or not any(f.startswith("egemaps") for f in v)}
+        networks = {c: network_scores(args.networks, c, feats[c]) for c in nets}
         c_networks = {c: feats[c]["c_network"] for c in nets}
+        longest = max(corpora, key=lambda c: sum(k.seconds for k in clips if k.corpus == c))
+        ms_per_window = extraction_ms([k for k in clips if k.corpus == longest][:20], egemaps)
+        names = tuple(smile().feature_names) if egemaps else ()
+        sets = {k: v for k, v in FEATURE_SETS.items()
+                if egemaps or not any(f.startswith("egemaps") for f in v)}
         results, base, c_base = {}, None, None
         for name, fams in sets.items():
-            rows = loco_aucs(feats, networks, fams)
-            c_rows = loco_aucs(feats, c_networks, fams, view="c_")
+            rows = loco_aucs(feats, networks, fams, "", names)
+            c_rows = loco_aucs(feats, c_networks, fams, "c_", names)
             base, c_base = base or rows, c_base or c_rows
             results[name] = {"families": list(fams), "mean": summarize(rows, base), "per_corpus": rows,
                              "conditioned_mean": summarize(c_rows, c_base),
@@ -341,17 +370,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"{m.get('fused_auc_mean', float('nan')):.3f}   worse recording: head "
                   f"{cm['head_auc_mean']:.3f} fused {cm.get('fused_auc_mean', float('nan')):.3f}",
                   file=sys.stderr, flush=True)
-        rep = {"protocol": "leave-one-corpus-out probe: logistic regression (C 0.01) on the other "
-                           "corpora's test windows, as recorded and through a random recording "
-                           "condition; no validation speakers, no threshold (AUC only)",
+        rep = {"protocol": "leave-one-corpus-out probe: a logistic regression (C 0.01) on the other "
+                           "corpora's windows, as recorded and through a random recording condition; "
+                           "no validation speakers, no threshold (AUC only)",
                **provenance(args.manifest), "networks": str(args.networks) if args.networks else None,
-               "windows": {c: len(d["y"]) for c, d in feats.items()},
+               "seed": seed, "windows": {c: len(d["y"]) for c, d in feats.items()},
                "raw_prosody_features": RAW_NAMES, "ms_per_window": ms_per_window,
-               "feature_sets": results,
-               "minutes": round((time.time() - t0) / 60, 1)}
+               "feature_sets": results, "minutes": round((time.time() - t0) / 60, 1)}
         args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(json.dumps(rep, indent=2) + "\n")
-    except (SpecmonError, ValueError) as e:
+        tmp = args.report.with_name(args.report.name + ".tmp")
+        tmp.write_text(json.dumps(rep, indent=2) + "\n")
+        tmp.replace(args.report)  # a whole report or the old one, never half of one
+    except (SpecmonError, ValueError, OSError) as e:
         print(f"feature_probe: error: {e}", file=sys.stderr)
         return 2
     return 0

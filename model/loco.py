@@ -205,17 +205,23 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
     return rep
 
 
+def mean_defined(values: list) -> float | None:
+    """The mean of the values a fold could measure (a tiny run's mixed stream may hold one class
+    only); None when no fold could."""
+    values = [v for v in values if v is not None]
+    return round(float(np.mean(values)), 4) if values else None
+
+
 def aggregate(folds: list[dict]) -> dict:
     """Per-corpus rows, the mean over corpora, and emotion shares (mean over corpora that have it)."""
     rows = {f["corpus"]: f for f in folds}
     two_class = [f for f in folds if f["int8"]["windows"]["balanced_accuracy"] is not None]
-    mean = {k: round(float(np.mean([f["int8"]["windows"][k] for f in two_class])), 4)
-            for k in HEADLINE}
+    mean = {k: mean_defined([f["int8"]["windows"][k] for f in two_class]) for k in HEADLINE}
     mean["min_balanced_accuracy"] = min(f["int8"]["windows"]["balanced_accuracy"] for f in two_class)
     mean["corpora"] = [f["corpus"] for f in two_class]
-    mixed = {k: round(float(np.mean([f["mixed"]["windows"][k] for f in two_class])), 4)
+    mixed = {k: mean_defined([f["mixed"]["windows"][k] for f in two_class])
              for k in ("balanced_accuracy", "roc_auc", "f1")}
-    conditioned = {k: round(float(np.mean([f["conditioned"]["windows"][k] for f in two_class])), 4)
+    conditioned = {k: mean_defined([f["conditioned"]["windows"][k] for f in two_class])
                    for k in ("balanced_accuracy", "roc_auc", "f1")
                    if all("conditioned" in f for f in two_class)}
     emotions = sorted({e for f in folds for e in f["int8"]["per_emotion"]})

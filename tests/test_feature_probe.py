@@ -1,5 +1,6 @@
 """The feature probe (model/feature_probe.py): its raw-audio prosody on signals with a known answer,
-and a tiny real run over ../shared (the CI version of the ~16-minute full probe)."""
+and a tiny real run over ../shared with a tiny LOCO run's networks (the CI version of the
+~20-minute probe)."""
 
 from __future__ import annotations
 
@@ -12,21 +13,23 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from model.feature_probe import RAW_NAMES, WINDOW_SPAN, raw_prosody
+from model.feature_probe import RAW_NAMES, raw_prosody
+from monitor.features import WINDOW_SAMPLES
 
 SR = 16000
+SUBSET = ["--speakers-per-corpus", "2", "--max-clips", "2"]
 
 
-def vowel(f0: float, formants: tuple[float, ...], seconds: float = 4.1) -> np.ndarray:
-    """A glottal pulse train at f0 through two-pole resonators at the formants (bandwidth 80 Hz)."""
-    n = int(seconds * SR)
+def vowel(f0: float, formants: tuple[float, ...], bandwidth: float = 80.0) -> np.ndarray:
+    """A pulse train at f0 through two-pole resonators at the formants."""
+    n = WINDOW_SAMPLES + SR // 10
     x = np.zeros(n)
     x[::int(round(SR / f0))] = 1.0
     for f in formants:
-        r = np.exp(-np.pi * 80 / SR)
+        r = np.exp(-np.pi * bandwidth / SR)
         x = lfilter([1.0], [1.0, -2 * r * np.cos(2 * np.pi * f / SR), r * r], x)
     x += np.random.default_rng(0).normal(0, 1e-4 * np.abs(x).max(), n)
-    return (x / np.abs(x).max() * 0.5)[:WINDOW_SPAN].astype(np.float32)
+    return (x / np.abs(x).max() * 0.5)[:WINDOW_SAMPLES].astype(np.float32)
 
 
 def by_name(v: np.ndarray) -> dict:
@@ -36,58 +39,101 @@ def by_name(v: np.ndarray) -> dict:
 @pytest.mark.parametrize("f0", [110.0, 220.0])
 def test_raw_prosody_finds_pitch_and_formants_of_a_synthetic_vowel(f0: float) -> None:
     p = by_name(raw_prosody(vowel(f0, (700.0, 1200.0, 2600.0))))
-    assert p["f0_p50"] == pytest.approx(12 * np.log2(f0 / 27.5), abs=0.5)  # semitones
+    assert p["f0_p50"] == pytest.approx(12 * np.log2(f0 / 27.5), abs=0.5)  # semitones over 27.5 Hz
     assert p["f0_range20_80"] < 0.5  # a steady pitch
-    assert p["voiced_share"] > 0.5
+    assert p["voiced_share"] > 0.9
     assert p["F1_freq_mean"] == pytest.approx(700, rel=0.12)
     assert p["F2_freq_mean"] == pytest.approx(1200, rel=0.12)
     assert p["F3_freq_mean"] == pytest.approx(2600, rel=0.12)
+    assert 20 < p["F1_bw_mean"] < 250  # resonators of 80 Hz: narrow, not the 500-Hz cut-off
 
 
-def test_raw_prosody_is_finite_on_silence_and_noise() -> None:
-    for x in (np.zeros(WINDOW_SPAN, np.float32),
-              np.random.default_rng(1).normal(0, 0.1, WINDOW_SPAN).astype(np.float32)):
-        v = raw_prosody(x)
-        assert v.shape == (len(RAW_NAMES),) and np.all(np.isfinite(v))
+def test_raw_prosody_finds_no_voice_in_silence_or_noise() -> None:
+    silence = by_name(raw_prosody(np.zeros(WINDOW_SAMPLES, np.float32)))
+    assert silence["voiced_share"] == 0.0 and silence["f0_p50"] == 0.0
+    noise = by_name(raw_prosody(np.random.default_rng(1).normal(0, 0.1, WINDOW_SAMPLES)))
+    assert noise["voiced_share"] < 0.1
 
 
-def run_probe(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "model.feature_probe", *args],
-                          capture_output=True, text=True, timeout=600)
+def run(module: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                          timeout=timeout)
 
 
-def test_tiny_probe_run(tmp_path: Path, speech_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def networks(tmp_path_factory, speech_dir: Path) -> Path:
+    """A tiny network-alone LOCO run over every corpus (what --networks wants)."""
+    work = tmp_path_factory.mktemp("loco-network")
+    p = run("model.loco", "--manifest", str(speech_dir / "manifest.csv"), "--work", str(work),
+            "--no-stats-head", *SUBSET, "--epochs", "1", "--steps", "2")
+    assert p.returncode == 0, p.stderr[-3000:]
+    return work
+
+
+def test_tiny_probe_run_agrees_with_the_loco_run(tmp_path: Path, speech_dir: Path,
+                                                networks: Path) -> None:
     rep_path = tmp_path / "probe.json"
-    p = run_probe("--manifest", str(speech_dir / "manifest.csv"), "--report", str(rep_path),
-                  "--speakers-per-corpus", "1", "--max-clips", "2")
+    p = run("model.feature_probe", "--manifest", str(speech_dir / "manifest.csv"), "--report",
+            str(rep_path), "--networks", str(networks), *SUBSET)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "windows (" in p.stderr  # progress per corpus
     rep = json.loads(rep_path.read_text())
-    corpora = set(rep["windows"])
-    assert len(corpora) >= 9 and rep["manifest_sha256"]
+    loco = json.loads((networks / "loco_report.json").read_text())["per_corpus"]
+    assert set(rep["windows"]) == set(loco) and rep["seed"] == 0
     assert set(rep["ms_per_window"]) == {"window_stats", "raw_prosody", "egemaps"}
+    assert set(rep["feature_sets"]) >= {"window_stats", "window_stats + eGeMAPS F0 and formants"}
     for name, fs in rep["feature_sets"].items():
-        # Every corpus is held out once; only corpora with both classes get an AUC.
-        assert set(fs["per_corpus"]) == corpora, name
-        assert all(0.0 <= r["head_auc"] <= 1.0 for r in fs["per_corpus"].values() if "head_auc" in r)
-        assert "head_auc" not in fs["per_corpus"]["librispeech"]  # neutral only
-        assert 0.0 <= fs["conditioned_mean"]["head_auc_mean"] <= 1.0
+        assert set(fs["per_corpus"]) == set(loco), name  # every corpus held out once
+        for corpus, row in fs["per_corpus"].items():
+            # The probe's windows are the LOCO run's: the network's AUC is the fold's own, as
+            # recorded and through the worse recording (same seeds, same conditions).
+            two_class = loco[corpus]["int8"]["windows"]["roc_auc"] is not None
+            assert ("fused_auc" in row) == two_class, (name, corpus)
+            if two_class:
+                assert row["network_auc"] == pytest.approx(loco[corpus]["int8"]["windows"]["roc_auc"],
+                                                           abs=1e-4)
+                c_row = fs["conditioned_per_corpus"][corpus]
+                assert c_row["network_auc"] == pytest.approx(
+                    loco[corpus]["conditioned"]["windows"]["roc_auc"], abs=1e-4)
+        assert "fused_auc_mean" in fs["mean"] and "fused_auc_mean" in fs["conditioned_mean"]
 
 
-def test_probe_refuses_scores_of_other_windows_in_one_line(tmp_path: Path, speech_dir: Path) -> None:
+def test_probe_refuses_a_folder_with_heads_in_one_line(tmp_path: Path, speech_dir: Path) -> None:
+    # The shipped model has a stats head: its folder is not a network-alone LOCO run.
     nets = tmp_path / "nets"
     nets.mkdir()
-    np.savez(nets / "emodb-scores.npz", s=np.zeros(3))  # a run on other windows
-    p = run_probe("--manifest", str(speech_dir / "manifest.csv"), "--report", str(tmp_path / "r.json"),
-                  "--speakers-per-corpus", "1", "--max-clips", "2", "--no-egemaps",
-                  "--networks", str(nets))
-    assert p.returncode == 2
+    shipped = Path(__file__).resolve().parents[1] / "model"
+    corpora = sorted({r.split(",")[1] for r in (speech_dir / "manifest.csv").read_text().splitlines()[1:]})
+    for c in corpora:
+        (nets / f"{c}.tflite").write_bytes((shipped / "specmon.tflite").read_bytes())
+        (nets / f"{c}.json").write_bytes((shipped / "specmon.json").read_bytes())
+        np.savez(nets / f"{c}-scores.npz", s=np.zeros(3))
+    p = run("model.feature_probe", "--manifest", str(speech_dir / "manifest.csv"), "--report",
+            str(tmp_path / "r.json"), "--networks", str(nets), *SUBSET, timeout=120)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().startswith("feature_probe: error: ") and len(p.stderr.strip().splitlines()) == 1
+    assert "has a stats head" in p.stderr and "windows (" not in p.stderr  # before any extraction
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_probe_refuses_scores_of_other_windows_in_one_line(tmp_path: Path, speech_dir: Path,
+                                                           networks: Path) -> None:
+    nets = tmp_path / "nets"
+    nets.mkdir()
+    for f in networks.iterdir():
+        (nets / f.name).write_bytes(f.read_bytes())
+    np.savez(nets / "emodb-scores.npz", s=np.zeros(3), y=np.zeros(3), speaker=np.zeros(3),
+             emotion=np.zeros(3))  # scores of other windows
+    p = run("model.feature_probe", "--manifest", str(speech_dir / "manifest.csv"), "--report",
+            str(tmp_path / "r.json"), "--networks", str(nets), "--no-egemaps", *SUBSET)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip().splitlines()[-1].startswith("feature_probe: error: ")
-    assert "emodb-scores.npz: 3 scores for" in p.stderr and "Traceback" not in p.stderr
+    assert "emodb-scores.npz: 3 scores that are not of these" in p.stderr
     assert not (tmp_path / "r.json").exists()
 
 
 def test_probe_bad_manifest_is_one_line(tmp_path: Path) -> None:
-    p = run_probe("--manifest", str(tmp_path / "none.csv"), "--report", str(tmp_path / "r.json"))
+    p = run("model.feature_probe", "--manifest", str(tmp_path / "none.csv"), "--report",
+            str(tmp_path / "r.json"), timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip() == f"feature_probe: error: {tmp_path / 'none.csv'}: manifest not found"
