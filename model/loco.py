@@ -65,9 +65,10 @@ def provenance(manifest: Path) -> dict:
     """What a report must record to be reproduced: commit (the one this process started from),
     data, machine."""
     try:
+        # From the repository's top: the pathspecs are relative to the working directory.
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "model", "monitor"],
-                                    capture_output=True, text=True, cwd=Path(__file__).parent
-                                    ).stdout.strip())
+                                    capture_output=True, text=True,
+                                    cwd=Path(__file__).resolve().parents[1]).stdout.strip())
     except OSError:
         dirty = False
     cpu = "unknown"

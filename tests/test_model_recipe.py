@@ -4,6 +4,7 @@ the paper's baseline, and both audio formats of ../shared (FLAC and Ogg/Opus).""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -252,3 +253,24 @@ def test_train_bad_speaker_is_one_line(tmp_path: Path, speech_dir: Path) -> None
 
 def test_window_samples_constant() -> None:
     assert WINDOW_SAMPLES == 64512
+
+
+def test_provenance_sees_uncommitted_model_code(tmp_path: Path) -> None:
+    """Reports say when the code that made them was not committed (git_dirty)."""
+    repo = Path(__file__).resolve().parents[1]
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True, timeout=120)
+    code = ("import json, sys; from model.loco import provenance; "
+            "print(json.dumps(provenance(sys.argv[1])['git_dirty']))")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path\n")
+
+    def dirty() -> bool:
+        p = subprocess.run([sys.executable, "-c", code, str(manifest)], cwd=clone, capture_output=True,
+                           text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(clone)})
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+    assert dirty() is False
+    (clone / "model" / "loco.py").write_text((clone / "model" / "loco.py").read_text() + "\n# edit\n")
+    assert dirty() is True
