@@ -246,6 +246,21 @@ recording chain and language cost.
 """
 
 
+def probe_gain(rep: dict) -> str:
+    """One sentence: what raw F0 and formants add to the fused AUC, as recorded and worse."""
+    sets = rep["feature_sets"]
+    base, raw = sets["window_stats"], sets.get("window_stats + raw F0 and formants")
+    if raw is None:
+        return ""
+
+    def gain(view: str) -> str:
+        return f"{raw[view]['fused_auc_mean'] - base[view]['fused_auc_mean']:+.3f}"
+
+    return (f"Our own F0 and formants from the raw samples change the fused AUC by {gain('mean')} "
+            f"as recorded and by {gain('conditioned_mean')} through the worse recording, at "
+            f"{rep['ms_per_window']['raw_prosody']:.0f} ms a window.\n\n")
+
+
 def probe_section(rep: dict | None) -> str:
     """The feature probe (model/feature_probe.py): what finer prosody from the raw audio would add."""
     if rep is None:
@@ -253,35 +268,42 @@ def probe_section(rep: dict | None) -> str:
     sets = rep["feature_sets"]
     base = sets["window_stats"]
     ms = rep["ms_per_window"]
-    cost = {"window_stats": ms["window_stats"], "raw": ms["raw_prosody"], "egemaps": ms["egemaps"]}
+    cost = {"window_stats": ms.get("window_stats"), "raw": ms.get("raw_prosody"),
+            "egemaps": ms.get("egemaps")}
+    fused = rep.get("networks") is not None
     lines = ["| head inputs | head alone: mean AUC | fused with the network: mean AUC | corpora "
-             "better than the shipped statistics (fused) | worse recording: fused AUC | extraction, "
-             "ms a window (this machine) |",
+             "where fused beats window_stats in this probe | worse recording: head / fused AUC | "
+             "extraction, ms a window |",
              "| --- | --- | --- | --- | --- | --- |"]
     for name, fs in sets.items():
         m, cm = fs["mean"], fs["conditioned_mean"]
-        fam = {next(k for k in cost if f.startswith(k)) for f in fs["families"]}
         better = m.get("corpora_fused_better_than_window_stats")
         better = "–" if fs is base or better is None else f"{better} of {m['corpora']}"
+        # raw F0 and formants are one extraction: each extraction counted once
+        spent = sum(cost[k] for k in {next(k for k in cost if f.startswith(k)) for f in fs["families"]})
         lines.append(f"| {name} | {_f(m['head_auc_mean'])} | {_f(m.get('fused_auc_mean'))} | "
-                     f"{better} | {_f(cm.get('fused_auc_mean'))} | "
-                     f"{sum(cost[f] for f in fam):.1f} |")
+                     f"{better} | {_f(cm['head_auc_mean'])} / {_f(cm.get('fused_auc_mean'))} | "
+                     f"{spent:.1f} |")
+    with_net = (" alone and fused with that corpus's LOCO fold network (the network-alone run "
+                f"`{rep['networks']}`)" if fused else " (no networks given: head alone)")
     return f"""
-### Where the next gain is: prosody from the raw audio (a probe)
-`reports/feature_probe.json` (`python -m model.feature_probe`, {rep['minutes']} min) asks what the
-stats head would gain from inputs the 513 × 125 window cannot give, before anyone builds them into
-`listen`. For each corpus, a logistic regression on the other corpora's windows (as recorded and
-through a random recording condition, like the shipped head) is scored on the held-out one, alone
-and fused with the LOCO fold network (the network-alone run's scores); the worse recording view
-passes the held-out windows through the same random microphone, room and noise as above. It is a
-probe, not the LOCO protocol (no validation speakers, no threshold, AUC only), and its corpora are
-the test corpora: a set it favours must pass a full LOCO run before it ships.
+### Where the next gain may be: prosody from the raw audio (a probe)
+`reports/feature_probe.json` (`python -m model.feature_probe`, commit `{rep['git_commit'][:12]}`,
+{rep['minutes']} min) asks what the stats head would gain from inputs the 513 × 125 window cannot
+give, before anyone builds them into `listen`.
+
+- Protocol: {rep['protocol']}.
+- Each corpus is held out in turn and scored{with_net}.
+- The worse-recording view passes the held-out windows through loco's random microphone, room and
+  noise (seed {rep['seed']}); the heads' training copies get other conditions.
+- Its corpora are the test corpora: a set it favours must pass a full LOCO run before it ships.
 
 {chr(10).join(lines)}
 
-"Raw" is our own: F0 by normalized autocorrelation (10-ms hop) and F1–F3 by LPC on 25-ms frames of
-the window's samples; eGeMAPS is opensmile's v02 set. Extraction times are on this machine (x86),
-per 4-s window, without reuse between overlapping windows (raw F0 and formants are timed together).
+{probe_gain(rep) if fused else ""}"Raw" is our own: F0 by normalized autocorrelation (10-ms hop)
+and F1–F3 by LPC on 25-ms frames of the window's samples; eGeMAPS is opensmile's v02 set.
+Extraction: the median per 4-s window on {rep['machine']['cpu']}, one window at a time, without
+reuse between overlapping windows.
 """
 
 

@@ -1,6 +1,6 @@
 """The feature probe (model/feature_probe.py): its raw-audio prosody on signals with a known answer,
 and a tiny real run over ../shared with a tiny LOCO run's networks (the CI version of the
-~20-minute probe)."""
+~19-minute probe)."""
 
 from __future__ import annotations
 
