@@ -303,7 +303,7 @@ give, before anyone builds them into `listen`.
 {probe_gain(rep) if fused else ""}"Raw" is our own: F0 by normalized autocorrelation (10-ms hop)
 and F1–F3 by LPC on 25-ms frames of the window's samples; eGeMAPS is opensmile's v02 set.
 Extraction: the median per 4-s window on {rep['machine']['cpu']}, one window at a time, without
-reuse between overlapping windows.
+reuse between overlapping windows (raw F0 and formants are one extraction, timed together).
 """
 
 

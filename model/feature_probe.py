@@ -19,8 +19,8 @@ a LOCO run (`<networks>/<corpus>-scores.npz` of a `python -m model.loco --no-sta
 checked: no head, the same windows). A second view tests the same heads on the held-out windows
 through loco's worse recording (loco.conditioned's random microphone, room and noise, seeded as
 there; the fold network `<networks>/<corpus>.tflite` scores them anew), since the figure that counts
-is phones in real rooms. The training copies get other conditions (stats_head's seeding), never the
-held-out streams' own. Each family's extraction time is measured per window, alone.
+is phones in real rooms. The training copies get conditions of their own (seeded by corpus and
+stream), never the held-out streams'. Each family's extraction time is measured per window, alone.
 
 This is a probe, not the LOCO protocol: no validation speakers, no threshold (fixed C), so it reports
 ROC AUC only. Its corpora are the LOCO test corpora, so a feature set it
@@ -38,6 +38,7 @@ import argparse
 import json
 import sys
 import time
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -54,7 +55,7 @@ from monitor.window_stats import fuse, window_stats
 
 C = 0.01
 EMOTION_WEIGHT = {"sadness": 2.0}  # the shipped recipe's
-VIEWS = ("", "t_", "c_")  # as recorded; training copy (stats_head's seeding); worse recording (loco's)
+VIEWS = ("", "t_", "c_")  # as recorded; training copy; worse recording (loco.conditioned's)
 LPC_ORDER = 16
 F0_LAGS = (SAMPLE_RATE // 500, SAMPLE_RATE // 60)  # 500-60 Hz
 RAW_NAMES = ([f"f0_{n}" for n in ("mean", "stddevNorm", "p20", "p50", "p80", "range20_80",
@@ -162,13 +163,14 @@ def corpus_features(clips: list[Clip], seed: int = 0, egemaps: bool = True,
     scorer = Scorer(network) if network is not None else None
     fams = ("window_stats", "raw", "egemaps")
     out: dict[str, list] = {f"{v}{f}": [] for v in VIEWS for f in fams}
-    out.update({k: [] for k in ("c_network", "y", "emotion", "speaker")})
+    out.update({k: [] for k in ("c_network", "network_first", "y", "emotion", "speaker")})
     audio = load_all(clips)
     for i, s in enumerate(build_streams(clips, audio, seed)):
         x = loop_to_window(s.audio)
-        # The seeds of stats_head.stream_stats (training copies) and of loco.conditioned (the test
-        # view: same seed, same stream order, so the same condition as the LOCO report's).
-        views = {"": x, "t_": recording_condition(x, np.random.default_rng([seed, 29, i])),
+        # Training copies: a condition per corpus and stream (29, as stats_head.stream_stats). The
+        # test view: loco.conditioned's seed and stream order, so the LOCO report's own condition.
+        train_rng = np.random.default_rng([seed, 29, zlib.crc32(s.corpus.encode()), i])
+        views = {"": x, "t_": recording_condition(x, train_rng),
                  "c_": recording_condition(s.audio, np.random.default_rng([seed, 31, i]))}
         n = len(stream_windows(x))
         for v, a in views.items():
@@ -182,6 +184,8 @@ def corpus_features(clips: list[Clip], seed: int = 0, egemaps: bool = True,
                     out[v + "egemaps"].append(sm.process_signal(seg, SAMPLE_RATE).values[0])
                 if v == "c_" and scorer is not None:
                     out["c_network"].append(scorer.cnn_score(w))
+                if v == "" and k == 0 and i == 0 and scorer is not None:
+                    out["network_first"].append(scorer.cnn_score(w))  # to match the run's scores
         out["y"] += [-1 if s.label is None else s.label] * n
         out["emotion"] += [s.emotion] * n
         out["speaker"] += [s.speaker] * n
@@ -272,8 +276,9 @@ def network_scores(folder: Path, corpus: str, d: dict) -> np.ndarray:
         s, y, spk, emo = z["s"], z["y"], z["speaker"], z["emotion"]
     except (OSError, ValueError, KeyError) as e:
         raise SpecmonError(f"{f}: not a LOCO scores file ({e})") from None
-    if len(s) != len(d["y"]) or not (np.array_equal(y, d["y"]) and np.array_equal(spk, d["speaker"])
-                                     and np.array_equal(emo, d["emotion"])):
+    same = (len(s) == len(d["y"]) and np.array_equal(y, d["y"]) and np.array_equal(spk, d["speaker"])
+            and np.array_equal(emo, d["emotion"]) and abs(s[0] - d["network_first"][0]) < 1e-6)
+    if not same:
         raise SpecmonError(f"{f}: {len(s)} scores that are not of these {len(d['y'])} windows (a run "
                            "on another manifest, subset or seed?)")
     return s

@@ -225,6 +225,12 @@ def aggregate(folds: list[dict]) -> dict:
     conditioned = {k: mean_defined([f["conditioned"]["windows"][k] for f in two_class])
                    for k in ("balanced_accuracy", "roc_auc", "f1")
                    if all("conditioned" in f for f in two_class)}
+    # Folds whose mixed (worse-recording) streams could not be measured: fewer in those means.
+    for view, means in (("mixed", mixed), ("conditioned", conditioned)):
+        undefined = [f["corpus"] for f in two_class
+                     if view in f and f[view]["windows"]["balanced_accuracy"] is None]
+        if undefined and means:
+            means["folds_undefined"] = undefined
     emotions = sorted({e for f in folds for e in f["int8"]["per_emotion"]})
     emo = {}
     for e in emotions:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from model.feature_probe import RAW_NAMES, raw_prosody
+from model.feature_probe import RAW_NAMES, VIEWS, loco_aucs, raw_prosody
 from monitor.features import WINDOW_SAMPLES
 
 SR = 16000
@@ -53,6 +53,31 @@ def test_raw_prosody_finds_no_voice_in_silence_or_noise() -> None:
     assert silence["voiced_share"] == 0.0 and silence["f0_p50"] == 0.0
     noise = by_name(raw_prosody(np.random.default_rng(1).normal(0, 0.1, WINDOW_SAMPLES)))
     assert noise["voiced_share"] < 0.1
+
+
+def probe_data(held: str, view: str, rng: np.random.Generator) -> dict:
+    """Four corpora whose column 0 tells the label one way (+2) where the head may train (the
+    other corpora as recorded and their training copies) and in the windows it is tested on, and
+    the other way, ten times stronger (-20), everywhere else."""
+    feats = {}
+    for c in ("a", "b", "c", "d"):
+        y = np.repeat([0, 1], 100)
+        d = {"y": y, "emotion": np.where(y == 1, "anger", "neutral"), "speaker": np.full(200, c)}
+        for v in VIEWS:
+            x = rng.normal(size=(200, 3)).astype(np.float32)
+            allowed = (c != held and v in ("", "t_")) or (c == held and v == view)
+            x[:, 0] += (2.0 if allowed else -20.0) * y
+            d[v + "window_stats"] = x
+        feats[c] = d
+    return feats
+
+
+@pytest.mark.parametrize("view", ["", "c_"])
+def test_heads_never_train_on_the_held_out_corpus_or_the_test_conditions(view: str) -> None:
+    rng = np.random.default_rng(0)
+    for held in ("a", "d"):
+        row = loco_aucs(probe_data(held, view, rng), {}, ("window_stats",), view)[held]
+        assert row["head_auc"] > 0.9, (view, held, row)  # a leak would turn the head around
 
 
 def run(module: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
