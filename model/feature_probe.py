@@ -143,6 +143,12 @@ def raw_prosody(x: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.array(f0 + formants + [voiced.mean()], dtype=np.float32))
 
 
+def windows_and_samples(x: np.ndarray, stride: int = WINDOW_FRAMES) -> tuple[np.ndarray, list]:
+    """stream_windows(x, stride) and, for each window, the samples under its frames."""
+    windows = stream_windows(x, stride)
+    return windows, [x[k * stride * HOP: k * stride * HOP + WINDOW_SAMPLES] for k in range(len(windows))]
+
+
 def smile():
     """opensmile's eGeMAPS v02 functionals (the `train` extra installs opensmile)."""
     import opensmile
@@ -151,15 +157,13 @@ def smile():
                            feature_level=opensmile.FeatureLevel.Functionals)
 
 
-def corpus_features(clips: list[Clip], seed: int = 0, egemaps: bool = True,
-                    network: Path | None = None) -> dict:
+def corpus_features(clips: list[Clip], seed: int = 0, sm=None, network: Path | None = None) -> dict:
     """Every non-overlapping window of the corpus's streams (the LOCO test windows, in their order):
     label, emotion, speaker and the feature families in three views (VIEWS): as recorded, a training
     copy through a random recording condition, and loco.conditioned's worse recording of the same
-    stream, with `network`'s own scores of those last windows."""
+    stream, with `network`'s own scores of those last windows. sm: smile() for eGeMAPS, or None."""
     from model.augment import recording_condition
 
-    sm = smile() if egemaps else None
     scorer = Scorer(network) if network is not None else None
     fams = ("window_stats", "raw", "egemaps")
     out: dict[str, list] = {f"{v}{f}": [] for v in VIEWS for f in fams}
@@ -172,20 +176,21 @@ def corpus_features(clips: list[Clip], seed: int = 0, egemaps: bool = True,
         train_rng = np.random.default_rng([seed, 29, zlib.crc32(s.corpus.encode()), i])
         views = {"": x, "t_": recording_condition(x, train_rng),
                  "c_": recording_condition(s.audio, np.random.default_rng([seed, 31, i]))}
-        n = len(stream_windows(x))
+        lengths = []
         for v, a in views.items():
-            windows = stream_windows(a)
-            assert len(windows) == n  # the views share the stream's length
-            for k, w in enumerate(windows):
-                seg = a[k * WINDOW_FRAMES * HOP: k * WINDOW_FRAMES * HOP + WINDOW_SAMPLES]
+            windows, segs = windows_and_samples(a)
+            lengths.append(len(windows))
+            for w, seg in zip(windows, segs, strict=True):
                 out[v + "window_stats"].append(window_stats(w))
                 out[v + "raw"].append(raw_prosody(seg))
                 if sm is not None:
                     out[v + "egemaps"].append(sm.process_signal(seg, SAMPLE_RATE).values[0])
-                if v == "c_" and scorer is not None:
-                    out["c_network"].append(scorer.cnn_score(w))
-                if v == "" and k == 0 and i == 0 and scorer is not None:
-                    out["network_first"].append(scorer.cnn_score(w))  # to match the run's scores
+            if scorer is not None and v == "c_":
+                out["c_network"] += [scorer.cnn_score(w) for w in windows]
+            if scorer is not None and v == "" and i == 0:  # to match the run's scores against
+                out["network_first"].append(scorer.cnn_score(windows[0]))
+        assert len(set(lengths)) == 1  # the views share the stream's length
+        n = lengths[0]
         out["y"] += [-1 if s.label is None else s.label] * n
         out["emotion"] += [s.emotion] * n
         out["speaker"] += [s.speaker] * n
@@ -222,7 +227,7 @@ def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families:
                 "corpus": np.concatenate([np.full(keep[c].sum(), c) for c, _ in train]),
                 "emotion": np.concatenate([feats[c]["emotion"][keep[c]] for c, _ in train])}
         head = fit_head(np.vstack([x[c, v][keep[c]] for c, v in train]), meta, C, EMOTION_WEIGHT)
-        h = ((x[held, view] - head.mean) / head.scale) @ head.coef + head.intercept
+        h = np.array([head.logit(v) for v in x[held, view]])
         y = feats[held]["y"]
         lab = keep[held]
         row = {"called_negative_head": round(float(np.mean(h[lab] > 0)), 4)}
@@ -284,16 +289,15 @@ def network_scores(folder: Path, corpus: str, d: dict) -> np.ndarray:
     return s
 
 
-def extraction_ms(clips: list[Clip], egemaps: bool, n: int = 40) -> dict[str, float]:
+def extraction_ms(clips: list[Clip], sm=None, n: int = 40) -> dict[str, float]:
     """Each family's extraction time, ms per window (median over up to `n` windows of `clips`),
     measured in this process alone: the parallel extraction would time the workers' contention."""
-    x = loop_to_window(build_streams(clips, load_all(clips))[0].audio)
-    windows = stream_windows(x, stride=31)[:n]
-    segs = [x[k * 31 * HOP: k * 31 * HOP + WINDOW_SAMPLES] for k in range(len(windows))]
+    windows, segs = windows_and_samples(loop_to_window(build_streams(clips, load_all(clips))[0].audio),
+                                        stride=31)
+    windows, segs = windows[:n], segs[:n]
     fns = {"window_stats": lambda i: window_stats(windows[i]),
            "raw_prosody": lambda i: raw_prosody(segs[i])}
-    if egemaps:
-        sm = smile()
+    if sm is not None:
         fns["egemaps"] = lambda i: sm.process_signal(segs[i], SAMPLE_RATE)
     out = {}
     for name, fn in fns.items():
@@ -317,7 +321,7 @@ def _one_thread() -> None:
 def _features_of(args: tuple) -> tuple[str, dict, float]:
     corpus, clips, seed, egemaps, network = args
     t0 = time.time()
-    return corpus, corpus_features(clips, seed, egemaps, network), time.time() - t0
+    return corpus, corpus_features(clips, seed, smile() if egemaps else None, network), time.time() - t0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -358,8 +362,9 @@ def main(argv: list[str] | None = None) -> int:
         networks = {c: network_scores(args.networks, c, feats[c]) for c in nets}
         c_networks = {c: feats[c]["c_network"] for c in nets}
         longest = max(corpora, key=lambda c: sum(k.seconds for k in clips if k.corpus == c))
-        ms_per_window = extraction_ms([k for k in clips if k.corpus == longest][:20], egemaps)
-        names = tuple(smile().feature_names) if egemaps else ()
+        sm = smile() if egemaps else None
+        ms_per_window = extraction_ms([k for k in clips if k.corpus == longest][:20], sm)
+        names = tuple(sm.feature_names) if sm is not None else ()
         sets = {k: v for k, v in FEATURE_SETS.items()
                 if egemaps or not any(f.startswith("egemaps") for f in v)}
         results, base, c_base = {}, None, None
