@@ -243,16 +243,15 @@ def aggregate(folds: list[dict]) -> dict:
         emo[e] = {"corpora": len(vals), "called_negative": round(float(np.mean(vals)), 4),
                   "streams_called_negative": round(float(np.mean(stream)), 4),
                   "mixed_called_negative": round(float(np.mean(mix)), 4) if mix else None}
-    stream_bacc = [f["int8"]["per_stream"]["balanced_accuracy"] for f in two_class
-                   if f["int8"]["per_stream"]["balanced_accuracy"] is not None]
+    stream_bacc = [f["int8"]["per_stream"]["balanced_accuracy"] for f in two_class]
     return {
         "mean_over_corpora": mean,
         "mixed_mean_over_corpora": mixed,
         "conditioned_mean_over_corpora": conditioned,
-        "components_mean_auc": {k: round(float(np.mean([f["components_int8"][k] for f in two_class])), 4)
+        "components_mean_auc": {k: mean_defined([f["components_int8"][k] for f in two_class])
                                 for k in ("network_auc", "stats_head_auc")
                                 if all(k in f.get("components_int8", {}) for f in two_class)},
-        "per_stream_balanced_accuracy_mean": round(float(np.mean(stream_bacc)), 4),
+        "per_stream_balanced_accuracy_mean": mean_defined(stream_bacc),
         "per_emotion_mean_over_corpora": emo,
         "int8_float32_label_agreement_min": min(f["int8_float32_label_agreement"] for f in folds),
         "float32_mean_balanced_accuracy": round(float(np.mean(
