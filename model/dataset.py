@@ -26,9 +26,12 @@ from monitor.features import (
     WINDOW_FRAMES,
     WINDOW_SAMPLES,
     loop_to_window,
+    n_frames_for,
     normalize,
     stft_logpower,
+    window_ends,
 )
+from monitor.prosody import WindowProsody
 
 COLUMNS = ("path", "corpus", "speaker", "gender", "emotion", "language", "seconds")
 # The target: negative against everything else a person sounds like.
@@ -178,49 +181,71 @@ def build_streams(clips: list[Clip], audio: dict[Path, np.ndarray], seed: int = 
     return streams
 
 
+FIELDS = ("x", "y", "speaker", "corpus", "emotion", "prosody")
+
+
 @dataclass
 class WindowSet:
-    """Normalized windows with their labels and provenance, ready for a model."""
+    """Normalized windows with their labels, provenance and prosody, ready for a model."""
 
     x: np.ndarray  # n x 513 x 125 float32
     y: np.ndarray  # n int (1 negative, 0 not negative, -1 evaluated only)
     speaker: np.ndarray
     corpus: np.ndarray
     emotion: np.ndarray
+    prosody: np.ndarray  # n x N_PROSODY float32: each window's samples (monitor/prosody.py)
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def select(self, keep: np.ndarray) -> WindowSet:
+        return WindowSet(*(getattr(self, f)[keep] for f in FIELDS))
+
+    @classmethod
+    def join(cls, parts: list[WindowSet]) -> WindowSet:
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in FIELDS))
+
+
+def window_starts(n_samples: int, stride: int = WINDOW_FRAMES) -> list[int]:
+    """First sample of each window of a signal every `stride` columns (`specmon score`'s schedule)."""
+    return [(e - WINDOW_FRAMES) * HOP for e in window_ends(n_frames_for(n_samples), stride)]
 
 
 def stream_windows(audio: np.ndarray, stride: int = WINDOW_FRAMES) -> np.ndarray:
     """Windows of a signal every `stride` columns (the schedule `specmon score` uses), normalized."""
     spec, _ = stft_logpower(loop_to_window(audio))
     return np.stack([normalize(spec[:, e - WINDOW_FRAMES:e]) for e in
-                     range(WINDOW_FRAMES, spec.shape[1] + 1, stride)])
+                     window_ends(spec.shape[1], stride)])
+
+
+def stream_prosody(audio: np.ndarray, stride: int = WINDOW_FRAMES) -> np.ndarray:
+    """The prosody of stream_windows(audio, stride)'s windows, in their order."""
+    x = loop_to_window(audio)
+    wp = WindowProsody()
+    return np.stack([wp(x[a:a + WINDOW_SAMPLES], a) for a in window_starts(len(x), stride)])
 
 
 def all_windows(streams: list[Stream]) -> WindowSet:
     """Every non-overlapping window of every stream (each speaker's emotions as they come)."""
-    xs, ys, spk, cor, emo = [], [], [], [], []
+    xs, ps, ys, spk, cor, emo = [], [], [], [], [], []
     for s in streams:
         w = stream_windows(s.audio)
         xs.append(w)
+        ps.append(stream_prosody(s.audio))
         ys.extend([-1 if s.label is None else s.label] * len(w))
         spk.extend([s.speaker] * len(w))
         cor.extend([s.corpus] * len(w))
         emo.extend([s.emotion] * len(w))
     if not xs:
         raise SpecmonError("no evaluation windows")
-    return WindowSet(np.concatenate(xs), np.array(ys), np.array(spk), np.array(cor), np.array(emo))
+    return WindowSet(np.concatenate(xs), np.array(ys), np.array(spk), np.array(cor), np.array(emo),
+                     np.concatenate(ps))
 
 
 # Kept name: `specmon evaluate` and older scripts call it.
 def eval_windows(streams: list[Stream], seed: int = 0, others: bool = True) -> WindowSet:
     ws = all_windows(streams)
-    if others:
-        return ws
-    keep = ws.y >= 0
-    return WindowSet(ws.x[keep], ws.y[keep], ws.speaker[keep], ws.corpus[keep], ws.emotion[keep])
+    return ws if others else ws.select(ws.y >= 0)
 
 
 BLOCK_S = 20.0
@@ -236,8 +261,7 @@ def mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BLOCK_S
     parts = list(iter_mixed_streams(streams, seed, block_s, stride))
     if not parts:
         raise SpecmonError("no mixed-stream windows")
-    return WindowSet(*(np.concatenate([getattr(p, f) for p in parts])
-                       for f in ("x", "y", "speaker", "corpus", "emotion")))
+    return WindowSet.join(parts)
 
 
 def iter_mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BLOCK_S,
@@ -262,7 +286,8 @@ def iter_mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BL
         audio = np.concatenate([blocks[i][1] for i in order])
         bounds = np.cumsum([0] + [len(blocks[i][1]) for i in order])
         spec, _ = stft_logpower(audio)
-        xs, ys, emo, cor = [], [], [], []
+        wp = WindowProsody()
+        xs, ps, ys, emo, cor = [], [], [], [], []
         for end in range(WINDOW_FRAMES, spec.shape[1] + 1, stride):
             a, b = (end - WINDOW_FRAMES) * HOP, (end - 1) * HOP + N_FFT
             k = int(np.searchsorted(bounds, a, side="right")) - 1
@@ -270,12 +295,13 @@ def iter_mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BL
                 continue  # straddles two blocks
             s = blocks[order[k]][0]
             xs.append(normalize(spec[:, end - WINDOW_FRAMES:end]))
+            ps.append(wp(audio[a:a + WINDOW_SAMPLES], a))
             ys.append(-1 if s.label is None else s.label)
             cor.append(s.corpus)
             emo.append(s.emotion)
         if xs:
             yield WindowSet(np.stack(xs), np.array(ys), np.array([speaker] * len(xs)), np.array(cor),
-                            np.array(emo))
+                            np.array(emo), np.stack(ps))
 
 
 def loco_splits(clips: list[Clip]) -> list[tuple[str, list[Clip], list[Clip]]]:

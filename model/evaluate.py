@@ -29,10 +29,15 @@ from monitor.errors import SpecmonError
 from monitor.scorer import DEFAULT_MODEL, Scorer, float_model_path
 
 
-def score_windows(model_path: Path, x: np.ndarray) -> np.ndarray:
-    """Scores of normalized windows (n x 513 x 125) through a TFLite model."""
-    scorer = Scorer(model_path)
-    return np.array([scorer.score_normalized(w) for w in x], dtype=np.float64)
+def score_windows(model_path: Path, ws: WindowSet) -> np.ndarray:
+    """Scores of a window set (normalized windows and their prosody) through a TFLite model."""
+    return scores_of(Scorer(model_path), ws)
+
+
+def scores_of(scorer: Scorer, ws: WindowSet) -> np.ndarray:
+    """scorer's score of every window of ws, in order."""
+    return np.array([scorer.score_normalized(w, p) for w, p in zip(ws.x, ws.prosody, strict=True)],
+                    dtype=np.float64)
 
 
 def binary_metrics(y: np.ndarray, s: np.ndarray, thr: float) -> dict:
@@ -69,9 +74,7 @@ def report(ws: WindowSet, s: np.ndarray, thr: float, s_float: np.ndarray | None 
     """The full metrics dictionary for scores s of the windows ws (int8 model)."""
     lab = ws.y >= 0
     rep: dict = {"threshold": thr, "overall": binary_metrics(ws.y[lab], s[lab], thr)}
-    rep["speaker_level"] = speaker_level(
-        WindowSet(ws.x[:0], ws.y[lab], ws.speaker[lab], ws.corpus[lab], ws.emotion[lab]), s[lab], thr
-    )
+    rep["speaker_level"] = speaker_level(ws, s, thr)  # it takes the labelled windows only
     rep["per_corpus"] = {
         c: binary_metrics(ws.y[lab & (ws.corpus == c)], s[lab & (ws.corpus == c)], thr)
         for c in sorted(set(ws.corpus[lab].tolist()))
@@ -161,8 +164,8 @@ def run_evaluation(manifest: Path, model: Path | None, float_model: Path | None,
     audio = load_all(clips)
     ws = eval_windows(build_streams(clips, audio))
     print(f"scoring {len(ws.y)} windows ...", file=sys.stderr)
-    s = np.array([scorer.score_normalized(w) for w in ws.x])
-    s_f = score_windows(float_model, ws.x) if float_model else None
+    s = scores_of(scorer, ws)
+    s_f = score_windows(float_model, ws) if float_model else None
     rep = report(ws, s, scorer.threshold, s_f)
     rep["model"] = str(model)
     rep["model_id"] = scorer.model_id

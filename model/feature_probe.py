@@ -29,7 +29,7 @@ favours must still be measured by a full LOCO run before it ships.
     python -m model.feature_probe --manifest ../shared/data/speech/manifest.csv \\
         --networks runs/loco-network --report model/reports/feature_probe.json
 
-About 19 minutes on this 2-core machine (eGeMAPS is ~50 ms a window, our raw prosody ~20 ms).
+About 19 minutes on this 2-core machine (eGeMAPS is ~50 ms a window, our raw prosody ~10 ms).
 """
 
 from __future__ import annotations
@@ -43,11 +43,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from model.dataset import Clip, build_streams, load_all, read_manifest, stream_windows
 from model.loco import provenance, subset
 from model.stats_head import fit_head
+from monitor import prosody
 from monitor.errors import SpecmonError
 from monitor.features import HOP, SAMPLE_RATE, WINDOW_FRAMES, WINDOW_SAMPLES, loop_to_window
 from monitor.scorer import Scorer, read_model_info
@@ -56,13 +56,7 @@ from monitor.window_stats import fuse, window_stats
 C = 0.01
 EMOTION_WEIGHT = {"sadness": 2.0}  # the shipped recipe's
 VIEWS = ("", "t_", "c_")  # as recorded; training copy; worse recording (loco.conditioned's)
-LPC_ORDER = 16
-F0_LAGS = (SAMPLE_RATE // 500, SAMPLE_RATE // 60)  # 500-60 Hz
-RAW_NAMES = ([f"f0_{n}" for n in ("mean", "stddevNorm", "p20", "p50", "p80", "range20_80",
-                                  "rise_mean", "rise_std", "fall_mean", "fall_std")]
-             + [f"F{j}_{q}" for j in (1, 2, 3) for q in ("freq_mean", "freq_stddevNorm", "bw_mean",
-                                                        "bw_stddevNorm")]
-             + ["voiced_share"])
+RAW_NAMES = prosody.NAMES
 EGEMAPS_F0_FORMANTS = ("F0semitone", "F1", "F2", "F3")  # column name prefixes
 FEATURE_SETS = {
     "window_stats": ("window_stats",),
@@ -75,72 +69,9 @@ FEATURE_SETS = {
 }
 
 
-def _levinson(r: np.ndarray) -> np.ndarray:
-    """LPC coefficients (n x order+1, a0 = 1) from autocorrelations (n x order+1), frames at once."""
-    n = r.shape[0]
-    a = np.zeros((n, LPC_ORDER + 1))
-    a[:, 0] = 1.0
-    err = r[:, 0].copy()
-    for i in range(1, LPC_ORDER + 1):
-        k = -(r[:, i] + np.einsum("nj,nj->n", a[:, 1:i], r[:, i - 1:0:-1])) / err
-        a[:, 1:i] = a[:, 1:i] + k[:, None] * a[:, i - 1:0:-1]
-        a[:, i] = k
-        err = err * (1.0 - k * k)
-    return a
-
-
-def _mean_spread(v: np.ndarray) -> list[float]:
-    v = v[np.isfinite(v)]
-    return [float(v.mean()), float(v.std() / (abs(v.mean()) + 1e-9))] if len(v) > 2 else [0.0, 0.0]
-
-
 def raw_prosody(x: np.ndarray) -> np.ndarray:
-    """len(RAW_NAMES) prosody functionals of one window's samples (16 kHz)."""
-    x = x.astype(np.float64)
-    hop = SAMPLE_RATE // 100
-    fr = sliding_window_view(x, 640)[::hop]  # 40 ms
-    fr = fr - fr.mean(1, keepdims=True)
-    level = 10.0 * np.log10((fr ** 2).sum(1) + 1e-12)
-    ac = np.fft.irfft(np.abs(np.fft.rfft(fr, 2048, axis=1)) ** 2, axis=1)[:, :F0_LAGS[1]]
-    nacf = ac[:, F0_LAGS[0]:] / (ac[:, :1] + 1e-12)
-    lag = nacf.argmax(1) + F0_LAGS[0]
-    # Voiced: within 30 dB of the loudest frame (and not digital silence) and clearly periodic.
-    voiced = (level > max(level.max() - 30.0, -100.0)) & (nacf.max(1) > 0.45)
-    st = 12.0 * np.log2(SAMPLE_RATE / lag / 27.5)
-    if voiced.sum() > 4:  # a 5-frame median over the voiced frames against octave errors
-        st[voiced] = np.median(sliding_window_view(np.pad(st[voiced], 2, mode="edge"), 5), axis=1)
-    f0 = [0.0] * 10
-    fv = st[voiced]
-    if len(fv) > 4:
-        d = np.diff(st)[voiced[1:] & voiced[:-1]] * 100.0  # semitones per second
-        d = d[np.abs(d) < 300]
-        rise, fall = d[d > 0], d[d < 0]
-        p20, p50, p80 = np.percentile(fv, [20, 50, 80])
-        f0 = [fv.mean(), fv.std() / fv.mean(), p20, p50, p80, p80 - p20,
-              rise.mean() if len(rise) else 0.0, rise.std() if len(rise) > 1 else 0.0,
-              fall.mean() if len(fall) else 0.0, fall.std() if len(fall) > 1 else 0.0]
-    formants = [0.0] * 12
-    y = np.r_[x[0], x[1:] - 0.97 * x[:-1]]  # pre-emphasis
-    # 25-ms frames centred on the 40-ms F0 frames (120 samples in), so "voiced" means the same frame.
-    fr2 = sliding_window_view(y[120:], 400)[::hop][:len(voiced)] * np.hamming(400)
-    v2 = voiced[:len(fr2)]
-    if v2.sum() > 3:
-        r = np.fft.irfft(np.abs(np.fft.rfft(fr2[v2], 1024, axis=1)) ** 2, axis=1)[:, :LPC_ORDER + 1]
-        r[:, 0] = r[:, 0] * 1.0001 + 1e-9  # a little white noise: stable on digital silence
-        a = _levinson(r)
-        comp = np.zeros((len(a), LPC_ORDER, LPC_ORDER))
-        comp[:, 0, :] = -a[:, 1:]
-        comp[:, np.arange(1, LPC_ORDER), np.arange(LPC_ORDER - 1)] = 1.0
-        z = np.linalg.eigvals(comp)
-        freq = np.angle(z) * SAMPLE_RATE / (2 * np.pi)
-        bw = -np.log(np.abs(z) + 1e-12) * SAMPLE_RATE / np.pi
-        freq = np.where((freq > 150) & (freq < 5000) & (bw < 500), freq, np.inf)
-        order = np.argsort(freq, axis=1)
-        fs = np.take_along_axis(freq, order, 1)[:, :3]
-        bs = np.where(np.isfinite(fs), np.take_along_axis(bw, order, 1)[:, :3], np.nan)
-        fs = np.where(np.isfinite(fs), fs, np.nan)
-        formants = [v for j in range(3) for v in _mean_spread(fs[:, j]) + _mean_spread(bs[:, j])]
-    return np.nan_to_num(np.array(f0 + formants + [voiced.mean()], dtype=np.float32))
+    """Our own prosody of one window's samples: monitor.prosody's, which began here."""
+    return prosody.window_prosody(x)
 
 
 def windows_and_samples(x: np.ndarray, stride: int = WINDOW_FRAMES) -> tuple[np.ndarray, list]:

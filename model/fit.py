@@ -25,6 +25,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from model.augment import Augment
 from model.dataset import BalancedSampler, Clip, WindowSet, all_windows, build_streams, speakers_of
+from model.evaluate import score_windows
 from monitor.errors import SpecmonError
 from monitor.scorer import Scorer, float_model_path, read_model_info, sha256_of
 
@@ -47,6 +48,7 @@ class Recipe:
     augment: str = "all"
     emotion_weight: dict = field(default_factory=lambda: {"sadness": 2.0})
     stats_head: bool = True  # fuse a linear head on window statistics (model/stats_head.py)
+    prosody: bool = True  # the head also takes the window's prosody (monitor/prosody.py)
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -214,7 +216,7 @@ def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.nda
 
     t0 = time.time()
     head, info = choose_head(build_streams(train, audio, recipe.seed), vws, p_val,
-                             recipe.emotion_weight, recipe.seed)
+                             recipe.emotion_weight, recipe.seed, recipe.prosody)
     info["seconds"] = round(time.time() - t0, 1)
     log(f"stats head: C {head.c}, validation AUC network {info.get('val_auc_network')} -> fused "
         f"{info['val_auc_fused']}")
@@ -238,8 +240,7 @@ def export_with_threshold(model, calib: list[np.ndarray], vws: WindowSet, out: P
         write_sidecar(f32, {**meta, "quantization": "float32"})
         write_sidecar(out, {**meta, "quantization": "int8", "float_model": f32.name})
     lab = vws.y >= 0
-    scorer = Scorer(out)
-    s = np.array([scorer.score_normalized(w) for w in vws.x[lab]])
+    s = score_windows(out, vws)[lab]
     thr, bacc = best_threshold(vws.y[lab], s)
     for path in (out, f32):
         m = {**meta, "threshold": thr, "threshold_from": "validation speakers (balanced accuracy)",

@@ -45,6 +45,7 @@ from model.dataset import (
     split_by_speaker,
     validation_speakers,
 )
+from model.evaluate import score_windows
 from model.fit import (
     EarlierNetwork,
     Recipe,
@@ -97,21 +98,14 @@ def provenance_commit() -> str:
 COMMIT_AT_START = provenance_commit()  # the code this process runs, whatever is committed later
 
 
-def score_all(model: Path, x: np.ndarray) -> np.ndarray:
-    scorer = Scorer(model)
-    return np.array([scorer.score_normalized(w) for w in x], dtype=np.float64)
-
-
 def score_parts(model: Path, parts) -> tuple[WindowSet, np.ndarray]:
     """Score window sets one at a time, dropping each one's windows once scored: their labels and
     provenance joined (without windows) and their scores. For views too large to hold at once."""
     kept, scores = [], []
     for ws in parts:
-        scores.append(score_all(model, ws.x))
+        scores.append(score_windows(model, ws))
         kept.append(dataclasses.replace(ws, x=ws.x[:0]))
-    joined = WindowSet(*(np.concatenate([getattr(m, f) for m in kept])
-                         for f in ("x", "y", "speaker", "corpus", "emotion")))
-    return joined, np.concatenate(scores)
+    return WindowSet.join(kept), np.concatenate(scores)
 
 
 def conditioned(streams: list, seed: int):
@@ -125,16 +119,16 @@ def conditioned(streams: list, seed: int):
         yield all_windows([dataclasses.replace(st, audio=audio)])
 
 
-def score_components(model: Path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def score_components(model: Path, ws: WindowSet) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One pass over the windows: the model's scores, the network's own, the stats head's logits
     (None without a head). The scores are Scorer.score_normalized's, window by window."""
-    from monitor.window_stats import fuse, window_stats
+    from monitor.window_stats import fuse
 
     scorer = Scorer(model)
-    net = np.array([scorer.cnn_score(w) for w in x], dtype=np.float64)
+    net = np.array([scorer.cnn_score(w) for w in ws.x], dtype=np.float64)
     if scorer.head is None:
         return net, net, None
-    head = np.array([scorer.head.logit(window_stats(w)) for w in x])
+    head = np.array([scorer.head_logit(w, p) for w, p in zip(ws.x, ws.prosody, strict=True)])
     return np.array([float(fuse(n, h)) for n, h in zip(net, head, strict=True)]), net, head
 
 
@@ -179,8 +173,8 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
     thr = info["threshold"]
     streams = build_streams(test, audio, recipe.seed)
     ws = all_windows(streams)
-    s, s_net, s_head = score_components(out, ws.x)
-    s_f = score_all(f32, ws.x)
+    s, s_net, s_head = score_components(out, ws)
+    s_f = score_windows(f32, ws)
     # Mixed streams one speaker at a time: at a 1-s stride they are 4x the windows of the streams.
     mws, s_m = score_parts(out, iter_mixed_streams(streams, recipe.seed))
     cws, s_c = score_parts(out, conditioned(streams, recipe.seed))
@@ -307,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
                     "and emotion (0: all), for quick runs")
     ap.add_argument("--no-stats-head", action="store_true", help="the network alone, without the "
                     "stats head (an ablation row)")
+    ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
+                    "statistics only, without the window's prosody (an ablation row)")
     ap.add_argument("--networks-from", type=Path, default=None, help="reuse each fold's network "
                     "from this earlier --work folder (same protocol); fit only the stats head and "
                     "threshold again")
@@ -319,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
                     emotion_weight={"sadness": args.sadness_weight} if args.sadness_weight != 1 else {},
                     label_smoothing=args.label_smoothing, stats_head=not args.no_stats_head,
-                    seed=args.seed)
+                    prosody=not args.no_prosody, seed=args.seed)
     try:
         from model.augment import Augment
         from model.cnn import builder

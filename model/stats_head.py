@@ -14,17 +14,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from model.augment import recording_condition
-from model.dataset import Stream, WindowSet, stream_windows
+from model.dataset import Stream, WindowSet, stream_prosody, stream_windows
 from monitor.features import loop_to_window
-from monitor.window_stats import StatsHead, fuse, window_stats
+from monitor.window_stats import StatsHead, fuse, head_inputs
 
 STRIDE = 62  # frames: a window every ~2 s
 C_GRID = (0.01, 0.1, 1.0)
 
 
-def stream_stats(streams: list[Stream], stride: int = STRIDE,
-                 conditioned: bool = True, seed: int = 0) -> tuple[np.ndarray, dict]:
-    """Statistics of every window of every labelled stream, and per-window corpus/emotion/label.
+def stream_stats(streams: list[Stream], stride: int = STRIDE, conditioned: bool = True,
+                 seed: int = 0, prosody: bool = True) -> tuple[np.ndarray, dict]:
+    """The head's inputs for every window of every labelled stream (window statistics, then the
+    window's prosody when `prosody`), and per-window corpus/emotion/label.
 
     conditioned: each stream also once more through a random recording condition (microphone, room,
     noise), so the head does not lean on the training corpora's recording chains.
@@ -38,8 +39,10 @@ def stream_stats(streams: list[Stream], stride: int = STRIDE,
         if conditioned:
             versions.append(recording_condition(x, np.random.default_rng([seed, 29, i])))
         for v in versions:
-            for w in stream_windows(v, stride):
-                xs.append(window_stats(w))
+            windows = stream_windows(v, stride)
+            pros = stream_prosody(v, stride) if prosody else [None] * len(windows)
+            for w, p in zip(windows, pros, strict=True):
+                xs.append(head_inputs(w, p))
                 cor.append(s.corpus)
                 emo.append(s.emotion)
                 ys.append(s.label)
@@ -71,15 +74,16 @@ def fit_head(x: np.ndarray, meta: dict, c: float, emotion_weight: dict) -> Stats
 
 
 def choose_head(train_streams: list[Stream], vws: WindowSet, p_val: np.ndarray,
-                emotion_weight: dict, seed: int = 0) -> tuple[StatsHead, dict]:
+                emotion_weight: dict, seed: int = 0, prosody: bool = True) -> tuple[StatsHead, dict]:
     """Fit one head per regularization in C_GRID; keep the best fused validation AUC.
 
     p_val: the network's scores of the labelled validation windows (vws.y >= 0), in order.
     """
-    x, meta = stream_stats(train_streams, seed=seed)
+    x, meta = stream_stats(train_streams, seed=seed, prosody=prosody)
     lab = vws.y >= 0
     yv = vws.y[lab]
-    vx = np.stack([window_stats(w) for w in vws.x[lab]]) if lab.any() else np.zeros((0, x.shape[1]))
+    vx = np.stack([head_inputs(vws.x[i], vws.prosody[i] if prosody else None)
+                   for i in np.flatnonzero(lab)]) if lab.any() else np.zeros((0, x.shape[1]))
     if len(set(yv.tolist())) < 2:  # no validation speakers of both classes: the middle of the grid
         head = fit_head(x, meta, C_GRID[1], emotion_weight)
         return head, {"train_windows": len(x), "C": head.c, "val_auc_fused": None}

@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                     "gain,noise,channel,reverb,mask")
     ap.add_argument("--no-stats-head", action="store_true", help="the network alone, without the "
                     "stats head on window statistics")
+    ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
+                    "statistics only, without the window's prosody (an ablation row)")
     ap.add_argument("--network-from", type=Path, default=None, help="keep this earlier int8 "
                     "network (and its -float32 beside it); fit only the stats head and threshold")
     ap.add_argument("--network-report", type=Path, default=None, help="the training report of "
@@ -73,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             clips = [c for c in clips if c.speaker in keep]
         clips = subset(clips, 0, args.max_clips)
         recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
-                        stats_head=not args.no_stats_head, seed=args.seed)
+                        stats_head=not args.no_stats_head, prosody=not args.no_prosody,
+                        seed=args.seed)
         val_spk = validation_speakers(clips, seed=args.seed)
         train = [c for c in clips if c.speaker not in val_spk]
         val = [c for c in clips if c.speaker in val_spk]

@@ -1,4 +1,5 @@
-"""The live loop: ring buffer -> 16 kHz -> rolling STFT -> windows -> gate, scorer -> sinks.
+"""The live loop: ring buffer -> 16 kHz -> rolling STFT -> windows (and their samples'
+prosody) -> gate, scorer -> sinks.
 
 Windows end on the schedule monitor.features.window_ends uses offline (column counts 125,
 125 + stride, ...), and each window's samples reach RollingSTFT exactly up to its last frame before
@@ -53,6 +54,7 @@ from monitor.features import (
     stride_hops,
     window_span_s,
 )
+from monitor.prosody import RecentSamples, WindowProsody
 from monitor.resample import Resampler
 from monitor.scorer import Scorer
 from monitor.source import DeviceLost as DeviceGone
@@ -181,6 +183,8 @@ class Pipeline:
         self._read_in = 0  # capture-rate samples read from the ring in this segment
         self._rate = int(self.source.rate or 0)
         self._rolling = RollingSTFT()
+        self._recent = RecentSamples()  # the current window's samples, for its prosody
+        self._prosody = WindowProsody()  # frames counted from this segment's first sample
         self._next_end = WINDOW_FRAMES
         self._resampler = Resampler(self._rate) if self._rate else None
 
@@ -210,9 +214,11 @@ class Pipeline:
             need = target - self._pushed
             if need > x16.shape[0]:
                 self._rolling.push(x16)
+                self._recent.push(x16)
                 self._pushed += x16.shape[0]
                 return
             self._rolling.push(x16[:need])
+            self._recent.push(x16[:need])
             self._pushed += need
             x16 = x16[need:]
             self._judge()
@@ -221,8 +227,10 @@ class Pipeline:
     def _judge(self) -> None:
         s0, s1 = window_span_s(self._next_end)
         base = self._origin / SAMPLE_RATE
+        a = (self._next_end - WINDOW_FRAMES) * HOP  # the window's first sample in this segment
         r = assess(self._rolling.window(), self._rolling.levels(), self.scorer, self.cfg.gate,
-                   self.threshold, base + s0, base + s1)
+                   self.threshold, base + s0, base + s1,
+                   lambda: self._prosody(self._recent.last(), a))
         st, sm = self.status, self.summary
         st.windows_total += 1
         sm.windows_total += 1

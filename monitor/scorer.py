@@ -16,7 +16,7 @@ import numpy as np
 
 from monitor.errors import SpecmonError
 from monitor.features import FEATURES, N_BINS, WINDOW_FRAMES, normalize
-from monitor.window_stats import StatsHead, fuse, window_stats
+from monitor.window_stats import StatsHead, fuse, head_inputs
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "model" / "specmon.tflite"
 
@@ -144,12 +144,26 @@ class Scorer:
     def model_id(self) -> str:
         return self.info.model_id
 
-    def score_normalized(self, x: np.ndarray) -> float:
-        """Score an already normalized 513 x 125 window."""
+    @property
+    def needs_prosody(self) -> bool:
+        """Whether score() needs the window's prosody (monitor/prosody.py) beside its spectrogram."""
+        return self.head is not None and self.head.uses_prosody
+
+    def score_normalized(self, x: np.ndarray, prosody: np.ndarray | None = None) -> float:
+        """Score an already normalized 513 x 125 window; prosody: its samples' functionals, which
+        a model whose head uses them requires (ignored otherwise)."""
         p = self.cnn_score(x)
         if self.head is None:
             return p
-        return float(fuse(p, self.head.logit(window_stats(x))))
+        return float(fuse(p, self.head_logit(x, prosody)))
+
+    def head_logit(self, x: np.ndarray, prosody: np.ndarray | None = None) -> float:
+        """The stats head's own logit for a normalized window (the model must have a head)."""
+        if not self.needs_prosody:
+            return self.head.logit(head_inputs(x))
+        if prosody is None:
+            raise ValueError(f"{self.info.path.name}: its stats head needs the window's prosody")
+        return self.head.logit(head_inputs(x, prosody))
 
     def cnn_score(self, x: np.ndarray) -> float:
         """The network's own P(negative) for a normalized window, without the stats head."""
@@ -171,6 +185,6 @@ class Scorer:
             y = (float(y) - zero) * scale
         return float(min(1.0, max(0.0, y)))
 
-    def score(self, logspec_window: np.ndarray) -> float:
+    def score(self, logspec_window: np.ndarray, prosody: np.ndarray | None = None) -> float:
         """Score a raw 513 x 125 log-power window (normalizes it first)."""
-        return self.score_normalized(normalize(logspec_window))
+        return self.score_normalized(normalize(logspec_window), prosody)

@@ -32,6 +32,7 @@ from monitor.features import (
     window_ends,
     window_span_s,
 )
+from monitor.prosody import WindowProsody
 from monitor.scorer import Scorer
 from monitor.windows import Gate, WindowResult, assess
 
@@ -55,7 +56,8 @@ def score_signal(
     ending at the signal's end covers any tail, and a signal shorter than one window is looped to one.
     """
     duration = x.shape[0] / SAMPLE_RATE
-    spec, levels = stft_logpower(loop_to_window(x))
+    x = loop_to_window(x)
+    spec, levels = stft_logpower(x)
     n = spec.shape[1]
     if n < WINDOW_FRAMES:
         return []
@@ -63,11 +65,14 @@ def score_signal(
     if ends[-1] != n:
         ends.append(n)
     thr = scorer.threshold if threshold is None else threshold
+    prosody = WindowProsody()
     out = []
     for end in ends:
         start_s, end_s = window_span_s(end)
         lo = end - WINDOW_FRAMES
-        r = assess(spec[:, lo:end], levels[lo:end], scorer, gate, thr, start_s, min(end_s, duration))
+        a = lo * HOP
+        r = assess(spec[:, lo:end], levels[lo:end], scorer, gate, thr, start_s, min(end_s, duration),
+                   lambda a=a: prosody(x[a:a + WINDOW_SAMPLES], a))
         out.append(r)
     return out
 
@@ -110,6 +115,11 @@ class WindowStream:
         self._col0 = 0
         self._next_end = WINDOW_FRAMES  # end column of the next scheduled window
         self._last_end = 0  # end column of the last window emitted
+        # Samples from sample _x0 on (the first column kept onwards), for the windows' prosody.
+        self._x = np.zeros(0, np.float32)
+        self._x0 = 0
+        self._x_new: list[np.ndarray] = []
+        self._prosody = WindowProsody()
 
     def push(self, x: np.ndarray) -> list[WindowResult]:
         """Add samples; returns the windows completed by them (oldest first)."""
@@ -117,6 +127,7 @@ class WindowStream:
         if x.shape[0] == 0:
             return []
         self._pending.append(x)
+        self._x_new.append(x)
         self._pending_n += x.shape[0]
         self._samples += x.shape[0]
         # Wait for a block's worth of frames, and for a whole first window: a shorter signal is
@@ -150,6 +161,7 @@ class WindowStream:
         levels = np.concatenate([p[1] for p in parts])
         rest = buf[n * HOP :]
         self._pending, self._pending_n = ([rest], rest.shape[0]) if rest.shape[0] else ([], 0)
+        self._x, self._x_new = np.concatenate([self._x, *self._x_new]), []
         # Keep the columns the next windows still need (at least one window's worth).
         top = self._col0 + self._spec.shape[0]
         keep_from = max(self._col0, min(self._next_end, top + n) - WINDOW_FRAMES)
@@ -167,6 +179,8 @@ class WindowStream:
         if cut:
             self._spec, self._levels = self._spec[cut:], self._levels[cut:]
             self._col0 = keep_from
+        self._x = self._x[self._col0 * HOP - self._x0:]
+        self._x0 = self._col0 * HOP
         return out
 
     def _assess(self, end: int) -> WindowResult:
@@ -174,8 +188,11 @@ class WindowStream:
         hi = end - self._col0
         start_s, end_s = window_span_s(end)
         self._last_end = end
+        a = (end - WINDOW_FRAMES) * HOP
+        samples = self._x[a - self._x0:a - self._x0 + WINDOW_SAMPLES]
         return assess(self._spec[lo:hi].T, self._levels[lo:hi], self.scorer, self.gate,
-                      self.threshold, start_s, min(end_s, self._samples / SAMPLE_RATE))
+                      self.threshold, start_s, min(end_s, self._samples / SAMPLE_RATE),
+                      lambda: self._prosody(samples, a))
 
 
 @dataclass

@@ -12,6 +12,8 @@ statistics, all from the same normalized 513 x 125 window:
 - energy dynamics: spread, range, mean change and the active share.
 
 One function computes them for training, `specmon score` and `listen`, so live and offline agree.
+A head may also take the window's prosody (monitor/prosody.py: F0 contour and formants measured on
+the window's samples); the sidecar's count of statistics says which.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from monitor.features import HOP, N_BINS, N_FFT, SAMPLE_RATE
+from monitor.prosody import N_PROSODY
 
 N_MELS = 40
 PERIODS = np.arange(32, 201, 2)  # samples: F0 from 500 Hz down to 80 Hz, within 1-3 %
 CEPSTRUM_BINS = N_BINS // 2 + 1  # 0-4 kHz: where the harmonics that give pitch are strong
 N_STATS = 3 * N_MELS + 7 + 4
+HEAD_SIZES = (N_STATS, N_STATS + N_PROSODY)  # window statistics; and the window's prosody after them
 
 
 def _mel_matrix(n_mels: int = N_MELS, fmin: float = 60.0, fmax: float = 8000.0) -> np.ndarray:
@@ -95,6 +99,12 @@ def window_stats(w: np.ndarray) -> np.ndarray:
     return np.concatenate([ma.mean(1), ma.std(1), change, pitch, energy]).astype(np.float32)
 
 
+def head_inputs(w: np.ndarray, prosody: np.ndarray | None = None) -> np.ndarray:
+    """A head's inputs: the window statistics of normalized window w, then its prosody if given."""
+    stats = window_stats(w)
+    return stats if prosody is None else np.concatenate([stats, np.asarray(prosody, np.float32)])
+
+
 @dataclass
 class StatsHead:
     """Standardize, then a logistic regression: window statistics -> logit of P(negative)."""
@@ -105,11 +115,15 @@ class StatsHead:
     intercept: float
     c: float  # the regularization it was fitted with (recorded, not used here)
 
+    @property
+    def uses_prosody(self) -> bool:
+        return len(self.coef) == N_STATS + N_PROSODY
+
     def logit(self, stats: np.ndarray) -> float:
         return float(((stats - self.mean) / self.scale) @ self.coef + self.intercept)
 
     def to_dict(self) -> dict:
-        return {"statistics": N_STATS, "mean": [float(v) for v in self.mean],
+        return {"statistics": len(self.coef), "mean": [float(v) for v in self.mean],
                 "scale": [float(v) for v in self.scale], "coef": [float(v) for v in self.coef],
                 "intercept": float(self.intercept), "C": self.c}
 
@@ -117,9 +131,10 @@ class StatsHead:
     def from_dict(cls, d: dict) -> StatsHead:
         head = cls(np.asarray(d["mean"], np.float64), np.asarray(d["scale"], np.float64),
                    np.asarray(d["coef"], np.float64), float(d["intercept"]), float(d.get("C", 0)))
-        if int(d["statistics"]) != N_STATS or not (len(head.mean) == len(head.scale)
-                                                   == len(head.coef) == N_STATS):
-            raise ValueError(f"stats head has {d['statistics']} statistics, specmon computes {N_STATS}")
+        n = int(d["statistics"])
+        if n not in HEAD_SIZES or not (len(head.mean) == len(head.scale) == len(head.coef) == n):
+            raise ValueError(f"stats head has {d['statistics']} statistics, specmon computes "
+                             f"{' or '.join(map(str, HEAD_SIZES))}")
         values = np.concatenate([head.mean, head.scale, head.coef, [head.intercept]])
         if not np.all(np.isfinite(values)) or np.any(head.scale <= 0):
             raise ValueError("stats head has non-finite weights or a non-positive scale")

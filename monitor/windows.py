@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,14 +56,19 @@ def assess(
     threshold: float,
     start_s: float,
     end_s: float,
+    prosody: Callable[[], np.ndarray] | None = None,
 ) -> WindowResult:
-    """Gate, then score, one 513 x 125 log-power window with its frame levels."""
+    """Gate, then score, one 513 x 125 log-power window with its frame levels.
+
+    prosody: computes the window's prosody (monitor/prosody.py) when the scorer needs it; called
+    only for a window that passes the gate."""
     voiced = voiced_fraction(levels, gate.floor_dbfs)
     level = rms_dbfs(levels)
     if voiced < gate.min_voiced:
         return WindowResult(start_s, end_s, None, NO_SPEECH, level, voiced, 0.0)
     t0 = time.perf_counter()
-    score = scorer.score(window)
+    p = prosody() if prosody is not None and scorer.needs_prosody else None
+    score = scorer.score(window, p)
     ms = (time.perf_counter() - t0) * 1000.0
     label = NEGATIVE if score >= threshold else NEUTRAL
     return WindowResult(start_s, end_s, score, label, level, voiced, ms)
