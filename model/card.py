@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 
 from model.stats_head import C_GRID
+from monitor.prosody import N_PROSODY
+from monitor.window_stats import N_STATS
 
 HERE = Path(__file__).resolve().parent
 PAPER = {"accuracy": 0.705, "f1": 0.606, "precision": 0.909, "recall": 0.455}
@@ -100,7 +102,8 @@ def comparison_table(rows: list[tuple[str, dict]]) -> str:
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in rows:
         m = r["mean_over_corpora"]
-        net = r["recipe"]["arch"] + (" + stats head" if r["recipe"].get("stats_head") else "")
+        net = r["recipe"]["arch"] + (" + stats head" if r["recipe"].get("stats_head") else "") + (
+            " with prosody" if r["recipe"].get("stats_head") and r["recipe"].get("prosody") else "")
         lines.append(f"| {name} | {net} | {_f(m['balanced_accuracy'])} | "
                      f"{_f(m['min_balanced_accuracy'])} | {_f(m['roc_auc'])} | {_f(m['f1'])} | "
                      f"{_pct(_emo(r, 'sadness'))} | {_pct(_emo(r, 'happiness'))} | "
@@ -143,14 +146,24 @@ def head_text(meta: dict) -> str:
     head = meta.get("stats_head")
     if not head:
         return ""
+    n = head["statistics"]
+    prosody = n == N_STATS + N_PROSODY
+    inputs = (f"{N_STATS} statistics of the same normalized window (40 mel bands: mean, spread and "
+              "change over the active frames; cepstral pitch: median, range, spread, slope, voicing; "
+              "energy dynamics)")
+    if prosody:
+        inputs += (f", then {N_PROSODY} prosody functionals of the window's own samples "
+                   "(`monitor/prosody.py`: F0 by normalized autocorrelation every 10 ms, in "
+                   "semitones: mean, spread, percentiles, rising and falling slopes; F1–F3 and their "
+                   "bandwidths by LPC: means and spreads; the voiced share)")
+    cost = ("The window statistics cost a few tenths of a millisecond a window; the prosody a few "
+            "milliseconds (each 10-ms frame is computed once, `python scripts/bench.py --only "
+            "prosody`)" if prosody else "The head costs a few tenths of a millisecond a window")
     return f"""
-- **Stats head** (`monitor/window_stats.py`, in the sidecar): {head['statistics']} statistics of the
-  same normalized window (40 mel bands: mean, spread and change over the active frames; cepstral
-  pitch: median, range, spread, slope, voicing; energy dynamics) → standardization → logistic
+- **Stats head** (`monitor/window_stats.py`, in the sidecar): {inputs} → standardization → logistic
   regression (C = {head['C']:g}, chosen on the validation speakers). The score is the mean of the
-  network's and the head's logits, as a probability. The head costs a few tenths of a millisecond a
-  window and adds no file: its standardization, {head['statistics']} coefficients and intercept are
-  in the sidecar."""
+  network's and the head's logits, as a probability. {cost}. It adds no file: its standardization,
+  {n} coefficients and intercept are in the sidecar."""
 
 
 def head_validation(loco: dict, fit: dict) -> str:
@@ -187,6 +200,14 @@ def head_run(train: dict) -> str:
            f"{train['peak_rss_mb']} MB" if "network_training" in fit
            else f"; fitting the stats head took {h['seconds']:.0f} s of it")
     return how
+
+
+def prosody_note(loco: dict) -> str:
+    if not loco["recipe"].get("prosody"):
+        return ""
+    return (" The head's prosody was likewise adopted after the feature probe below, which holds the "
+            "corpora out in turn on the same folds: that choice, too, was shaped by the test corpora. "
+            "The probe's own F0 and formant code is the one `listen` runs.")
 
 
 def commits_by_fold(folds: dict) -> str:
@@ -228,10 +249,13 @@ def components(rep: dict) -> str:
             f"both fused {_f(rep['mean_over_corpora']['roc_auc'])}.\n")
 
 
-def kfold_section(rep: dict | None) -> str:
+def kfold_section(rep: dict | None, headline: dict) -> str:
     """The second view: speaker-independent k-fold (every corpus on both sides, speakers never)."""
     if rep is None:
         return ""
+    older = (" It was run with the stats head before it took the window's prosody, so it describes "
+             "that earlier head, not the shipped one." if headline["recipe"].get("prosody")
+             and not rep["recipe"].get("prosody") else "")
     m = rep["mean_over_corpora"]
     emo = rep["per_emotion_mean_over_corpora"]
     shares = ", ".join(f"{e} {_pct(v['called_negative'])}" for e, v in sorted(emo.items()))
@@ -241,7 +265,7 @@ def kfold_section(rep: dict | None) -> str:
 every corpus is on both sides, no speaker is. Mean over folds: balanced accuracy
 {_f(m['balanced_accuracy'])} (lowest fold {_f(m['min_balanced_accuracy'])}), ROC AUC {_f(m['roc_auc'])},
 F1 {_f(m['f1'])}; called negative: {shares}. The gap to the LOCO figures above is what a new
-recording chain and language cost.
+recording chain and language cost.{older}
 
 """
 
@@ -261,10 +285,16 @@ def probe_gain(rep: dict) -> str:
             f"{rep['ms_per_window']['raw_prosody']:.0f} ms a window.\n\n")
 
 
-def probe_section(rep: dict | None) -> str:
-    """The feature probe (model/feature_probe.py): what finer prosody from the raw audio would add."""
+def probe_section(rep: dict | None, adopted: bool = False) -> str:
+    """The feature probe (model/feature_probe.py): what finer prosody from the raw audio would add;
+    adopted: the shipped head takes the probe's raw F0 and formants."""
     if rep is None:
         return ""
+    title = ("The probe behind the head's prosody" if adopted else
+             "Where the next gain may be: prosody from the raw audio (a probe)")
+    since = (" It now is: the shipped head's prosody is this probe's \"raw\" set, computed by the same "
+             "code (`monitor/prosody.py`); the rows above measure it under the full protocol."
+             if adopted else "")
     sets = rep["feature_sets"]
     base = sets["window_stats"]
     ms = rep["ms_per_window"]
@@ -287,10 +317,10 @@ def probe_section(rep: dict | None) -> str:
     with_net = (" alone and fused with that corpus's LOCO fold network (the network-alone run "
                 f"`{rep['networks']}`)" if fused else " (no networks given: head alone)")
     return f"""
-### Where the next gain may be: prosody from the raw audio (a probe)
+### {title}
 `reports/feature_probe.json` (`python -m model.feature_probe`, commit `{rep['git_commit'][:12]}`,
 {rep['minutes']} min) asks what the stats head would gain from inputs the 513 × 125 window cannot
-give, before anyone builds them into `listen`.
+give, before anyone builds them into `listen`.{since}
 
 - Protocol: {rep['protocol']}.
 - Each corpus is held out in turn and scored{with_net}.
@@ -413,7 +443,7 @@ agreement on labels is
 
 {emotion_table(loco)}
 
-{kfold_section(kfold)}## The bar
+{kfold_section(kfold, loco)}## The bar
 {n_met} of {len(BAR)} met.
 
 {bar_table(loco)}
@@ -436,8 +466,8 @@ Honesty about the head: it was adopted after a probe on these LOCO folds (a logi
 the statistics, then its average with the saved fold networks' scores) showed the gain, so the LOCO
 folds shaped that one choice. The statistics are the first set written; subsets and other
 regularizations were probed on the folds and not adopted; the regularization in use is chosen on
-validation speakers.
-{probe_section(probe)}
+validation speakers.{prosody_note(loco)}
+{probe_section(probe, bool(loco["recipe"].get("prosody")))}
 ![ROC of the paper's network](reports/loco_baseline.png)
 
 The paper's network (two convolutions, two max-pools, flatten, two dense layers) flattens a
@@ -489,6 +519,8 @@ def main(argv: list[str] | None = None) -> None:
     loco = json.loads(args.loco.read_text())
     rows = [("shipped recipe", loco)]
     specs = args.row if args.row is not None else [
+        "stats head without prosody (the same fold networks)="
+        f"{HERE / 'reports' / 'loco_specmon_no_prosody.json'}",
         f"network alone (the same fold networks)={HERE / 'reports' / 'loco_specmon_network.json'}",
         f"paper baseline network={HERE / 'reports' / 'loco_baseline.json'}"]
     for spec in specs:

@@ -295,12 +295,12 @@ class RecentSamples:
 
     def push(self, x: np.ndarray) -> None:
         n = len(self._buf)
+        self.total += len(x)
         x = x[-n:]
         k = min(len(x), n - self._head)
         self._buf[self._head:self._head + k] = x[:k]
         self._buf[:len(x) - k] = x[k:]
         self._head = (self._head + len(x)) % n
-        self.total += len(x)
 
     def last(self) -> np.ndarray:
         """The newest samples, oldest first (a copy)."""

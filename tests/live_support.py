@@ -64,3 +64,29 @@ def read_log(path: Path) -> tuple[list[str], list[dict]]:
         rd = csv.DictReader(f)
         rows = list(rd)
         return list(rd.fieldnames or []), rows
+
+
+def prosody_model(tmp_dir: Path, base: Path) -> Path:
+    """The network of `base` (a real int8 TFLite file) with a stats head that takes the window's
+    prosody (monitor/prosody.py): standardized on real windows, random weights that lean on the
+    prosody, so a prosody mistake would move the score."""
+    import json
+    import shutil
+
+    from model.quantize import write_sidecar
+    from monitor.prosody import N_PROSODY
+    from monitor.window_stats import N_STATS, StatsHead
+
+    out = tmp_dir / "prosody.tflite"
+    shutil.copyfile(base, out)
+    meta = {k: v for k, v in json.loads(base.with_suffix(".json").read_text()).items()
+            if k not in ("sha256", "model_id", "features", "labels", "float_model")}
+    rng = np.random.default_rng(7)
+    mean = np.concatenate([np.zeros(N_STATS), [40.0, 0.1, 38.0, 40.0, 42.0, 4.0, 50.0, 40.0, -50.0,
+                                               40.0, 600.0, 0.3, 150.0, 0.5, 1600.0, 0.2, 180.0,
+                                               0.5, 2700.0, 0.1, 250.0, 0.4, 0.4]])
+    scale = np.concatenate([np.full(N_STATS, 10.0), np.abs(mean[N_STATS:]) * 0.3 + 0.05])
+    coef = np.concatenate([rng.normal(0, 0.02, N_STATS), rng.normal(0, 0.5, N_PROSODY)])
+    meta["stats_head"] = StatsHead(mean, scale, coef, 0.0, 0.01).to_dict()
+    write_sidecar(out, meta)
+    return out

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from live_support import concat_clips, model_for_tests
+from live_support import concat_clips, model_for_tests, prosody_model
 
 from monitor.events import AudioDropped, ClockStep, LiveStatus
 from monitor.pipeline import ListenConfig, Pipeline
@@ -73,8 +73,12 @@ def offline(x: np.ndarray, model: Path) -> dict[str, float | None]:
     return {f"{r.start_s:.3f}": r.score for r in score_signal(x, Scorer(model))}
 
 
+@pytest.mark.parametrize("head", ["bundled", "prosody"])
 def test_ring_overflow_after_the_ring_filled_with_audio(tmp_path: Path, speech: np.ndarray,
-                                                       model: Path) -> None:
+                                                       model: Path, head: str) -> None:
+    """(With a prosody head too: the prosody's frame grid starts again after the hole.)"""
+    if head == "prosody":
+        model = prosody_model(tmp_path, model)
     wav = tmp_path / "speech.wav"
     sf.write(wav, speech, 16000, subtype="FLOAT")
     src = FillThenOverflow(wav, realtime=False)

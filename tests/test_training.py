@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from monitor.prosody import N_PROSODY
 from monitor.scorer import Scorer
 
 SPEAKERS = "casia-wangzhe,tess-OAF,tess-YAF,ravdess-04"
@@ -30,7 +31,7 @@ def test_tiny_training_run_gives_loadable_int8_model(tmp_path: Path, speech_dir:
     s = Scorer(out)
     assert s._in_dtype == np.int8  # full-integer: int8 in, int8 out
     rng = np.random.default_rng(0)
-    score = s.score(rng.normal(-40, 20, (513, 125)).astype(np.float32))
+    score = s.score(rng.normal(-40, 20, (513, 125)).astype(np.float32), np.zeros(N_PROSODY))
     assert 0.0 <= score <= 1.0
     f32 = Scorer(out.with_name("tiny-float32.tflite"))
     assert f32._in_dtype == np.float32

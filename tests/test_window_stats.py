@@ -14,7 +14,8 @@ import pytest
 from monitor.errors import SpecmonError
 from monitor.features import SAMPLE_RATE, WINDOW_SAMPLES, normalize, stft_logpower
 from monitor.scorer import DEFAULT_MODEL, Scorer
-from monitor.window_stats import N_MELS, N_STATS, StatsHead, fuse, window_stats
+from monitor.prosody import window_prosody
+from monitor.window_stats import N_MELS, N_STATS, StatsHead, fuse, head_inputs, window_stats
 
 MEDIAN_LOG_F0 = 3 * N_MELS  # index of the median log F0 among the statistics
 
@@ -53,15 +54,18 @@ def test_statistics_do_not_depend_on_memory_layout() -> None:
 def test_scorer_fuses_the_network_and_the_head(tmp_path: Path) -> None:
     scorer = Scorer(DEFAULT_MODEL)
     assert scorer.head is not None, "the shipped model carries a stats head"
-    w = _window(_harmonic(180.0))
-    expect = fuse(scorer.cnn_score(w), scorer.head.logit(window_stats(w)))
-    assert scorer.score_normalized(w) == pytest.approx(expect, abs=1e-12)
+    x = _harmonic(180.0)
+    w = _window(x)
+    p = window_prosody(x[:WINDOW_SAMPLES])
+    inputs = head_inputs(w, p if scorer.needs_prosody else None)
+    expect = fuse(scorer.cnn_score(w), scorer.head.logit(inputs))
+    assert scorer.score_normalized(w, p) == pytest.approx(expect, abs=1e-12)
     # a head that always says 'negative' moves the score up, one that says 'not' moves it down
     up = StatsHead(scorer.head.mean, scorer.head.scale, 0 * scorer.head.coef, 4.0, 1.0)
     down = StatsHead(scorer.head.mean, scorer.head.scale, 0 * scorer.head.coef, -4.0, 1.0)
-    assert fuse(scorer.cnn_score(w), up.logit(window_stats(w))) > scorer.cnn_score(w) or \
+    assert fuse(scorer.cnn_score(w), up.logit(inputs)) > scorer.cnn_score(w) or \
         scorer.cnn_score(w) > 0.98
-    assert fuse(scorer.cnn_score(w), down.logit(window_stats(w))) < scorer.cnn_score(w) or \
+    assert fuse(scorer.cnn_score(w), down.logit(inputs)) < scorer.cnn_score(w) or \
         scorer.cnn_score(w) < 0.02
 
 

@@ -23,8 +23,11 @@ def bench_model(int8: Path, f32: Path, x: np.ndarray, quick: bool, keras: bool) 
     from monitor.scorer import Scorer
 
     mt = 0.5 if quick else 2.0
+    from monitor.prosody import window_prosody
+
     win = stft_logpower(x[:WINDOW_SAMPLES])[0]
     nwin = normalize(win)
+    pros = window_prosody(x[:WINDOW_SAMPLES])  # its own cost is the prosody row
     res: dict = {"invoke": {}, "scorer_score": {}, "parts": {}}
     for name, p in (("int8", int8), ("float32", f32)):
         if not p.is_file():
@@ -32,15 +35,12 @@ def bench_model(int8: Path, f32: Path, x: np.ndarray, quick: bool, keras: bool) 
             continue
         res["invoke"][name] = timeit(invoke_timer(interp(p), nwin), min_time=mt, warmup=20)
         sc = Scorer(p)
-        res["scorer_score"][name] = timeit(lambda sc=sc: sc.score(win), min_time=mt, warmup=20)
+        res["scorer_score"][name] = timeit(lambda sc=sc: sc.score(win, pros), min_time=mt, warmup=20)
     res["parts"]["normalize"] = timeit(lambda: normalize(win), min_time=mt / 2)
     if int8.is_file():
         sc = Scorer(int8)
         if sc.head is not None:  # the stats head's share of Scorer.score
-            from monitor.window_stats import window_stats
-
-            res["parts"]["stats_head"] = timeit(lambda: sc.head.logit(window_stats(nwin)),
-                                                min_time=mt / 2)
+            res["parts"]["stats_head"] = timeit(lambda: sc.head_logit(nwin, pros), min_time=mt / 2)
             res["parts"]["network_only"] = timeit(lambda: sc.cnn_score(nwin), min_time=mt / 2)
         s, z = sc._in_q
 
