@@ -193,17 +193,19 @@ class WindowSet:
     speaker: np.ndarray
     corpus: np.ndarray
     emotion: np.ndarray
-    prosody: np.ndarray  # n x N_PROSODY float32: each window's samples (monitor/prosody.py)
+    prosody: np.ndarray | None  # n x N_PROSODY float32 (monitor/prosody.py), None: not computed
 
     def __len__(self) -> int:
         return len(self.y)
 
     def select(self, keep: np.ndarray) -> WindowSet:
-        return WindowSet(*(getattr(self, f)[keep] for f in FIELDS))
+        return WindowSet(*(None if getattr(self, f) is None else getattr(self, f)[keep]
+                           for f in FIELDS))
 
     @classmethod
     def join(cls, parts: list[WindowSet]) -> WindowSet:
-        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in FIELDS))
+        return cls(*(None if any(getattr(p, f) is None for p in parts) else
+                     np.concatenate([getattr(p, f) for p in parts]) for f in FIELDS))
 
 
 def window_starts(n_samples: int, stride: int = WINDOW_FRAMES) -> list[int]:
@@ -225,13 +227,15 @@ def stream_prosody(audio: np.ndarray, stride: int = WINDOW_FRAMES) -> np.ndarray
     return np.stack([wp(x[a:a + WINDOW_SAMPLES], a) for a in window_starts(len(x), stride)])
 
 
-def all_windows(streams: list[Stream]) -> WindowSet:
-    """Every non-overlapping window of every stream (each speaker's emotions as they come)."""
+def all_windows(streams: list[Stream], prosody: bool = True) -> WindowSet:
+    """Every non-overlapping window of every stream (each speaker's emotions as they come), with
+    their prosody when `prosody` (what a head that takes it needs; ~17 ms a window)."""
     xs, ps, ys, spk, cor, emo = [], [], [], [], [], []
     for s in streams:
         w = stream_windows(s.audio)
         xs.append(w)
-        ps.append(stream_prosody(s.audio))
+        if prosody:
+            ps.append(stream_prosody(s.audio))
         ys.extend([-1 if s.label is None else s.label] * len(w))
         spk.extend([s.speaker] * len(w))
         cor.extend([s.corpus] * len(w))
@@ -239,12 +243,13 @@ def all_windows(streams: list[Stream]) -> WindowSet:
     if not xs:
         raise SpecmonError("no evaluation windows")
     return WindowSet(np.concatenate(xs), np.array(ys), np.array(spk), np.array(cor), np.array(emo),
-                     np.concatenate(ps))
+                     np.concatenate(ps) if prosody else None)
 
 
 # Kept name: `specmon evaluate` and older scripts call it.
-def eval_windows(streams: list[Stream], seed: int = 0, others: bool = True) -> WindowSet:
-    ws = all_windows(streams)
+def eval_windows(streams: list[Stream], seed: int = 0, others: bool = True,
+                 prosody: bool = True) -> WindowSet:
+    ws = all_windows(streams, prosody)
     return ws if others else ws.select(ws.y >= 0)
 
 
@@ -252,20 +257,20 @@ BLOCK_S = 20.0
 
 
 def mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BLOCK_S,
-                  stride: int = 31) -> WindowSet:
+                  stride: int = 31, prosody: bool = True) -> WindowSet:
     """A monitor's view: per speaker, ~20-s blocks of their emotions in random order, one signal.
 
     Windows (every `stride` columns, ~1 s) are labelled by the block that covers them; windows that
     straddle two blocks have no single label and are left out.
     """
-    parts = list(iter_mixed_streams(streams, seed, block_s, stride))
+    parts = list(iter_mixed_streams(streams, seed, block_s, stride, prosody))
     if not parts:
         raise SpecmonError("no mixed-stream windows")
     return WindowSet.join(parts)
 
 
 def iter_mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BLOCK_S,
-                       stride: int = 31):
+                       stride: int = 31, prosody: bool = True):
     """mixed_streams() one speaker at a time (a WindowSet each), so memory holds one speaker."""
     by_speaker: dict[str, list[Stream]] = defaultdict(list)
     for s in streams:
@@ -295,13 +300,14 @@ def iter_mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BL
                 continue  # straddles two blocks
             s = blocks[order[k]][0]
             xs.append(normalize(spec[:, end - WINDOW_FRAMES:end]))
-            ps.append(wp(audio[a:a + WINDOW_SAMPLES], a))
+            if prosody:
+                ps.append(wp(audio[a:a + WINDOW_SAMPLES], a))
             ys.append(-1 if s.label is None else s.label)
             cor.append(s.corpus)
             emo.append(s.emotion)
         if xs:
             yield WindowSet(np.stack(xs), np.array(ys), np.array([speaker] * len(xs)), np.array(cor),
-                            np.array(emo), np.stack(ps))
+                            np.array(emo), np.stack(ps) if prosody else None)
 
 
 def loco_splits(clips: list[Clip]) -> list[tuple[str, list[Clip], list[Clip]]]:

@@ -36,7 +36,8 @@ def score_windows(model_path: Path, ws: WindowSet) -> np.ndarray:
 
 def scores_of(scorer: Scorer, ws: WindowSet) -> np.ndarray:
     """scorer's score of every window of ws, in order."""
-    return np.array([scorer.score_normalized(w, p) for w, p in zip(ws.x, ws.prosody, strict=True)],
+    pros = ws.prosody if ws.prosody is not None else [None] * len(ws)
+    return np.array([scorer.score_normalized(w, p) for w, p in zip(ws.x, pros, strict=True)],
                     dtype=np.float64)
 
 
@@ -162,7 +163,7 @@ def run_evaluation(manifest: Path, model: Path | None, float_model: Path | None,
         raise SpecmonError(f"{out_dir}: cannot create ({e.strerror})") from None
     print(f"decoding {len(clips)} clips ...", file=sys.stderr)
     audio = load_all(clips)
-    ws = eval_windows(build_streams(clips, audio))
+    ws = eval_windows(build_streams(clips, audio), prosody=scorer.needs_prosody)
     print(f"scoring {len(ws.y)} windows ...", file=sys.stderr)
     s = scores_of(scorer, ws)
     s_f = score_windows(float_model, ws) if float_model else None

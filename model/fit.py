@@ -51,6 +51,11 @@ class Recipe:
     prosody: bool = True  # the head also takes the window's prosody (monitor/prosody.py)
     seed: int = 0
 
+    @property
+    def head_prosody(self) -> bool:
+        """Whether the model's head takes the window's prosody (its windows need it)."""
+        return self.stats_head and self.prosody
+
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
@@ -91,7 +96,7 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     keras.utils.set_random_seed(recipe.seed)
     sampler = BalancedSampler(build_streams(train, audio, recipe.seed), audio,
                               Augment.from_names(recipe.augment), recipe.emotion_weight)
-    vws = all_windows(build_streams(val, audio, recipe.seed))
+    vws = all_windows(build_streams(val, audio, recipe.seed), recipe.head_prosody)
     lab = vws.y >= 0
     model = build()
     total = recipe.epochs * recipe.steps
@@ -216,7 +221,7 @@ def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.nda
 
     t0 = time.time()
     head, info = choose_head(build_streams(train, audio, recipe.seed), vws, p_val,
-                             recipe.emotion_weight, recipe.seed, recipe.prosody)
+                             recipe.emotion_weight, recipe.seed, recipe.head_prosody)
     info["seconds"] = round(time.time() - t0, 1)
     log(f"stats head: C {head.c}, validation AUC network {info.get('val_auc_network')} -> fused "
         f"{info['val_auc_fused']}")
@@ -240,7 +245,7 @@ def export_with_threshold(model, calib: list[np.ndarray], vws: WindowSet, out: P
         write_sidecar(f32, {**meta, "quantization": "float32"})
         write_sidecar(out, {**meta, "quantization": "int8", "float_model": f32.name})
     lab = vws.y >= 0
-    s = score_windows(out, vws)[lab]
+    s = score_windows(out, vws.select(lab))
     thr, bacc = best_threshold(vws.y[lab], s)
     for path in (out, f32):
         m = {**meta, "threshold": thr, "threshold_from": "validation speakers (balanced accuracy)",

@@ -108,7 +108,7 @@ def score_parts(model: Path, parts) -> tuple[WindowSet, np.ndarray]:
     return WindowSet.join(kept), np.concatenate(scores)
 
 
-def conditioned(streams: list, seed: int):
+def conditioned(streams: list, seed: int, prosody: bool = True):
     """The test streams once more, one at a time, each through a random recording condition (a
     microphone response, a room half the time, noise at 10-30 dB SNR): how the fold's model holds
     up when the recording chain is worse than the corpus's."""
@@ -116,7 +116,7 @@ def conditioned(streams: list, seed: int):
 
     for i, st in enumerate(streams):
         audio = recording_condition(st.audio, np.random.default_rng([seed, 31, i]))
-        yield all_windows([dataclasses.replace(st, audio=audio)])
+        yield all_windows([dataclasses.replace(st, audio=audio)], prosody)
 
 
 def score_components(model: Path, ws: WindowSet) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -128,7 +128,8 @@ def score_components(model: Path, ws: WindowSet) -> tuple[np.ndarray, np.ndarray
     net = np.array([scorer.cnn_score(w) for w in ws.x], dtype=np.float64)
     if scorer.head is None:
         return net, net, None
-    head = np.array([scorer.head_logit(w, p) for w, p in zip(ws.x, ws.prosody, strict=True)])
+    pros = ws.prosody if ws.prosody is not None else [None] * len(ws)
+    head = np.array([scorer.head_logit(w, p) for w, p in zip(ws.x, pros, strict=True)])
     return np.array([float(fuse(n, h)) for n, h in zip(net, head, strict=True)]), net, head
 
 
@@ -161,7 +162,7 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
         # validation speakers); only what comes after the network is fitted again.
         model, calib = None, []
         info = {**earlier.fit, "network_from": str(earlier.int8)}
-        vws = all_windows(build_streams(va, audio, recipe.seed))
+        vws = all_windows(build_streams(va, audio, recipe.seed), recipe.head_prosody)
         p_val = earlier.validation_scores(vws)
     meta = {"fold": corpus, "recipe": recipe.to_dict()}
     head, info["stats_head"] = stats_head_for(tr, audio, vws, p_val, recipe)
@@ -172,12 +173,13 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
     info.update(export_with_threshold(model, calib, vws, out, meta))
     thr = info["threshold"]
     streams = build_streams(test, audio, recipe.seed)
-    ws = all_windows(streams)
+    ws = all_windows(streams, recipe.head_prosody)
     s, s_net, s_head = score_components(out, ws)
     s_f = score_windows(f32, ws)
     # Mixed streams one speaker at a time: at a 1-s stride they are 4x the windows of the streams.
-    mws, s_m = score_parts(out, iter_mixed_streams(streams, recipe.seed))
-    cws, s_c = score_parts(out, conditioned(streams, recipe.seed))
+    mws, s_m = score_parts(out, iter_mixed_streams(streams, recipe.seed,
+                                                   prosody=recipe.head_prosody))
+    cws, s_c = score_parts(out, conditioned(streams, recipe.seed, recipe.head_prosody))
     rep = {
         "corpus": corpus,
         "corpora": sorted({c.corpus for c in test}),

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             info = {"best_epoch": earlier.fit.get("best_epoch"), "network_from": str(earlier.int8),
                     "network_training": {k: earlier.record[k] for k in (
                         "git_commit", "minutes", "peak_rss_mb", "fit", "machine") if k in earlier.record}}
-            vws = all_windows(build_streams(val, audio, recipe.seed))
+            vws = all_windows(build_streams(val, audio, recipe.seed), recipe.head_prosody)
             p_val = earlier.validation_scores(vws)
         meta = {"trained_on": sorted({c.corpus for c in clips}), "speakers": len(speakers_of(clips)),
                 "recipe": recipe.to_dict(), "best_epoch": info["best_epoch"],

@@ -55,6 +55,7 @@ from monitor.features import (
     window_span_s,
 )
 from monitor.prosody import RecentSamples, WindowProsody
+from monitor.prosody import warm_up as prosody_warm_up
 from monitor.resample import Resampler
 from monitor.scorer import Scorer
 from monitor.source import DeviceLost as DeviceGone
@@ -128,8 +129,10 @@ class Summary:
 
 
 def warm_up() -> None:
-    """Compile, or load from numba's cache, the rolling STFT's kernels (start-up, not first audio)."""
+    """Compile, or load from numba's cache, the rolling STFT's and the prosody's kernels (start-up,
+    not first audio)."""
     RollingSTFT().push(np.zeros(N_FFT + HOP, np.float32))
+    prosody_warm_up()
 
 
 def _disk_full(path: Path | None) -> bool:
@@ -227,10 +230,10 @@ class Pipeline:
     def _judge(self) -> None:
         s0, s1 = window_span_s(self._next_end)
         base = self._origin / SAMPLE_RATE
-        a = (self._next_end - WINDOW_FRAMES) * HOP  # the window's first sample in this segment
+        first = (self._next_end - WINDOW_FRAMES) * HOP  # the window's first sample in this segment
         r = assess(self._rolling.window(), self._rolling.levels(), self.scorer, self.cfg.gate,
                    self.threshold, base + s0, base + s1,
-                   lambda: self._prosody(self._recent.last(), a))
+                   lambda first=first: self._prosody(self._recent.last(), first))
         st, sm = self.status, self.summary
         st.windows_total += 1
         sm.windows_total += 1

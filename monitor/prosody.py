@@ -201,14 +201,22 @@ def frame_values(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
     if not len(starts):
         return out
     _frames(x, starts, _LPC_WIN, *_TABLES, out, lpc)
-    cand = np.flatnonzero(np.isfinite(lpc[:, 0]))
+    cand = np.flatnonzero(np.isfinite(lpc).all(1))
     if len(cand):
         comp = np.zeros((len(cand), LPC_ORDER, LPC_ORDER))
         comp[:, 0, :] = -lpc[cand]
         comp[:, _COMPANION_SUB[0], _COMPANION_SUB[1]] = 1.0
         # LAPACK one matrix at a time (numpy's gufunc loop): a frame's roots do not depend on
         # which frames come with it.
-        roots = np.linalg.eigvals(comp).astype(np.complex128)
+        try:
+            roots = np.linalg.eigvals(comp).astype(np.complex128)
+        except np.linalg.LinAlgError:  # one frame that does not converge: it alone has no formants
+            roots = np.full((len(cand), LPC_ORDER), np.nan, np.complex128)
+            for i, m in enumerate(comp):
+                try:
+                    roots[i] = np.linalg.eigvals(m)
+                except np.linalg.LinAlgError:
+                    pass
         sub = np.empty((len(cand), N_FRAME))
         _formants(roots, sub)
         out[cand, 3:] = sub[:, 3:]
@@ -267,17 +275,27 @@ class WindowProsody:
     def frames(self, samples: np.ndarray, start: int) -> np.ndarray:
         """Frame values of the window whose samples (16 kHz) begin at sample `start` of the signal."""
         js = np.array(frame_range(start, len(samples)), dtype=np.int64)
+        if len(js) > len(self._index):
+            raise ValueError(f"a window of {len(js)} frames does not fit a cache of {len(self._index)}")
         slots = js % len(self._index)
         todo = js[self._index[slots] != js]
         if len(todo):
-            x = np.asarray(samples, np.float64)
-            self._values[todo % len(self._index)] = frame_values(x, todo * HOP - start)
+            lo = todo[0] * HOP - start  # only the new frames' samples go to float64
+            x = np.asarray(samples[lo:todo[-1] * HOP - start + F0_FRAME], np.float64)
+            self._values[todo % len(self._index)] = frame_values(x, todo * HOP - start - lo)
             self._index[todo % len(self._index)] = todo
         return self._values[slots]
 
     def __call__(self, samples: np.ndarray, start: int) -> np.ndarray:
         """N_PROSODY functionals of the window whose samples begin at sample `start`."""
         return functionals(self.frames(samples, start))
+
+
+def warm_up() -> None:
+    """Compile, or load from numba's cache, the prosody's kernels: a voiced frame runs them all."""
+    t = np.arange(WINDOW_SAMPLES) / SAMPLE_RATE
+    window_prosody((0.1 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(2 * np.pi * 450 * t)))
+                   .astype(np.float32))
 
 
 def window_prosody(samples: np.ndarray, start: int = 0) -> np.ndarray:

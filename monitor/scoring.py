@@ -33,6 +33,7 @@ from monitor.features import (
     window_span_s,
 )
 from monitor.prosody import WindowProsody
+from monitor.prosody import warm_up as prosody_warm_up
 from monitor.scorer import Scorer
 from monitor.windows import Gate, WindowResult, assess
 
@@ -56,7 +57,7 @@ def score_signal(
     ending at the signal's end covers any tail, and a signal shorter than one window is looped to one.
     """
     duration = x.shape[0] / SAMPLE_RATE
-    x = loop_to_window(x)
+    x = loop_to_window(np.asarray(x, np.float32))  # as WindowStream and `listen` hold it
     spec, levels = stft_logpower(x)
     n = spec.shape[1]
     if n < WINDOW_FRAMES:
@@ -81,6 +82,7 @@ def warm_up(parallel: bool = False) -> None:
     """Compile, or load from numba's cache, the STFT kernels that scoring will call (the serial
     one; with parallel=True the threaded one too), so that happens during start-up."""
     stft_logpower(np.zeros(N_FFT, np.float32))
+    prosody_warm_up()
     if parallel:
         stft_logpower(np.zeros(N_FFT + HOP * PARALLEL_MIN_FRAMES, np.float32))
 

@@ -103,12 +103,14 @@ def ours_compute_per_audio_s(x: np.ndarray, n_windows: int, int8: Path, paced: b
                              ) -> dict:
     """Our live path's computation per stride, measured as the baselines are (in-process)."""
     from monitor.features import RollingSTFT
+    from monitor.prosody import WindowProsody
     from monitor.scorer import Scorer
     from monitor.windows import Gate, assess
 
     sc = Scorer(int8)
     gate = Gate(floor_dbfs=-200.0, min_voiced=0.0)  # score every window, as the baselines do
     roll = RollingSTFT()
+    prosody = WindowProsody()  # what the pipeline keeps beside the rolling STFT
     n_strides = max(1, (x.shape[0] - WINDOW_SAMPLES) // STRIDE)
     state = {"i": -1}
 
@@ -117,10 +119,13 @@ def ours_compute_per_audio_s(x: np.ndarray, n_windows: int, int8: Path, paced: b
         end = WINDOW_SAMPLES + k * STRIDE
         if k == 0 or state["i"] != i - 1:  # start the stream again
             roll.__init__()
+            prosody.reset()
             roll.push(x[: end - STRIDE])
         state["i"] = i
         roll.push(x[end - STRIDE: end])
-        return assess(roll.window(), roll.levels(), sc, gate, sc.threshold, 0.0, 4.0).score
+        a = end - WINDOW_SAMPLES
+        return assess(roll.window(), roll.levels(), sc, gate, sc.threshold, 0.0, 4.0,
+                      lambda: prosody(x[a:end], a)).score
 
     return _per_audio_s("ours, compute only (RollingSTFT + int8 Scorer)", window, n_windows, paced)
 
