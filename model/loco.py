@@ -47,6 +47,7 @@ from model.dataset import (
 )
 from model.evaluate import score_windows
 from model.fit import (
+    THRESHOLD_RULES,
     EarlierNetwork,
     Recipe,
     earlier_network,
@@ -303,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
                     "and emotion (0: all), for quick runs")
     ap.add_argument("--no-stats-head", action="store_true", help="the network alone, without the "
                     "stats head (an ablation row)")
+    ap.add_argument("--threshold-rule", choices=THRESHOLD_RULES, default=Recipe.threshold_rule,
+                    help="how validation speakers pick the threshold: the best balanced accuracy "
+                    "averaged over their corpora (default), or over all their windows pooled")
     ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
                     "statistics only, without the window's prosody (an ablation row)")
     ap.add_argument("--networks-from", type=Path, default=None, help="reuse each fold's network "
@@ -317,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
                     emotion_weight={"sadness": args.sadness_weight} if args.sadness_weight != 1 else {},
                     label_smoothing=args.label_smoothing, stats_head=not args.no_stats_head,
-                    prosody=not args.no_prosody, seed=args.seed)
+                    prosody=not args.no_prosody, threshold_rule=args.threshold_rule,
+                    seed=args.seed)
     try:
         from model.augment import Augment
         from model.cnn import builder

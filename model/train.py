@@ -26,7 +26,16 @@ from model.dataset import (
     speakers_of,
     validation_speakers,
 )
-from model.fit import Recipe, earlier_network, export_with_threshold, fit, log, predict, stats_head_for
+from model.fit import (
+    THRESHOLD_RULES,
+    Recipe,
+    earlier_network,
+    export_with_threshold,
+    fit,
+    log,
+    predict,
+    stats_head_for,
+)
 from model.loco import provenance, subset
 from monitor.errors import SpecmonError
 from monitor.scorer import float_model_path, sha256_of
@@ -46,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
                     "gain,noise,channel,reverb,mask")
     ap.add_argument("--no-stats-head", action="store_true", help="the network alone, without the "
                     "stats head on window statistics")
+    ap.add_argument("--threshold-rule", choices=THRESHOLD_RULES, default=Recipe.threshold_rule,
+                    help="how validation speakers pick the threshold: the best balanced accuracy "
+                    "averaged over their corpora (default), or over all their windows pooled")
     ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
                     "statistics only, without the window's prosody (an ablation row)")
     ap.add_argument("--network-from", type=Path, default=None, help="keep this earlier int8 "
@@ -76,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         clips = subset(clips, 0, args.max_clips)
         recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
                         stats_head=not args.no_stats_head, prosody=not args.no_prosody,
-                        seed=args.seed)
+                        threshold_rule=args.threshold_rule, seed=args.seed)
         val_spk = validation_speakers(clips, seed=args.seed)
         train = [c for c in clips if c.speaker not in val_spk]
         val = [c for c in clips if c.speaker in val_spk]

@@ -274,3 +274,24 @@ def test_provenance_sees_uncommitted_model_code(tmp_path: Path) -> None:
     assert dirty() is False
     (clone / "model" / "loco.py").write_text((clone / "model" / "loco.py").read_text() + "\n# edit\n")
     assert dirty() is True
+
+
+def test_threshold_by_the_mean_over_corpora() -> None:
+    """Validation picks the threshold as the LOCO headline judges: balanced accuracy averaged over
+    corpora (with both classes), so a corpus with many windows does not set it for the others."""
+    from model.fit import best_threshold
+
+    def corpus(n: int, neg: float, non: float) -> tuple[np.ndarray, np.ndarray]:
+        return np.r_[np.ones(n), np.zeros(n)].astype(int), np.r_[np.full(n, neg), np.full(n, non)]
+
+    parts = [corpus(900, 0.85, 0.75), corpus(100, 0.55, 0.45), corpus(100, 0.55, 0.45)]
+    y = np.concatenate([p[0] for p in parts])
+    s = np.concatenate([p[1] for p in parts])
+    names = np.array(["big"] * 1800 + ["a"] * 200 + ["b"] * 200)
+    assert best_threshold(y, s)[0] == 0.775  # pooled: the big corpus's boundary
+    t, crit = best_threshold(y, s, names)
+    assert 0.45 < t <= 0.55 and abs(crit - (0.5 + 1 + 1) / 3) < 1e-9  # two corpora of three
+    # a corpus with one class only does not count (the headline has no balanced accuracy for it)
+    read = np.array(["big"] * 1800 + ["read"] * 400)
+    y_read = np.r_[y[:1800], np.zeros(400, int)]
+    assert best_threshold(y_read, s, read)[0] == best_threshold(y[:1800], s[:1800])[0]

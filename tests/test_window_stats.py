@@ -13,8 +13,8 @@ import pytest
 
 from monitor.errors import SpecmonError
 from monitor.features import SAMPLE_RATE, WINDOW_SAMPLES, normalize, stft_logpower
-from monitor.scorer import DEFAULT_MODEL, Scorer
 from monitor.prosody import window_prosody
+from monitor.scorer import DEFAULT_MODEL, Scorer
 from monitor.window_stats import N_MELS, N_STATS, StatsHead, fuse, head_inputs, window_stats
 
 MEDIAN_LOG_F0 = 3 * N_MELS  # index of the median log F0 among the statistics
