@@ -159,70 +159,89 @@ def _frames_power(x, first, nf, hop, win, rev, twr, twi, postr, posti, zr, zi, s
 
 
 @nb.njit(cache=True, nogil=True)
+def fft_half(src, n_src, rev, twr, twi, postr, posti, zr, zi, outr, outi):
+    """X[0..half] of the 2*half-point real FFT of src[:n_src], zero-padded to 2*half (real and
+    imaginary parts into outr, outi); zr, zi: scratch of half. One signal at a time: the same
+    butterflies as _frames_power (no fastmath), so the rolling STFT that uses it is bit-identical
+    to the batch one; monitor/prosody.py uses it for autocorrelations."""
+    half = rev.shape[0]
+    for n in range(half):
+        r = rev[n]
+        zr[r] = src[2 * n] if 2 * n < n_src else 0.0
+        zi[r] = src[2 * n + 1] if 2 * n + 1 < n_src else 0.0
+    for s in range(0, half, 2):  # stage of size 2: twiddle 1
+        ur = zr[s]
+        ui = zi[s]
+        vr = zr[s + 1]
+        vi = zi[s + 1]
+        zr[s] = ur + vr
+        zi[s] = ui + vi
+        zr[s + 1] = ur - vr
+        zi[s + 1] = ui - vi
+    size = 4
+    off = 0
+    while size <= half:
+        h = size // 2
+        for s in range(0, half, size):
+            for j in range(h):
+                wr = twr[off + j]
+                wi = twi[off + j]
+                p = s + j
+                q = p + h
+                tr = wr * zr[q] - wi * zi[q]
+                ti = wr * zi[q] + wi * zr[q]
+                ur = zr[p]
+                ui = zi[p]
+                zr[p] = ur + tr
+                zi[p] = ui + ti
+                zr[q] = ur - tr
+                zi[q] = ui - ti
+        off += h
+        size *= 2
+    outr[0] = zr[0] + zi[0]
+    outi[0] = 0.0
+    outr[half] = zr[0] - zi[0]
+    outi[half] = 0.0
+    for k in range(1, half):
+        ar = zr[k]
+        ai = zi[k]
+        cr = zr[half - k]
+        ci = -zi[half - k]
+        er = 0.5 * (ar + cr)
+        ei = 0.5 * (ai + ci)
+        o_r = 0.5 * (ai - ci)
+        o_i = -0.5 * (ar - cr)
+        outr[k] = er + postr[k] * o_r - posti[k] * o_i
+        outi[k] = ei + postr[k] * o_i + posti[k] * o_r
+
+
+@nb.njit(cache=True, nogil=True)
 def _ring_push(x, n, hop, win, rev, twr, twi, postr, posti, zr, zi, spec, ms, head):
     """The rolling path: n frames of x into the ring rows head, head+1, ... (wrapping).
 
-    One frame at a time, so the stage loops run over j instead of over frames, which vectorizes
-    the long stages; every butterfly is the same expression as in _frames_power (and no fastmath),
-    so the results are bit-identical to the batch path.
+    One frame at a time through fft_half, whose loops run over j instead of over frames, which
+    vectorizes the long stages; every butterfly is the same expression as in _frames_power (and
+    no fastmath), so the results are bit-identical to the batch path.
     """
     half = rev.shape[0]
     rows = spec.shape[0]
+    frame = np.empty(2 * half)
+    outr = np.empty(half + 1)
+    outi = np.empty(half + 1)
     for f in range(n):
         start = f * hop
         acc = 0.0
         for k in range(half):
-            r = rev[k]
             a = x[start + 2 * k]
             c = x[start + 2 * k + 1]
             acc += a * a + c * c
-            zr[r] = a * win[2 * k]
-            zi[r] = c * win[2 * k + 1]
-        for s in range(0, half, 2):
-            ur = zr[s]
-            ui = zi[s]
-            vr = zr[s + 1]
-            vi = zi[s + 1]
-            zr[s] = ur + vr
-            zi[s] = ui + vi
-            zr[s + 1] = ur - vr
-            zi[s + 1] = ui - vi
-        size = 4
-        off = 0
-        while size <= half:
-            h = size // 2
-            for s in range(0, half, size):
-                for j in range(h):
-                    wr = twr[off + j]
-                    wi = twi[off + j]
-                    p = s + j
-                    q = p + h
-                    tr = wr * zr[q] - wi * zi[q]
-                    ti = wr * zi[q] + wi * zr[q]
-                    ur = zr[p]
-                    ui = zi[p]
-                    zr[p] = ur + tr
-                    zi[p] = ui + ti
-                    zr[q] = ur - tr
-                    zi[q] = ui - ti
-            off += h
-            size *= 2
+            frame[2 * k] = a * win[2 * k]
+            frame[2 * k + 1] = c * win[2 * k + 1]
+        fft_half(frame, 2 * half, rev, twr, twi, postr, posti, zr, zi, outr, outi)
         row = (head + f) % rows
-        spec[row, 0] = (zr[0] + zi[0]) ** 2 + 1e-10
-        spec[row, half] = (zr[0] - zi[0]) ** 2 + 1e-10
         ms[row] = acc / (2 * half)
-        for k in range(1, half):
-            ar = zr[k]
-            ai = zi[k]
-            cr = zr[half - k]
-            ci = -zi[half - k]
-            er = 0.5 * (ar + cr)
-            ei = 0.5 * (ai + ci)
-            o_r = 0.5 * (ai - ci)
-            o_i = -0.5 * (ar - cr)
-            xr = er + postr[k] * o_r - posti[k] * o_i
-            xi = ei + postr[k] * o_i + posti[k] * o_r
-            spec[row, k] = xr * xr + xi * xi + 1e-10
+        for k in range(half + 1):
+            spec[row, k] = outr[k] * outr[k] + outi[k] * outi[k] + 1e-10
 
 
 @nb.njit(cache=True, nogil=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from monitor.features import _TABLES, SAMPLE_RATE, WINDOW_SAMPLES
+from monitor.features import _TABLES, SAMPLE_RATE, WINDOW_SAMPLES, fft_half
 
 HOP = SAMPLE_RATE // 100  # 10 ms
 F0_FRAME = 640  # 40 ms: two periods of 60 Hz
@@ -38,55 +38,6 @@ NAMES = ([f"f0_{n}" for n in ("mean", "stddevNorm", "p20", "p50", "p80", "range2
          + ["voiced_share"])
 N_PROSODY = len(NAMES)  # 23
 _LPC_WIN = np.hamming(LPC_FRAME)  # symmetric, as in the probe
-
-
-@nb.njit(cache=True, nogil=True)
-def _rfft(src, n_src, rev, twr, twi, postr, posti, zr, zi, outr, outi):
-    """X[0..half] of the 2*half-point real FFT of src[:n_src], zero-padded (features' radix-2 tables)."""
-    half = rev.shape[0]
-    for n in range(half):
-        r = rev[n]
-        zr[r] = src[2 * n] if 2 * n < n_src else 0.0
-        zi[r] = src[2 * n + 1] if 2 * n + 1 < n_src else 0.0
-    size = 2
-    off = 0
-    while size <= half:
-        h = size // 2
-        for s in range(0, half, size):
-            for j in range(h):
-                if size == 2:
-                    wr, wi = 1.0, 0.0
-                else:
-                    wr = twr[off + j]
-                    wi = twi[off + j]
-                p = s + j
-                q = p + h
-                tr = wr * zr[q] - wi * zi[q]
-                ti = wr * zi[q] + wi * zr[q]
-                ur = zr[p]
-                ui = zi[p]
-                zr[p] = ur + tr
-                zi[p] = ui + ti
-                zr[q] = ur - tr
-                zi[q] = ui - ti
-        if size > 2:
-            off += h
-        size *= 2
-    outr[0] = zr[0] + zi[0]
-    outi[0] = 0.0
-    outr[half] = zr[0] - zi[0]
-    outi[half] = 0.0
-    for k in range(1, half):
-        ar = zr[k]
-        ai = zi[k]
-        cr = zr[half - k]
-        ci = -zi[half - k]
-        er = 0.5 * (ar + cr)
-        ei = 0.5 * (ai + ci)
-        o_r = 0.5 * (ai - ci)
-        o_i = -0.5 * (ar - cr)
-        outr[k] = er + postr[k] * o_r - posti[k] * o_i
-        outi[k] = ei + postr[k] * o_i + posti[k] * o_r
 
 
 @nb.njit(cache=True, nogil=True)
@@ -119,12 +70,12 @@ def _frames(x, starts, lpc_win, rev, twr, twi, postr, posti, out, lpc):
         level = 10.0 * np.log10(e + 1e-12)
         # Autocorrelation by the Wiener-Khinchin theorem: the power spectrum's transform. 1024
         # points hold the 640-sample frame's lags up to 384 without wrapping (we need 265).
-        _rfft(buf, F0_FRAME, rev, twr, twi, postr, posti, zr, zi, outr, outi)
+        fft_half(buf, F0_FRAME, rev, twr, twi, postr, posti, zr, zi, outr, outi)
         for k in range(half + 1):
             buf[k] = outr[k] * outr[k] + outi[k] * outi[k]
         for k in range(1, half):
             buf[n_fft - k] = buf[k]
-        _rfft(buf, n_fft, rev, twr, twi, postr, posti, zr, zi, outr, outi)
+        fft_half(buf, n_fft, rev, twr, twi, postr, posti, zr, zi, outr, outi)
         ac0 = outr[0] / n_fft + 1e-12
         best, lag = -np.inf, LAG_MIN
         for k in range(LAG_MIN, LAG_MAX):
