@@ -198,6 +198,11 @@ class WindowSet:
     def __len__(self) -> int:
         return len(self.y)
 
+    def inputs(self):
+        """(window, its prosody or None) for every window, in order: what a Scorer takes."""
+        return zip(self.x, self.prosody if self.prosody is not None else [None] * len(self),
+                   strict=True)
+
     def select(self, keep: np.ndarray) -> WindowSet:
         return WindowSet(*(None if getattr(self, f) is None else getattr(self, f)[keep]
                            for f in FIELDS))

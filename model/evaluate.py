@@ -36,9 +36,7 @@ def score_windows(model_path: Path, ws: WindowSet) -> np.ndarray:
 
 def scores_of(scorer: Scorer, ws: WindowSet) -> np.ndarray:
     """scorer's score of every window of ws, in order."""
-    pros = ws.prosody if ws.prosody is not None else [None] * len(ws)
-    return np.array([scorer.score_normalized(w, p) for w, p in zip(ws.x, pros, strict=True)],
-                    dtype=np.float64)
+    return np.array([scorer.score_normalized(w, p) for w, p in ws.inputs()], dtype=np.float64)
 
 
 def binary_metrics(y: np.ndarray, s: np.ndarray, thr: float) -> dict:

@@ -129,8 +129,7 @@ def score_components(model: Path, ws: WindowSet) -> tuple[np.ndarray, np.ndarray
     net = np.array([scorer.cnn_score(w) for w in ws.x], dtype=np.float64)
     if scorer.head is None:
         return net, net, None
-    pros = ws.prosody if ws.prosody is not None else [None] * len(ws)
-    head = np.array([scorer.head_logit(w, p) for w, p in zip(ws.x, pros, strict=True)])
+    head = np.array([scorer.head_logit(w, p) for w, p in ws.inputs()])
     return np.array([float(fuse(n, h)) for n, h in zip(net, head, strict=True)]), net, head
 
 

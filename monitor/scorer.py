@@ -160,8 +160,8 @@ class Scorer:
     def head_logit(self, x: np.ndarray, prosody: np.ndarray | None = None) -> float:
         """The stats head's own logit for a normalized window (the model must have a head)."""
         if not self.needs_prosody:
-            return self.head.logit(head_inputs(x))
-        if prosody is None:
+            prosody = None
+        elif prosody is None:
             raise ValueError(f"{self.info.path.name}: its stats head needs the window's prosody")
         return self.head.logit(head_inputs(x, prosody))
 

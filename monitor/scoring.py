@@ -120,7 +120,6 @@ class WindowStream:
         # Samples from sample _x0 on (the first column kept onwards), for the windows' prosody.
         self._x = np.zeros(0, np.float32)
         self._x0 = 0
-        self._x_new: list[np.ndarray] = []
         self._prosody = WindowProsody()
 
     def push(self, x: np.ndarray) -> list[WindowResult]:
@@ -129,7 +128,6 @@ class WindowStream:
         if x.shape[0] == 0:
             return []
         self._pending.append(x)
-        self._x_new.append(x)
         self._pending_n += x.shape[0]
         self._samples += x.shape[0]
         # Wait for a block's worth of frames, and for a whole first window: a shorter signal is
@@ -163,9 +161,10 @@ class WindowStream:
         levels = np.concatenate([p[1] for p in parts])
         rest = buf[n * HOP :]
         self._pending, self._pending_n = ([rest], rest.shape[0]) if rest.shape[0] else ([], 0)
-        self._x, self._x_new = np.concatenate([self._x, *self._x_new]), []
         # Keep the columns the next windows still need (at least one window's worth).
         top = self._col0 + self._spec.shape[0]
+        # buf begins at the first unmade frame (sample top * HOP); append what _x lacks of it.
+        self._x = np.concatenate((self._x, buf[self._x0 + self._x.shape[0] - top * HOP:]))
         keep_from = max(self._col0, min(self._next_end, top + n) - WINDOW_FRAMES)
         cut = keep_from - self._col0
         self._spec = np.concatenate((self._spec[cut:], spec))

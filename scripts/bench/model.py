@@ -20,11 +20,10 @@ def run(ctx: Context) -> dict:
 
 def bench_model(int8: Path, f32: Path, x: np.ndarray, quick: bool, keras: bool) -> dict:
     """One window: int8 vs float32 TFLite (invoke alone and Scorer.score end to end), Keras."""
+    from monitor.prosody import window_prosody
     from monitor.scorer import Scorer
 
     mt = 0.5 if quick else 2.0
-    from monitor.prosody import window_prosody
-
     win = stft_logpower(x[:WINDOW_SAMPLES])[0]
     nwin = normalize(win)
     pros = window_prosody(x[:WINDOW_SAMPLES])  # its own cost is the prosody row
