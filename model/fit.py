@@ -6,7 +6,8 @@ The recipe shared by the shipped model, every LOCO fold and every ablation row:
 - after every epoch the network scores the validation speakers' windows; the epoch with the best
   validation ROC AUC is kept, and training stops when it has not improved for `patience` epochs;
 - the int8 export's decision threshold is the one that maximizes balanced accuracy on the same
-  validation windows. No test speaker is ever seen here.
+  validation windows (by default averaged over their corpora, each scored by a stats head fit
+  without that corpus, as the test fold will be). No test speaker is ever seen here.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from model.dataset import BalancedSampler, Clip, WindowSet, all_windows, build_s
 from model.evaluate import score_windows
 from monitor.errors import SpecmonError
 from monitor.scorer import Scorer, float_model_path, read_model_info, sha256_of
+from monitor.window_stats import fuse
 
 
 def log(msg: str) -> None:
@@ -61,7 +63,9 @@ class Recipe:
         return dict(self.__dict__)
 
 
-THRESHOLD_RULES = ("corpus_mean", "pooled")
+# unseen_corpus: each validation corpus scored by a stats head fit without it, then corpus_mean;
+# corpus_mean: balanced accuracy averaged over validation corpora; pooled: over all their windows.
+THRESHOLD_RULES = ("unseen_corpus", "corpus_mean", "pooled")
 
 
 def best_threshold(y: np.ndarray, s: np.ndarray, corpus: np.ndarray | None = None
@@ -221,31 +225,37 @@ def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Rec
 
 
 def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.ndarray,
-                   recipe: Recipe) -> tuple[dict | None, dict]:
-    """The stats head's sidecar entry (None when the recipe has none) and how it was chosen.
+                   recipe: Recipe) -> tuple[dict | None, dict, np.ndarray | None]:
+    """The stats head's sidecar entry (None when the recipe has none), how it was chosen, and the
+    validation windows' logits from heads fit without their corpus (only for the unseen_corpus
+    threshold rule; else None).
 
     p_val: the network's scores of the labelled validation windows.
     """
     if not recipe.stats_head:
-        return None, {}
+        return None, {}, None
     from model.stats_head import choose_head
 
     t0 = time.time()
-    head, info = choose_head(build_streams(train, audio, recipe.seed), vws, p_val,
-                             recipe.emotion_weight, recipe.seed, recipe.head_prosody)
-    info["seconds"] = round(time.time() - t0, 1)
-    log(f"stats head: C {head.c}, validation AUC network {info.get('val_auc_network')} -> fused "
-        f"{info['val_auc_fused']}")
-    return head.to_dict(), info
+    choice = choose_head(build_streams(train, audio, recipe.seed), vws, p_val,
+                         recipe.emotion_weight, recipe.seed, recipe.head_prosody,
+                         unseen_corpus=recipe.threshold_rule == "unseen_corpus")
+    info = {**choice.info, "seconds": round(time.time() - t0, 1)}
+    log(f"stats head: C {choice.head.c}, validation AUC network {info.get('val_auc_network')} -> "
+        f"fused {info['val_auc_fused']}")
+    return choice.head.to_dict(), info, choice.unseen_logits
 
 
 def export_with_threshold(model, calib: list[np.ndarray], vws: WindowSet, out: Path,
-                          meta: dict) -> dict:
+                          meta: dict, unseen_logits: np.ndarray | None = None) -> dict:
     """Write int8 + float32 files; the threshold is chosen on the int8 model's validation scores
     (fused with the stats head when `meta` has one).
 
     model None: the two .tflite files are already at `out` (a network reused from an earlier run);
-    only their sidecars are written.
+    only their sidecars are written. unseen_logits: for the unseen_corpus rule, the labelled
+    validation windows' head logits from heads fit without their corpus; the int8 network's
+    scores are fused with those instead of the shipped head's. A recipe without a head falls back
+    to corpus_mean.
     """
     from model.quantize import export, write_sidecar
 
@@ -256,17 +266,28 @@ def export_with_threshold(model, calib: list[np.ndarray], vws: WindowSet, out: P
         write_sidecar(f32, {**meta, "quantization": "float32"})
         write_sidecar(out, {**meta, "quantization": "int8", "float_model": f32.name})
     lab = vws.y >= 0
+    y, corpus = vws.y[lab], vws.corpus[lab]
     s = score_windows(out, vws.select(lab))
     rule = meta.get("recipe", {}).get("threshold_rule", "pooled")
-    thr, bacc = best_threshold(vws.y[lab], s, vws.corpus[lab] if rule == "corpus_mean" else None)
+    if rule == "unseen_corpus" and unseen_logits is None:
+        rule = "corpus_mean"
+    extra = {}
+    if rule == "unseen_corpus":
+        net = Scorer(out)
+        s_unseen = fuse(np.array([net.cnn_score(w) for w in vws.x[lab]]), unseen_logits)
+        thr, bacc = best_threshold(y, s_unseen, corpus)
+        # What corpus_mean would have chosen on the shipped head's scores, for the report.
+        extra["threshold_in_corpus"] = best_threshold(y, s, corpus)[0]
+    else:
+        thr, bacc = best_threshold(y, s, corpus if rule == "corpus_mean" else None)
+    how = {"unseen_corpus": ", mean over their corpora, each scored by a head fit without it)",
+           "corpus_mean": ", mean over their corpora)", "pooled": ")"}[rule]
     for path in (out, f32):
         m = {**meta, "threshold": thr, "threshold_from": "validation speakers (balanced accuracy"
-             + (", mean over their corpora)" if rule == "corpus_mean" else ")"),
-             "quantization": "int8" if path == out else "float32"}
+             + how, "quantization": "int8" if path == out else "float32"}
         if path == out:
             m["float_model"] = f32.name
         write_sidecar(path, m)
-    pooled = balanced_accuracy_score(vws.y[lab], s >= thr) if len(set(vws.y[lab].tolist())) == 2 \
-        else float("nan")
+    pooled = balanced_accuracy_score(y, s >= thr) if len(set(y.tolist())) == 2 else float("nan")
     return {"threshold": thr, "threshold_rule": rule, "val_criterion": round(bacc, 4),
-            "val_balanced_accuracy_int8": round(float(pooled), 4)}
+            "val_balanced_accuracy_int8": round(float(pooled), 4), **extra}

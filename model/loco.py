@@ -165,12 +165,12 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
         vws = all_windows(build_streams(va, audio, recipe.seed), recipe.head_prosody)
         p_val = earlier.validation_scores(vws)
     meta = {"fold": corpus, "recipe": recipe.to_dict()}
-    head, info["stats_head"] = stats_head_for(tr, audio, vws, p_val, recipe)
+    head, info["stats_head"], unseen = stats_head_for(tr, audio, vws, p_val, recipe)
     if head:
         meta["stats_head"] = head
     if earlier is not None:
         earlier.place(out)
-    info.update(export_with_threshold(model, calib, vws, out, meta))
+    info.update(export_with_threshold(model, calib, vws, out, meta, unseen))
     thr = info["threshold"]
     streams = build_streams(test, audio, recipe.seed)
     ws = all_windows(streams, recipe.head_prosody)
@@ -304,8 +304,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-stats-head", action="store_true", help="the network alone, without the "
                     "stats head (an ablation row)")
     ap.add_argument("--threshold-rule", choices=THRESHOLD_RULES, default=Recipe.threshold_rule,
-                    help="how validation speakers pick the threshold: the best balanced accuracy "
-                    "averaged over their corpora (default), or over all their windows pooled")
+                    help="how validation speakers pick the threshold (default %(default)s): the "
+                    "best balanced accuracy averaged over their corpora, each scored by a stats "
+                    "head fit without it (unseen_corpus) or by the shipped head (corpus_mean), "
+                    "or over all their windows pooled")
     ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
                     "statistics only, without the window's prosody (an ablation row)")
     ap.add_argument("--networks-from", type=Path, default=None, help="reuse each fold's network "

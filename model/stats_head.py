@@ -9,6 +9,8 @@ ROC AUC on the validation speakers; the test fold is never seen.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -73,30 +75,76 @@ def fit_head(x: np.ndarray, meta: dict, c: float, emotion_weight: dict) -> Stats
     return StatsHead(mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]), c)
 
 
+def corpus_mean_auc(y: np.ndarray, s: np.ndarray, corpus: np.ndarray) -> float | None:
+    """ROC AUC averaged over the corpora that have both classes (None when none has)."""
+    aucs = [roc_auc_score(y[g], s[g]) for g in (corpus == c for c in sorted(set(corpus.tolist())))
+            if len(set(y[g].tolist())) == 2]
+    return float(np.mean(aucs)) if aucs else None
+
+
+def unseen_corpus_logits(x: np.ndarray, meta: dict, vx: np.ndarray, vcorpus: np.ndarray,
+                         c: float, emotion_weight: dict) -> np.ndarray:
+    """Each validation window's logit from a head fit on the training windows of the *other*
+    corpora: how the head scores a corpus it has never heard, as it will score the test fold. A
+    corpus whose removal leaves one class (tiny runs) gets the head fit on all of them."""
+    out = np.empty(len(vx))
+    for name in sorted(set(vcorpus.tolist())):
+        keep = meta["corpus"] != name
+        if len(set(meta["y"][keep].tolist())) < 2:
+            keep = np.ones(len(x), bool)
+        head = fit_head(x[keep], {k: v[keep] for k, v in meta.items()}, c, emotion_weight)
+        rows = vcorpus == name
+        out[rows] = [head.logit(v) for v in vx[rows]]
+    return out
+
+
+@dataclass
+class HeadChoice:
+    """The chosen head, how it was chosen, and (when asked) the validation windows' logits from
+    heads fit without their corpus (`unseen_corpus_logits`), in the order of the labelled
+    validation windows."""
+
+    head: StatsHead
+    info: dict
+    unseen_logits: np.ndarray | None = None
+
+
 def choose_head(train_streams: list[Stream], vws: WindowSet, p_val: np.ndarray,
-                emotion_weight: dict, seed: int = 0, prosody: bool = True) -> tuple[StatsHead, dict]:
+                emotion_weight: dict, seed: int = 0, prosody: bool = True,
+                unseen_corpus: bool = False) -> HeadChoice:
     """Fit one head per regularization in C_GRID; keep the best fused validation AUC.
 
     p_val: the network's scores of the labelled validation windows (vws.y >= 0), in order.
+    unseen_corpus: also score the validation windows by heads fit without their corpus (with the
+    chosen C), and record each C's fused AUC on those scores (mean over validation corpora).
     """
     x, meta = stream_stats(train_streams, seed=seed, prosody=prosody)
     lab = vws.y >= 0
-    yv = vws.y[lab]
+    yv, cv = vws.y[lab], vws.corpus[lab]
     vx = np.stack([head_inputs(vws.x[i], vws.prosody[i] if prosody else None)
                    for i in np.flatnonzero(lab)]) if lab.any() else np.zeros((0, x.shape[1]))
     if len(set(yv.tolist())) < 2:  # no validation speakers of both classes: the middle of the grid
         head = fit_head(x, meta, C_GRID[1], emotion_weight)
-        return head, {"train_windows": len(x), "C": head.c, "val_auc_fused": None}
-    best, rows = None, []
+        unseen = unseen_corpus_logits(x, meta, vx, cv, head.c, emotion_weight) \
+            if unseen_corpus else None
+        return HeadChoice(head, {"train_windows": len(x), "C": head.c, "val_auc_fused": None},
+                          unseen)
+    best, rows, unseen = None, [], None
     for c in C_GRID:
         head = fit_head(x, meta, c, emotion_weight)
         hl = np.array([head.logit(v) for v in vx])
         auc = float(roc_auc_score(yv, fuse(p_val, hl)))
-        rows.append({"C": c, "val_auc_fused": round(auc, 4),
-                     "val_auc_head": round(float(roc_auc_score(yv, hl)), 4)})
+        row = {"C": c, "val_auc_fused": round(auc, 4),
+               "val_auc_head": round(float(roc_auc_score(yv, hl)), 4)}
+        ul = None
+        if unseen_corpus:
+            ul = unseen_corpus_logits(x, meta, vx, cv, c, emotion_weight)
+            m = corpus_mean_auc(yv, fuse(p_val, ul), cv)
+            row["val_auc_fused_unseen_corpus"] = None if m is None else round(m, 4)
+        rows.append(row)
         if best is None or auc > best[1]:
-            best = (head, auc)
+            best, unseen = (head, auc), ul
     info = {"train_windows": len(x), "grid": rows, "C": best[0].c,
             "val_auc_network": round(float(roc_auc_score(yv, p_val)), 4),
             "val_auc_fused": round(best[1], 4)}
-    return best[0], info
+    return HeadChoice(best[0], info, unseen)

@@ -56,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-stats-head", action="store_true", help="the network alone, without the "
                     "stats head on window statistics")
     ap.add_argument("--threshold-rule", choices=THRESHOLD_RULES, default=Recipe.threshold_rule,
-                    help="how validation speakers pick the threshold: the best balanced accuracy "
-                    "averaged over their corpora (default), or over all their windows pooled")
+                    help="how validation speakers pick the threshold (default %(default)s): the "
+                    "best balanced accuracy averaged over their corpora, each scored by a stats "
+                    "head fit without it (unseen_corpus) or by the shipped head (corpus_mean), "
+                    "or over all their windows pooled")
     ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
                     "statistics only, without the window's prosody (an ablation row)")
     ap.add_argument("--network-from", type=Path, default=None, help="keep this earlier int8 "
@@ -119,12 +121,12 @@ def main(argv: list[str] | None = None) -> int:
                 "recipe": recipe.to_dict(), "best_epoch": info["best_epoch"],
                 "target": "P(negative): anger, sadness, fear, disgust against neutral, calm, "
                           "happiness, surprise"}
-        head, info["stats_head"] = stats_head_for(train, audio, vws, p_val, recipe)
+        head, info["stats_head"], unseen = stats_head_for(train, audio, vws, p_val, recipe)
         if head:
             meta["stats_head"] = head
         if earlier is not None:
             earlier.place(args.out)
-        info.update(export_with_threshold(model, calib, vws, args.out, meta))
+        info.update(export_with_threshold(model, calib, vws, args.out, meta, unseen))
         f32 = float_model_path(args.out)
         rep = {"recipe": recipe.to_dict(), **provenance(args.manifest), "fit": info,
                "model_sha256": {args.out.name: sha256_of(args.out), f32.name: sha256_of(f32)},
