@@ -95,6 +95,23 @@ def bar_table(rep: dict) -> str:
     return "\n".join(lines)
 
 
+RULE_LABEL = {"unseen_corpus": "mean over corpora, each scored by a head fit without it",
+              "corpus_mean": "mean over corpora", "pooled": "pooled"}
+
+
+def threshold_rule_text(rule: str) -> str:
+    """How validation picked the threshold, as one clause of the recipe's sentence."""
+    return {
+        "pooled": "the threshold is the one with the best balanced accuracy of the int8 model (with "
+                  "its head) on all of them pooled",
+        "corpus_mean": "the threshold is the one with the best balanced accuracy of the int8 model "
+                       "(with its head) averaged over their corpora",
+        "unseen_corpus": "the threshold is the one with the best balanced accuracy averaged over "
+                         "their corpora, each corpus scored by the int8 network fused with a head "
+                         "fitted without that corpus (as the held-out corpus will be scored)",
+    }[rule]
+
+
 def comparison_table(rows: list[tuple[str, dict]]) -> str:
     lines = ["| recipe (same LOCO protocol) | network | threshold from validation | "
              "mean balanced accuracy | lowest corpus | "
@@ -105,8 +122,7 @@ def comparison_table(rows: list[tuple[str, dict]]) -> str:
         m = r["mean_over_corpora"]
         net = r["recipe"]["arch"] + (" + stats head" if r["recipe"].get("stats_head") else "") + (
             " with prosody" if r["recipe"].get("stats_head") and r["recipe"].get("prosody") else "")
-        rule = ("mean over corpora" if r["recipe"].get("threshold_rule") == "corpus_mean"
-                else "pooled")
+        rule = RULE_LABEL[r["recipe"].get("threshold_rule", "pooled")]
         lines.append(f"| {name} | {net} | {rule} | {_f(m['balanced_accuracy'])} | "
                      f"{_f(m['min_balanced_accuracy'])} | {_f(m['roc_auc'])} | {_f(m['f1'])} | "
                      f"{_pct(_emo(r, 'sadness'))} | {_pct(_emo(r, 'happiness'))} | "
@@ -422,8 +438,8 @@ so does this model's use. LibriSpeech read speech is labelled neutral by assumpt
   of every corpus with at least four (corpora with fewer stay wholly in training). After each epoch
   the network scores them; the epoch with the best validation AUC is kept (stop after
   {rec['patience']} epochs without gain); the stats head's regularization is the one of
-  {', '.join(f'{c:g}' for c in C_GRID)} whose fused score has the best validation AUC; the
-  threshold is the one with the best balanced accuracy of the int8 model (with its head) on them.
+  {', '.join(f'{c:g}' for c in C_GRID)} whose fused score has the best validation AUC;
+  {threshold_rule_text(rec.get('threshold_rule', 'pooled'))}.
 {head_validation(loco, fit)}
 - **The shipped model:** best epoch {net_fit['best_epoch']}, network validation AUC
   {net_fit['val_auc']}{head_val(fit)}, validation balanced accuracy {fit['val_balanced_accuracy_int8']}

@@ -58,6 +58,21 @@ EMOTION_WEIGHT = {"sadness": 2.0}  # the shipped recipe's
 VIEWS = ("", "t_", "c_")  # as recorded; training copy; worse recording (loco.conditioned's)
 RAW_NAMES = prosody.NAMES
 EGEMAPS_F0_FORMANTS = ("F0semitone", "F1", "F2", "F3")  # column name prefixes
+# eGeMAPS v02's parameter groups (column name prefixes), each probed on top of the shipped head's
+# inputs: which of them, built natively, would add to what the head already has.
+EGEMAPS_GROUPS = {
+    "F0": ("F0semitone",),
+    "formant frequencies and bandwidths": tuple(f"F{i}{k}" for i in (1, 2, 3)
+                                                for k in ("frequency", "bandwidth")),
+    "formant amplitudes": ("F1amplitude", "F2amplitude", "F3amplitude"),
+    "voice quality": ("jitter", "shimmer", "HNR", "logRelF0"),
+    "loudness": ("loudness_sma3", "equivalentSoundLevel"),
+    "spectral balance": ("alphaRatio", "hammarberg", "slope"),
+    "MFCC and flux": ("mfcc", "spectralFlux"),
+    "rhythm": ("loudnessPeaksPerSec", "VoicedSegments", "MeanVoiced", "StddevVoiced", "MeanUnvoiced",
+               "StddevUnvoiced"),
+}
+SHIPPED = ("window_stats", "raw_f0", "raw_formants")  # the shipped head's inputs
 FEATURE_SETS = {
     "window_stats": ("window_stats",),
     "window_stats + raw F0": ("window_stats", "raw_f0"),
@@ -66,6 +81,8 @@ FEATURE_SETS = {
     "window_stats + eGeMAPS F0 and formants": ("window_stats", "egemaps_f0_formants"),
     "window_stats + eGeMAPS": ("window_stats", "egemaps"),
     "eGeMAPS alone": ("egemaps",),
+    "shipped head inputs + eGeMAPS": (*SHIPPED, "egemaps"),
+    **{f"shipped head inputs + eGeMAPS {g}": (*SHIPPED, f"egemaps:{g}") for g in EGEMAPS_GROUPS},
 }
 
 
@@ -131,8 +148,10 @@ def corpus_features(clips: list[Clip], seed: int = 0, sm=None, network: Path | N
 
 def family(d: dict, name: str, view: str = "", egemaps_names: tuple[str, ...] = ()) -> np.ndarray:
     """One feature family's columns in one view."""
-    if name == "egemaps_f0_formants":
-        cols = [i for i, n in enumerate(egemaps_names) if n.startswith(EGEMAPS_F0_FORMANTS)]
+    prefixes = EGEMAPS_F0_FORMANTS if name == "egemaps_f0_formants" else \
+        EGEMAPS_GROUPS.get(name.removeprefix("egemaps:"))
+    if prefixes is not None and name.startswith("egemaps"):
+        cols = [i for i, n in enumerate(egemaps_names) if n.startswith(prefixes)]
         return d[view + "egemaps"][:, cols]
     key, idx = {"window_stats": ("window_stats", slice(None)), "raw_f0": ("raw", slice(0, 10)),
                 "raw_formants": ("raw", slice(10, None)), "egemaps": ("egemaps", slice(None))}[name]
@@ -307,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
                              "conditioned_mean": summarize(c_rows, c_base),
                              "conditioned_per_corpus": c_rows}
             m, cm = results[name]["mean"], results[name]["conditioned_mean"]
-            print(f"{name:40s} head AUC {m['head_auc_mean']:.3f}  fused AUC "
+            print(f"{name:64s} head AUC {m['head_auc_mean']:.3f}  fused AUC "
                   f"{m.get('fused_auc_mean', float('nan')):.3f}   worse recording: head "
                   f"{cm['head_auc_mean']:.3f} fused {cm.get('fused_auc_mean', float('nan')):.3f}",
                   file=sys.stderr, flush=True)

@@ -162,3 +162,17 @@ def test_probe_bad_manifest_is_one_line(tmp_path: Path) -> None:
             str(tmp_path / "r.json"), timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip() == f"feature_probe: error: {tmp_path / 'none.csv'}: manifest not found"
+
+
+def test_egemaps_groups_split_the_88_functionals_once_each() -> None:
+    """Each eGeMAPS column is in exactly one probed group, so the group rows add up to the whole
+    set (a prefix that caught two groups' columns, or none, would mislead the table)."""
+    from model.feature_probe import EGEMAPS_GROUPS, family, smile
+
+    names = tuple(smile().feature_names)
+    assert len(names) == 88
+    d = {"egemaps": np.arange(len(names), dtype=np.float32)[None, :]}
+    cols = [int(c) for g in EGEMAPS_GROUPS for c in family(d, f"egemaps:{g}", "", names)[0]]
+    assert sorted(cols) == list(range(88))
+    f0 = family(d, "egemaps:F0", "", names)[0].astype(int)
+    assert [names[i] for i in f0] == [n for n in names if n.startswith("F0semitone")]

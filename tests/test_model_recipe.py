@@ -151,12 +151,18 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
     p = subprocess.run(
         [sys.executable, "-m", "model.loco", "--manifest", str(speech_dir / "manifest.csv"),
          "--work", str(work2), "--speakers-per-corpus", "2", *MANIFEST_ARGS, "--folds", "korean",
-         "--networks-from", str(work)], capture_output=True, text=True, timeout=300)
+         "--networks-from", str(work), "--threshold-rule", "unseen_corpus"],
+        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "epoch" not in p.stderr and "stats head" in p.stderr
     again = json.loads((work2 / "korean.result.json").read_text())
     assert again["model_sha256"] == rep["per_corpus"]["korean"]["model_sha256"]
     assert again["fit"]["network_from"] == str(work / "korean.tflite")
+    # ... here with the threshold chosen on validation corpora each scored by a head without it
+    assert again["fit"]["threshold_rule"] == "unseen_corpus"
+    assert "threshold_in_corpus" in again["fit"]
+    assert all("val_auc_fused_unseen_corpus" in row for row in again["fit"]["stats_head"]["grid"])
+    assert "fit without it" in json.loads((work2 / "korean.json").read_text())["threshold_from"]
 
 
 def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: Path) -> None:
@@ -295,3 +301,34 @@ def test_threshold_by_the_mean_over_corpora() -> None:
     read = np.array(["big"] * 1800 + ["read"] * 400)
     y_read = np.r_[y[:1800], np.zeros(400, int)]
     assert best_threshold(y_read, s, read)[0] == best_threshold(y[:1800], s[:1800])[0]
+
+
+def test_unseen_corpus_logits_come_from_heads_fit_without_the_corpus() -> None:
+    """The unseen_corpus threshold rule scores each validation corpus by a head that never saw it:
+    a head fit on the other corpora's training windows only, with the same regularization."""
+    from model.stats_head import fit_head, unseen_corpus_logits
+
+    rng = np.random.default_rng(0)
+    offsets = {"a": 0.0, "b": 2.0, "c": -1.0}  # each corpus's recording chain shifts the feature
+    xs, cor, ys = [], [], []
+    for name, off in offsets.items():
+        y = rng.integers(0, 2, 300)
+        xs.append(np.c_[y + off + rng.normal(0, 0.5, 300), rng.normal(0, 1, 300)])
+        cor += [name] * 300
+        ys.append(y)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    meta = {"corpus": np.array(cor), "y": y, "emotion": np.where(y == 1, "anger", "neutral")}
+    vx, vcor = x[::10], meta["corpus"][::10]
+    got = unseen_corpus_logits(x, meta, vx, vcor, 0.1, {})
+    full = fit_head(x, meta, 0.1, {})
+    for name in offsets:
+        keep, rows = meta["corpus"] != name, vcor == name
+        alone = fit_head(x[keep], {k: v[keep] for k, v in meta.items()}, 0.1, {})
+        np.testing.assert_allclose(got[rows], [alone.logit(v) for v in vx[rows]])
+        assert not np.allclose(got[rows], [full.logit(v) for v in vx[rows]])
+    # one corpus only: nothing is left without it, so the head fit on everything scores it
+    only_a = meta["corpus"] == "a"
+    sub = {k: v[only_a] for k, v in meta.items()}
+    got_a = unseen_corpus_logits(x[only_a], sub, vx[vcor == "a"], vcor[vcor == "a"], 0.1, {})
+    head_a = fit_head(x[only_a], sub, 0.1, {})
+    np.testing.assert_allclose(got_a, [head_a.logit(v) for v in vx[vcor == "a"]])
