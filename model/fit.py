@@ -51,7 +51,7 @@ class Recipe:
     emotion_weight: dict = field(default_factory=lambda: {"sadness": 2.0})
     stats_head: bool = True  # fuse a linear head on window statistics (model/stats_head.py)
     prosody: bool = True  # the head also takes the window's prosody (monitor/prosody.py)
-    threshold_rule: str = "corpus_mean"  # THRESHOLD_RULES: how validation picks the threshold
+    threshold_rule: str = "unseen_corpus"  # THRESHOLD_RULES: how validation picks the threshold
     seed: int = 0
 
     @property
