@@ -54,6 +54,10 @@ class Recipe:
     threshold_rule: str = "unseen_corpus"  # THRESHOLD_RULES: how validation picks the threshold
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if not self.stats_head and self.threshold_rule == "unseen_corpus":
+            self.threshold_rule = "corpus_mean"  # no head to fit without a corpus
+
     @property
     def head_prosody(self) -> bool:
         """Whether the model's head takes the window's prosody (its windows need it)."""

@@ -42,9 +42,9 @@ def scorer() -> Scorer:
 def test_shipped_model_separates_negative_from_neutral(speech_dir: Path, manifest_rows,
                                                        scorer: Scorer) -> None:
     """Known angry and neutral clips of a speaker: the angry ones score clearly higher and, for
-    TESS speaker OAF, on the right sides of the threshold. (RAVDESS speaker 05's anger averages
-    0.47, under the threshold of 0.55: the shipped model is conservative, and its recall on anger
-    is in the model card; EmoDB speaker 11, checked here before, scores 0.21.)"""
+    TESS speaker OAF, on the right sides of the threshold. (RAVDESS speaker 05's anger scores
+    under the threshold: the shipped model is conservative, and its recall on anger is in the model
+    card.)"""
     for spk, sides in (("ravdess-05", False), ("tess-OAF", True)):
         neg = pick(manifest_rows, spk, "anger", 3)
         neu = pick(manifest_rows, spk, "neutral", 3)
