@@ -4,7 +4,8 @@ The head is a logistic regression on window statistics of the training speakers'
 2 s, each stream as recorded and once through a random microphone, room and noise), weighted so
 every corpus counts equally for each class and sadness counts `emotion_weight` times, like the
 network's sampler. Its regularization is the one whose fused score (network and head) has the best
-ROC AUC on the validation speakers; the test fold is never seen.
+ROC AUC on the validation speakers; the test fold is never seen. For the unseen_corpus threshold
+rule, each validation corpus is also scored by a head fit without it (`unseen_corpus_logits`).
 """
 
 from __future__ import annotations
