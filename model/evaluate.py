@@ -27,6 +27,7 @@ from model.dataset import read_manifest as _read_manifest
 from model.metrics import per_stream
 from monitor.errors import SpecmonError
 from monitor.scorer import DEFAULT_MODEL, Scorer, float_model_path
+from monitor.window_stats import fuse
 
 
 def score_windows(model_path: Path, ws: WindowSet) -> np.ndarray:
@@ -37,6 +38,17 @@ def score_windows(model_path: Path, ws: WindowSet) -> np.ndarray:
 def scores_of(scorer: Scorer, ws: WindowSet) -> np.ndarray:
     """scorer's score of every window of ws, in order."""
     return np.array([scorer.score_normalized(w, p) for w, p in ws.inputs()], dtype=np.float64)
+
+
+def score_components(model: Path, ws: WindowSet) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One pass over the windows: the model's scores, the network's own, the stats head's logits
+    (None without a head). The scores are Scorer.score_normalized's, window by window."""
+    scorer = Scorer(model)
+    net = np.array([scorer.cnn_score(w) for w in ws.x], dtype=np.float64)
+    if scorer.head is None:
+        return net, net, None
+    head = np.array([scorer.head_logit(w, p) for w, p in ws.inputs()])
+    return np.array([float(fuse(n, h)) for n, h in zip(net, head, strict=True)]), net, head
 
 
 def binary_metrics(y: np.ndarray, s: np.ndarray, thr: float) -> dict:

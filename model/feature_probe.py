@@ -148,9 +148,9 @@ def corpus_features(clips: list[Clip], seed: int = 0, sm=None, network: Path | N
 
 def family(d: dict, name: str, view: str = "", egemaps_names: tuple[str, ...] = ()) -> np.ndarray:
     """One feature family's columns in one view."""
-    prefixes = EGEMAPS_F0_FORMANTS if name == "egemaps_f0_formants" else \
-        EGEMAPS_GROUPS.get(name.removeprefix("egemaps:"))
-    if prefixes is not None and name.startswith("egemaps"):
+    if name == "egemaps_f0_formants" or name.startswith("egemaps:"):
+        prefixes = EGEMAPS_F0_FORMANTS if name == "egemaps_f0_formants" else \
+            EGEMAPS_GROUPS[name.removeprefix("egemaps:")]
         cols = [i for i, n in enumerate(egemaps_names) if n.startswith(prefixes)]
         return d[view + "egemaps"][:, cols]
     key, idx = {"window_stats": ("window_stats", slice(None)), "raw_f0": ("raw", slice(0, 10)),

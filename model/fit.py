@@ -26,7 +26,8 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from model.augment import Augment
 from model.dataset import BalancedSampler, Clip, WindowSet, all_windows, build_streams, speakers_of
-from model.evaluate import score_windows
+from model.evaluate import score_components
+from model.metrics import two_class_corpora
 from monitor.errors import SpecmonError
 from monitor.scorer import Scorer, float_model_path, read_model_info, sha256_of
 from monitor.window_stats import fuse
@@ -81,8 +82,7 @@ def best_threshold(y: np.ndarray, s: np.ndarray, corpus: np.ndarray | None = Non
     best = (0.5, -1.0)
     if len(set(y.tolist())) < 2:
         return 0.5, float("nan")
-    groups = [] if corpus is None else [g for g in (corpus == c for c in sorted(set(corpus)))
-                                        if len(set(y[g].tolist())) == 2]
+    groups = [] if corpus is None else two_class_corpora(y, corpus)
     groups = groups or [np.ones(len(y), bool)]
     for t in np.round(np.arange(0.05, 0.951, 0.025), 3):
         b = float(np.mean([balanced_accuracy_score(y[g], s[g] >= t) for g in groups]))
@@ -258,8 +258,8 @@ def export_with_threshold(model, calib: list[np.ndarray], vws: WindowSet, out: P
     model None: the two .tflite files are already at `out` (a network reused from an earlier run);
     only their sidecars are written. unseen_logits: for the unseen_corpus rule, the labelled
     validation windows' head logits from heads fit without their corpus; the int8 network's
-    scores are fused with those instead of the shipped head's. A recipe without a head falls back
-    to corpus_mean.
+    scores are fused with those instead of the shipped head's (a recipe without a head never has
+    this rule: Recipe turns it into corpus_mean).
     """
     from model.quantize import export, write_sidecar
 
@@ -271,15 +271,14 @@ def export_with_threshold(model, calib: list[np.ndarray], vws: WindowSet, out: P
         write_sidecar(out, {**meta, "quantization": "int8", "float_model": f32.name})
     lab = vws.y >= 0
     y, corpus = vws.y[lab], vws.corpus[lab]
-    s = score_windows(out, vws.select(lab))
+    s, net, _ = score_components(out, vws.select(lab))
     rule = meta.get("recipe", {}).get("threshold_rule", "pooled")
     if rule == "unseen_corpus" and unseen_logits is None:
-        rule = "corpus_mean"
+        raise ValueError("the unseen_corpus threshold rule needs the validation windows' logits "
+                         "from heads fit without their corpus (stats_head_for)")
     extra = {}
     if rule == "unseen_corpus":
-        net = Scorer(out)
-        s_unseen = fuse(np.array([net.cnn_score(w) for w in vws.x[lab]]), unseen_logits)
-        thr, bacc = best_threshold(y, s_unseen, corpus)
+        thr, bacc = best_threshold(y, fuse(net, unseen_logits), corpus)
         # What corpus_mean would have chosen on the shipped head's scores, for the report.
         extra["threshold_in_corpus"] = best_threshold(y, s, corpus)[0]
     else:

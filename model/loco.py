@@ -45,7 +45,7 @@ from model.dataset import (
     split_by_speaker,
     validation_speakers,
 )
-from model.evaluate import score_windows
+from model.evaluate import score_components, score_windows
 from model.fit import (
     THRESHOLD_RULES,
     EarlierNetwork,
@@ -58,7 +58,7 @@ from model.fit import (
     stats_head_for,
 )
 from monitor.errors import SpecmonError
-from monitor.scorer import Scorer, float_model_path, sha256_of
+from monitor.scorer import float_model_path, sha256_of
 
 HEADLINE = ("balanced_accuracy", "roc_auc", "f1", "precision", "recall", "specificity")
 
@@ -118,19 +118,6 @@ def conditioned(streams: list, seed: int, prosody: bool = True):
     for i, st in enumerate(streams):
         audio = recording_condition(st.audio, np.random.default_rng([seed, 31, i]))
         yield all_windows([dataclasses.replace(st, audio=audio)], prosody)
-
-
-def score_components(model: Path, ws: WindowSet) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """One pass over the windows: the model's scores, the network's own, the stats head's logits
-    (None without a head). The scores are Scorer.score_normalized's, window by window."""
-    from monitor.window_stats import fuse
-
-    scorer = Scorer(model)
-    net = np.array([scorer.cnn_score(w) for w in ws.x], dtype=np.float64)
-    if scorer.head is None:
-        return net, net, None
-    head = np.array([scorer.head_logit(w, p) for w, p in ws.inputs()])
-    return np.array([float(fuse(n, h)) for n, h in zip(net, head, strict=True)]), net, head
 
 
 def component_aucs(y: np.ndarray, net: np.ndarray, head: np.ndarray | None) -> dict:

@@ -26,6 +26,13 @@ def _r(v: float | None) -> float | None:
     return None if v is None or not np.isfinite(v) else round(float(v), 4)
 
 
+def two_class_corpora(y: np.ndarray, corpus: np.ndarray) -> list[np.ndarray]:
+    """A mask per corpus (sorted by name) whose windows hold both classes: the corpora that have a
+    balanced accuracy and an AUC of their own."""
+    masks = (corpus == c for c in sorted(set(corpus.tolist())))
+    return [g for g in masks if len(set(y[g].tolist())) == 2]
+
+
 def window_metrics(y: np.ndarray, s: np.ndarray, thr: float) -> dict:
     """Binary metrics of labelled windows (y in {0, 1}); class-dependent ones are None if one class."""
     pred = s >= thr

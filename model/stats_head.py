@@ -18,6 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 from model.augment import recording_condition
 from model.dataset import Stream, WindowSet, stream_prosody, stream_windows
+from model.metrics import two_class_corpora
 from monitor.features import loop_to_window
 from monitor.window_stats import StatsHead, fuse, head_inputs
 
@@ -78,8 +79,7 @@ def fit_head(x: np.ndarray, meta: dict, c: float, emotion_weight: dict) -> Stats
 
 def corpus_mean_auc(y: np.ndarray, s: np.ndarray, corpus: np.ndarray) -> float | None:
     """ROC AUC averaged over the corpora that have both classes (None when none has)."""
-    aucs = [roc_auc_score(y[g], s[g]) for g in (corpus == c for c in sorted(set(corpus.tolist())))
-            if len(set(y[g].tolist())) == 2]
+    aucs = [roc_auc_score(y[g], s[g]) for g in two_class_corpora(y, corpus)]
     return float(np.mean(aucs)) if aucs else None
 
 
