@@ -57,6 +57,17 @@ C = 0.01
 EMOTION_WEIGHT = {"sadness": 2.0}  # the shipped recipe's
 VIEWS = ("", "t_", "c_")  # as recorded; training copy; worse recording (loco.conditioned's)
 RAW_NAMES = prosody.NAMES
+
+
+def _raw_columns(first: str, last: str) -> slice:
+    return slice(RAW_NAMES.index(first), RAW_NAMES.index(last) + 1)
+
+
+# Our own prosody (monitor/prosody.py) by group: columns of its functionals.
+RAW_GROUPS = {"raw_f0": _raw_columns("f0_mean", "f0_fall_std"),
+              "raw_formants": _raw_columns("F1_freq_mean", "voiced_share"),
+              "raw_loudness": _raw_columns("loudness_mean", "loudness_fall_std"),
+              "raw_rhythm": _raw_columns("loudness_peaks_per_s", "unvoiced_length_std")}
 EGEMAPS_F0_FORMANTS = ("F0semitone", "F1", "F2", "F3")  # column name prefixes
 # eGeMAPS v02's parameter groups (column name prefixes), each probed on top of the shipped head's
 # inputs: which of them, built natively, would add to what the head already has.
@@ -81,6 +92,9 @@ FEATURE_SETS = {
     "window_stats + eGeMAPS F0 and formants": ("window_stats", "egemaps_f0_formants"),
     "window_stats + eGeMAPS": ("window_stats", "egemaps"),
     "eGeMAPS alone": ("egemaps",),
+    "shipped head inputs + raw loudness": (*SHIPPED, "raw_loudness"),
+    "shipped head inputs + raw rhythm": (*SHIPPED, "raw_rhythm"),
+    "shipped head inputs + raw loudness and rhythm": (*SHIPPED, "raw_loudness", "raw_rhythm"),
     "shipped head inputs + eGeMAPS": (*SHIPPED, "egemaps"),
     **{f"shipped head inputs + eGeMAPS {g}": (*SHIPPED, f"egemaps:{g}") for g in EGEMAPS_GROUPS},
 }
@@ -153,9 +167,9 @@ def family(d: dict, name: str, view: str = "", egemaps_names: tuple[str, ...] = 
             EGEMAPS_GROUPS[name.removeprefix("egemaps:")]
         cols = [i for i, n in enumerate(egemaps_names) if n.startswith(prefixes)]
         return d[view + "egemaps"][:, cols]
-    key, idx = {"window_stats": ("window_stats", slice(None)), "raw_f0": ("raw", slice(0, 10)),
-                "raw_formants": ("raw", slice(10, None)), "egemaps": ("egemaps", slice(None))}[name]
-    return d[view + key][:, idx]
+    if name in RAW_GROUPS:
+        return d[view + "raw"][:, RAW_GROUPS[name]]
+    return d[view + {"window_stats": "window_stats", "egemaps": "egemaps"}[name]]
 
 
 def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families: tuple[str, ...],

@@ -12,13 +12,17 @@ Frames lie on a grid of the signal's own samples (frame j starts at sample 160 j
 takes the frames wholly inside it, so `listen`, `specmon score` and training compute the same frames
 and agree exactly; `WindowProsody` computes each frame once for overlapping windows. The window's
 N_PROSODY functionals follow eGeMAPS: F0 mean, spread, percentiles, rising and falling slopes;
-formant frequency and bandwidth means and spreads; the voiced share.
+formant frequency and bandwidth means and spreads; the voiced share; the loudness contour (each
+frame's energy to the power 0.3, relative to the window's loudest frame, so a microphone's gain does
+not move it): mean, spread, percentiles, rising and falling slopes; and the rhythm: loudness peaks
+and voiced segments per second, and the mean and spread of voiced and unvoiced segment lengths.
 """
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
+from scipy.signal import find_peaks
 
 from monitor.features import _TABLES, SAMPLE_RATE, WINDOW_SAMPLES, fft_half
 
@@ -35,8 +39,12 @@ NAMES = ([f"f0_{n}" for n in ("mean", "stddevNorm", "p20", "p50", "p80", "range2
                               "rise_mean", "rise_std", "fall_mean", "fall_std")]
          + [f"F{j}_{q}" for j in (1, 2, 3) for q in ("freq_mean", "freq_stddevNorm", "bw_mean",
                                                     "bw_stddevNorm")]
-         + ["voiced_share"])
-N_PROSODY = len(NAMES)  # 23
+         + ["voiced_share"]
+         + [f"loudness_{n}" for n in ("mean", "stddevNorm", "p20", "p50", "p80", "range20_80",
+                                      "rise_mean", "rise_std", "fall_mean", "fall_std")]
+         + ["loudness_peaks_per_s", "voiced_segments_per_s", "voiced_length_mean", "voiced_length_std",
+            "unvoiced_length_mean", "unvoiced_length_std"])
+N_PROSODY = len(NAMES)  # 39
 _LPC_WIN = np.hamming(LPC_FRAME)  # symmetric, as in the probe
 
 
@@ -203,7 +211,55 @@ def functionals(frames: np.ndarray) -> np.ndarray:
         formants = [v for j in range(3) for v in _mean_spread(fv3[:, 3 + j])
                     + _mean_spread(fv3[:, 6 + j])]
     share = float(voiced.mean()) if len(voiced) else 0.0
-    return np.nan_to_num(np.array(f0 + formants + [share], dtype=np.float32))
+    return np.nan_to_num(np.array(f0 + formants + [share] + _loudness(level) + _rhythm(level, voiced),
+                                  dtype=np.float32))
+
+
+def _contour(v: np.ndarray) -> list[float]:
+    """eGeMAPS's functionals of a contour over all frames: mean, spread, percentiles and range,
+    rising and falling slopes (per second)."""
+    d = np.diff(v) * (SAMPLE_RATE / HOP)
+    rise, fall = d[d > 0], d[d < 0]
+    p20, p50, p80 = np.percentile(v, [20, 50, 80])
+    return [v.mean(), v.std() / (v.mean() + 1e-9), p20, p50, p80, p80 - p20,
+            rise.mean() if len(rise) else 0.0, rise.std() if len(rise) > 1 else 0.0,
+            fall.mean() if len(fall) else 0.0, fall.std() if len(fall) > 1 else 0.0]
+
+
+def _relative_loudness(level: np.ndarray) -> np.ndarray:
+    # Energy^0.3 (Stevens' power law, as eGeMAPS's loudness), over the window's loudest frame.
+    return 10.0 ** (0.03 * np.maximum(level - level.max(), -100.0))
+
+
+def _loudness(level: np.ndarray) -> list[float]:
+    return _contour(_relative_loudness(level)) if len(level) > 2 else [0.0] * 10
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lengths (frames) of the runs of True and of False in mask."""
+    edges = np.flatnonzero(np.diff(mask.astype(np.int8))) + 1
+    bounds = np.concatenate(([0], edges, [len(mask)]))
+    lengths = np.diff(bounds)
+    first = bool(mask[0])
+    on = lengths[0 if first else 1::2]
+    off = lengths[1 if first else 0::2]
+    return on, off
+
+
+def _rhythm(level: np.ndarray, voiced: np.ndarray) -> list[float]:
+    """Loudness peaks and voiced segments per second; voiced and unvoiced segment lengths (s)."""
+    if len(level) < 3:
+        return [0.0] * 6
+    seconds = len(level) * HOP / SAMPLE_RATE
+    lo = _relative_loudness(level)
+    lo = np.convolve(np.pad(lo, 1, mode="edge"), np.ones(3) / 3, mode="valid")  # as eGeMAPS's sma3
+    # A peak stands out from its surroundings by a tenth of the window's loudness range.
+    peaks = len(find_peaks(lo, prominence=max(0.1 * float(lo.max() - lo.min()), 1e-6))[0])
+    on, off = _runs(voiced)
+    on, off = on * HOP / SAMPLE_RATE, off * HOP / SAMPLE_RATE
+    return [peaks / seconds, len(on) / seconds,
+            on.mean() if len(on) else 0.0, on.std() if len(on) > 1 else 0.0,
+            off.mean() if len(off) else 0.0, off.std() if len(off) > 1 else 0.0]
 
 
 def frame_range(start: int, n_samples: int = WINDOW_SAMPLES) -> range:

@@ -84,7 +84,9 @@ def prosody_model(tmp_dir: Path, base: Path) -> Path:
     rng = np.random.default_rng(7)
     mean = np.concatenate([np.zeros(N_STATS), [40.0, 0.1, 38.0, 40.0, 42.0, 4.0, 50.0, 40.0, -50.0,
                                                40.0, 600.0, 0.3, 150.0, 0.5, 1600.0, 0.2, 180.0,
-                                               0.5, 2700.0, 0.1, 250.0, 0.4, 0.4]])
+                                               0.5, 2700.0, 0.1, 250.0, 0.4, 0.4,
+                                               0.4, 0.6, 0.15, 0.35, 0.6, 0.45, 5.0, 5.0, -5.0, 5.0,
+                                               4.0, 4.0, 0.1, 0.06, 0.12, 0.1]])
     scale = np.concatenate([np.full(N_STATS, 10.0), np.abs(mean[N_STATS:]) * 0.3 + 0.05])
     coef = np.concatenate([rng.normal(0, 0.02, N_STATS), rng.normal(0, 0.5, N_PROSODY)])
     meta["stats_head"] = StatsHead(mean, scale, coef, 0.0, 0.01).to_dict()
