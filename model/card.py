@@ -174,7 +174,9 @@ def head_text(meta: dict) -> str:
         inputs += (f", then {N_PROSODY} prosody functionals of the window's own samples "
                    "(`monitor/prosody.py`: F0 by normalized autocorrelation every 10 ms, in "
                    "semitones: mean, spread, percentiles, rising and falling slopes; F1–F3 and their "
-                   "bandwidths by LPC: means and spreads; the voiced share)")
+                   "bandwidths by LPC: means and spreads; the voiced share; the loudness contour "
+                   "relative to the window's loudest frame: mean, spread, percentiles, slopes; the "
+                   "rhythm: loudness peaks and voiced segments per second, segment lengths)")
     cost = ("The window statistics cost a few tenths of a millisecond a window; the prosody a few "
             "milliseconds (each 10-ms frame is computed once, `python scripts/bench.py --only "
             "prosody`)" if prosody else "The head costs a few tenths of a millisecond a window")
@@ -224,18 +226,31 @@ def head_run(train: dict) -> str:
 def prosody_note(loco: dict) -> str:
     if not loco["recipe"].get("prosody"):
         return ""
-    return (" The head's prosody was likewise adopted after the feature probe below, which holds the "
-            "corpora out in turn on the same folds: that choice, too, was shaped by the test corpora. "
-            "The probe's own F0 and formant code is the one `listen` runs.")
+    return (" The head's prosody (its F0 and formants, and later its loudness and rhythm) was "
+            "likewise adopted after the feature probe below, which holds the corpora out in turn on "
+            "the same folds: those choices, too, were shaped by the test corpora. The probe's own "
+            "prosody code is the one `listen` runs.")
+
+
+def same_heads_key(rep: dict) -> tuple:
+    """What identifies a LOCO run's fold heads: each fold's validation AUCs over the C grid (the
+    same fold networks, head inputs and windows give the same numbers; anything else moves them)."""
+    return tuple((c, tuple(g.get("val_auc_fused") for g in f["fit"].get("stats_head", {}).get("grid", [])))
+                 for c, f in sorted(rep["per_corpus"].items()))
 
 
 def threshold_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
     """How the threshold rule came to be, from the rows that ran the same heads with each rule."""
-    same = [(n, r) for n, r in rows if r["recipe"].get("prosody") == loco["recipe"].get("prosody")
-            and r["recipe"].get("stats_head")]
-    by_rule = {r["recipe"].get("threshold_rule", "pooled"): (n, r) for n, r in same}
+    groups: dict[tuple, list] = {}
+    for n, r in rows:
+        if r["recipe"].get("stats_head"):
+            groups.setdefault(same_heads_key(r), []).append((n, r))
+    history = max(groups.values(), key=lambda g: len({r["recipe"].get("threshold_rule") for _, r in g}),
+                  default=[])
+    by_rule = {r["recipe"].get("threshold_rule", "pooled"): (n, r) for n, r in history}
     if len(by_rule) < 2:
         return ""
+    ours = same_heads_key(loco) == same_heads_key(history[0][1])
 
     def said(rule: str) -> str:
         name, r = by_rule[rule]
@@ -245,7 +260,9 @@ def threshold_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
                 f"{_f(m['balanced_accuracy'])}, lowest corpus {_f(m['min_balanced_accuracy'])}: "
                 f"the row \"{name}\"")
 
-    text = " The threshold rule was changed twice with these heads, each time after a LOCO run:"
+    text = (" The threshold rule was changed twice " + ("with these heads" if ours else
+            "with the heads shipped before") +
+            ", each time after a LOCO run:")
     if "pooled" in by_rule:
         text += (" validation first picked the threshold with the best balanced accuracy of all its "
                  f"windows pooled ({said('pooled')});")
@@ -335,7 +352,15 @@ def probe_gain(rep: dict) -> str:
     text = (f"Our own F0 and formants from the raw samples change the fused AUC by {gain('mean')} "
             f"as recorded and by {gain('conditioned_mean')} through the worse recording, at "
             f"{rep['ms_per_window']['raw_prosody']:.0f} ms a window.")
-    return text + egemaps_on_top(sets, raw) + "\n\n"
+    on_top = [(k.removeprefix("window_stats + raw F0, formants").lstrip(", ").removeprefix("and "),
+               fs) for k, fs in sets.items() if k.startswith("window_stats + raw F0, formants")]
+    if on_top:
+        text += (" On top of them, from the same frames at no measurable extra cost: " + ", ".join(
+            f"{what} {fs['mean']['fused_auc_mean'] - raw['mean']['fused_auc_mean']:+.3f} / "
+            f"{fs['conditioned_mean']['fused_auc_mean'] - raw['conditioned_mean']['fused_auc_mean']:+.3f}"
+            for what, fs in on_top) + " (as recorded / worse recording).")
+    shipped = sets.get("window_stats + raw F0, formants, loudness and rhythm", raw)
+    return text + egemaps_on_top(sets, shipped) + "\n\n"
 
 
 def egemaps_on_top(sets: dict, shipped: dict) -> str:
@@ -528,8 +553,8 @@ agreement on labels is
 
 ## What each change bought
 The same protocol and data, run for each recipe; the rows differ only in what their names say (the
-network; whether the stats head is fused with it and takes the window's prosody; how validation
-picks the threshold); the data, target, sampling, augmentation and the rest of the selection are
+network; whether the stats head is fused with it, and which of the window's prosody it takes; how
+validation picks the threshold); the data, target, sampling, augmentation and the rest of the selection are
 the shipped recipe's:
 
 {comparison_table(rows)}
@@ -595,9 +620,11 @@ def main(argv: list[str] | None = None) -> None:
     loco = json.loads(args.loco.read_text())
     rows = [("shipped recipe", loco)]
     specs = args.row if args.row is not None else [
-        "threshold on the shipped head's own validation scores (the same heads)="
+        "prosody without loudness and rhythm (the head shipped before)="
+        f"{HERE / 'reports' / 'loco_specmon_no_loudness.json'}",
+        "that head, threshold on its own validation scores="
         f"{HERE / 'reports' / 'loco_specmon_in_corpus_threshold.json'}",
-        "threshold from all validation windows pooled (the same heads)="
+        "that head, threshold from all validation windows pooled="
         f"{HERE / 'reports' / 'loco_specmon_pooled_threshold.json'}",
         "stats head without prosody (the same fold networks)="
         f"{HERE / 'reports' / 'loco_specmon_no_prosody.json'}",

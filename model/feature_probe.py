@@ -5,8 +5,9 @@ The shipped head sees only the 513 x 125 window (monitor/window_stats.py), whose
 the window's raw samples would add, before anyone builds it into `listen`:
 
 - `window_stats`: the shipped 131 statistics;
-- `raw_prosody`: our own from the window's samples: F0 by normalized autocorrelation (40-ms frames,
-  10-ms hop; eGeMAPS-style functionals in semitones) and F1-F3 by LPC (order 16, 25-ms frames);
+- `raw_prosody`: our own from the window's samples (monitor/prosody.py): F0 by normalized
+  autocorrelation (40-ms frames, 10-ms hop; eGeMAPS-style functionals in semitones), F1-F3 by LPC
+  (order 16, 25-ms frames), the loudness contour and the rhythm of voiced segments, by group;
 - `egemaps`: the eGeMAPS v02 functionals of opensmile (optional: `pip install opensmile`), whole or
   only its F0 and formant groups.
 
@@ -83,18 +84,20 @@ EGEMAPS_GROUPS = {
     "rhythm": ("loudnessPeaksPerSec", "VoicedSegments", "MeanVoiced", "StddevVoiced", "MeanUnvoiced",
                "StddevUnvoiced"),
 }
-SHIPPED = ("window_stats", "raw_f0", "raw_formants")  # the shipped head's inputs
+SHIPPED = ("window_stats", "raw_f0", "raw_formants", "raw_loudness", "raw_rhythm")  # the head's inputs
 FEATURE_SETS = {
     "window_stats": ("window_stats",),
     "window_stats + raw F0": ("window_stats", "raw_f0"),
     "window_stats + raw formants": ("window_stats", "raw_formants"),
     "window_stats + raw F0 and formants": ("window_stats", "raw_f0", "raw_formants"),
+    "window_stats + raw F0, formants and loudness": ("window_stats", "raw_f0", "raw_formants",
+                                                     "raw_loudness"),
+    "window_stats + raw F0, formants and rhythm": ("window_stats", "raw_f0", "raw_formants",
+                                                   "raw_rhythm"),
+    "window_stats + raw F0, formants, loudness and rhythm": SHIPPED,
     "window_stats + eGeMAPS F0 and formants": ("window_stats", "egemaps_f0_formants"),
     "window_stats + eGeMAPS": ("window_stats", "egemaps"),
     "eGeMAPS alone": ("egemaps",),
-    "shipped head inputs + raw loudness": (*SHIPPED, "raw_loudness"),
-    "shipped head inputs + raw rhythm": (*SHIPPED, "raw_rhythm"),
-    "shipped head inputs + raw loudness and rhythm": (*SHIPPED, "raw_loudness", "raw_rhythm"),
     "shipped head inputs + eGeMAPS": (*SHIPPED, "egemaps"),
     **{f"shipped head inputs + eGeMAPS {g}": (*SHIPPED, f"egemaps:{g}") for g in EGEMAPS_GROUPS},
 }

@@ -30,6 +30,8 @@ PERIODS = np.arange(32, 201, 2)  # samples: F0 from 500 Hz down to 80 Hz, within
 CEPSTRUM_BINS = N_BINS // 2 + 1  # 0-4 kHz: where the harmonics that give pitch are strong
 N_STATS = 3 * N_MELS + 7 + 4
 HEAD_SIZES = (N_STATS, N_STATS + N_PROSODY)  # window statistics; and the window's prosody after them
+# Heads of earlier specmon versions, which this one cannot feed: what they took.
+OLDER_HEADS = {N_STATS + 23: "the 23 prosody functionals of specmon before loudness and rhythm"}
 
 
 def _mel_matrix(n_mels: int = N_MELS, fmin: float = 60.0, fmax: float = 8000.0) -> np.ndarray:
@@ -133,8 +135,10 @@ class StatsHead:
                    np.asarray(d["coef"], np.float64), float(d["intercept"]), float(d.get("C", 0)))
         n = int(d["statistics"])
         if n not in HEAD_SIZES or not (len(head.mean) == len(head.scale) == len(head.coef) == n):
+            older = (f" (it takes {OLDER_HEADS[n]}: retrain it with `python -m model.train`)"
+                     if n in OLDER_HEADS else "")
             raise ValueError(f"stats head has {d['statistics']} statistics, specmon computes "
-                             f"{' or '.join(map(str, HEAD_SIZES))}")
+                             f"{' or '.join(map(str, HEAD_SIZES))}{older}")
         values = np.concatenate([head.mean, head.scale, head.coef, [head.intercept]])
         if not np.all(np.isfinite(values)) or np.any(head.scale <= 0):
             raise ValueError("stats head has non-finite weights or a non-positive scale")

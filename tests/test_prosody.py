@@ -54,7 +54,39 @@ def test_silence_and_noise_are_not_voiced() -> None:
     for x in (np.zeros(WINDOW_SAMPLES, np.float32),
               (np.random.default_rng(1).standard_normal(WINDOW_SAMPLES) * 0.1).astype(np.float32)):
         v = P.window_prosody(x)
-        assert v[-1] < 0.05 and np.all(np.isfinite(v))
+        assert named(v)["voiced_share"] < 0.05 and np.all(np.isfinite(v))
+        assert named(v)["voiced_segments_per_s"] < 1.0
+
+
+def syllables(rate: float, gain: float = 1.0, seconds: float = 4.1) -> np.ndarray:
+    """A 150-Hz vowel switched on and off `rate` times a second (on 60 % of each cycle)."""
+    x = vowel(150.0, seconds=seconds).astype(np.float64)
+    t = np.arange(len(x)) / SAMPLE_RATE
+    on = (t * rate) % 1.0 < 0.6
+    x = x * on + np.random.default_rng(2).standard_normal(len(x)) * 1e-4
+    return (gain * x).astype(np.float32)[:WINDOW_SAMPLES]
+
+
+def test_rhythm_counts_syllables_and_their_lengths() -> None:
+    """Loudness peaks and voiced segments follow the syllable rate; segment lengths the duty cycle
+    (within a frame's 40 ms, which blurs each edge)."""
+    for rate in (2.0, 4.0):
+        v = named(P.window_prosody(syllables(rate)))
+        assert abs(v["loudness_peaks_per_s"] - rate) <= 0.5, (rate, v["loudness_peaks_per_s"])
+        assert abs(v["voiced_segments_per_s"] - rate) <= 0.5, (rate, v["voiced_segments_per_s"])
+        assert abs(v["voiced_length_mean"] - 0.6 / rate) < 0.05, (rate, v["voiced_length_mean"])
+        assert abs(v["unvoiced_length_mean"] - 0.4 / rate) < 0.05, (rate, v["unvoiced_length_mean"])
+    steady = named(P.window_prosody(vowel(150.0)[:WINDOW_SAMPLES]))
+    assert steady["loudness_peaks_per_s"] <= 0.5 and steady["loudness_range20_80"] < 0.1
+
+
+def test_loudness_does_not_follow_the_microphone_gain() -> None:
+    """The loudness contour is relative to the window's loudest frame: a gain of 1/20 leaves it."""
+    a, b = (named(P.window_prosody(syllables(3.0, g))) for g in (1.0, 0.05))
+    for k in [n for n in P.NAMES if n.startswith("loudness")]:
+        assert abs(a[k] - b[k]) <= 1e-3 * max(1.0, abs(a[k])), (k, a[k], b[k])
+    louder = named(P.window_prosody(syllables(3.0)))
+    assert louder["loudness_range20_80"] > 0.3  # on/off: a contour that moves
 
 
 @pytest.fixture(scope="module")

@@ -78,6 +78,19 @@ def _broken_copy(tmp_path: Path) -> Path:
     return model
 
 
+def test_a_head_of_an_older_prosody_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """A sidecar whose head takes the 23 prosody functionals of before is refused, saying why."""
+    model = tmp_path / "m.tflite"
+    shutil.copy(DEFAULT_MODEL, model)
+    meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    for k in ("mean", "scale", "coef"):
+        meta["stats_head"][k] = meta["stats_head"][k][:N_STATS + 23]
+    meta["stats_head"]["statistics"] = N_STATS + 23
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(SpecmonError, match="before loudness and rhythm: retrain it"):
+        Scorer(model)
+
+
 def test_a_broken_stats_head_is_refused_in_one_line(tmp_path: Path, speech_dir: Path) -> None:
     model = _broken_copy(tmp_path)
     with pytest.raises(SpecmonError, match="not a valid stats head"):
