@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         Augment.from_names(args.augment)  # bad options fail before any decoding
         builder(args.arch)
         clips = read_manifest(args.manifest)
+        # The tree as this run found it: its own outputs land in model/ and would read as changes.
+        prov = provenance(args.manifest)
         if args.speakers:
             keep = {s.strip() for s in args.speakers.split(",")}
             unknown = keep - set(speakers_of(clips))
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             earlier.place(args.out)
         info.update(export_with_threshold(model, calib, vws, args.out, meta, unseen))
         f32 = float_model_path(args.out)
-        rep = {"recipe": recipe.to_dict(), **provenance(args.manifest), "fit": info,
+        rep = {"recipe": recipe.to_dict(), **prov, "fit": info,
                "model_sha256": {args.out.name: sha256_of(args.out), f32.name: sha256_of(f32)},
                "minutes": round((time.time() - t0) / 60, 1),
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
