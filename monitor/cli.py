@@ -296,7 +296,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if _sigint_before is not None:  # imports done: Ctrl-C raises KeyboardInterrupt again
-    signal.signal(signal.SIGINT, _sigint_before)
+    # Even when the parent ignored SIGINT (a background job of a script: the child inherits
+    # SIG_IGN). The session's own handler takes SIGINT regardless, so an ignored SIGINT here would
+    # only be lost in the gaps between start-up's handlers, and the session would then run on.
+    signal.signal(signal.SIGINT, signal.default_int_handler if _sigint_before == signal.SIG_IGN
+                  else _sigint_before)
 
 if __name__ == "__main__":
     main()

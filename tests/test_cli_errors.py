@@ -192,3 +192,13 @@ def test_evaluate_with_a_torn_manifest_row(tmp_path: Path) -> None:
     assert p.returncode != 0
     assert_one_line_error(p)
     assert len(p.stderr.splitlines()) == 1
+
+
+def test_an_inherited_ignored_sigint_does_not_stay_ignored() -> None:
+    """A background job of a script inherits SIGINT ignored; the session's handler takes it anyway,
+    so after the CLI's imports Ctrl-C must raise again, or it would be lost between handlers."""
+    code = ("import signal, monitor.cli; "
+            "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert p.returncode == 0 and p.stdout.strip() == "True", (p.stdout, p.stderr)
