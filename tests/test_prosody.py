@@ -80,6 +80,18 @@ def test_rhythm_counts_syllables_and_their_lengths() -> None:
     assert steady["loudness_peaks_per_s"] <= 0.5 and steady["loudness_range20_80"] < 0.1
 
 
+def test_peak_count_is_scipy_find_peaks_count() -> None:
+    """Our loudness peak count (kept off scipy.signal for start-up time) counts as find_peaks does,
+    plateaus and ties included."""
+    from scipy.signal import find_peaks
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        x = np.round(rng.random(int(rng.integers(3, 60))) * rng.choice([3, 10, 1000])) / 7
+        prom = max(0.1 * float(x.max() - x.min()), 1e-6)
+        assert P._peak_count(x, prom) == len(find_peaks(x, prominence=prom)[0]), (x, prom)
+
+
 def test_loudness_does_not_follow_the_microphone_gain() -> None:
     """The loudness contour is relative to the window's loudest frame: a gain of 1/20 leaves it."""
     a, b = (named(P.window_prosody(syllables(3.0, g))) for g in (1.0, 0.05))
