@@ -1,0 +1,35 @@
+"""The model card (model/card.py): every result in it comes from the committed reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from model import card
+
+REPORTS = Path(card.HERE) / "reports"
+
+
+def test_the_committed_card_is_what_the_reports_render(tmp_path: Path) -> None:
+    """model/MODEL_CARD.md is current: rendering it again from model/reports gives the same text,
+    with the headline's figures."""
+    out = tmp_path / "card.md"
+    card.main(["--out", str(out)])
+    text = out.read_text()
+    assert text == (Path(card.HERE) / "MODEL_CARD.md").read_text(), "run `python -m model.card`"
+    m = json.loads((REPORTS / "loco_specmon.json").read_text())["mean_over_corpora"]
+    assert f"| {m['balanced_accuracy']:.3f} | {m['min_balanced_accuracy']:.3f} | {m['roc_auc']:.3f} |" in text
+
+
+def test_a_row_not_adopted_says_what_it_changed() -> None:
+    def rep(ba: float, low: float, auc: float, worse_auc: float) -> dict:
+        return {"mean_over_corpora": {"balanced_accuracy": ba, "min_balanced_accuracy": low,
+                                      "roc_auc": auc},
+                "conditioned_mean_over_corpora": {"roc_auc": worse_auc}}
+
+    shipped = rep(0.63, 0.52, 0.73, 0.68)
+    rows = [("shipped recipe", shipped),
+            ("a wider head (not adopted: branch x)", rep(0.62, 0.50, 0.74, 0.70))]
+    note = card.not_adopted_note(shipped, rows)
+    assert '"a wider head"' in note and "AUC by +0.010" in note and "by -0.010" in note
+    assert card.not_adopted_note(shipped, rows[:1]) == ""
