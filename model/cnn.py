@@ -39,8 +39,14 @@ def build_baseline(filters: tuple[int, int] = (16, 32), dense: int = 64):
 
 
 def build_cnn(filters: tuple[int, int, int] = (16, 32, 48), dense: int = 64, dropout: float = 0.3,
-              batch_norm: bool = False):
-    """The shipped CNN: (513, 125, 1) normalized log-power window -> P(negative)."""
+              batch_norm: bool = False, center_time: bool = False):
+    """The shipped CNN: (513, 125, 1) normalized log-power window -> P(negative).
+
+    `center_time` subtracts each frequency bin's mean over the window first. A microphone or room
+    multiplies every frame's spectrum by the same response, which in log power is the same offset
+    in every frame of a bin: centering removes it, so the convolutions see only how the spectrum
+    moves in time. (The long-term spectrum it removes is still in the stats head's mel bands.)
+    """
     import keras
     from keras import layers
 
@@ -52,7 +58,11 @@ def build_cnn(filters: tuple[int, int, int] = (16, 32, 48), dense: int = 64, dro
         return layers.ReLU()(x)
 
     inp = keras.Input((N_BINS, WINDOW_FRAMES, 1), name="logspec")
-    x = conv(inp, filters[0], (5, 5), (2, 2))  # 257 x 63
+    x = inp
+    if center_time:
+        # Built-in layers only (SUB with broadcasting, MEAN), so the int8 export needs no custom op.
+        x = layers.Subtract()([x, layers.AveragePooling2D((1, WINDOW_FRAMES))(x)])
+    x = conv(x, filters[0], (5, 5), (2, 2))  # 257 x 63
     x = layers.MaxPooling2D((2, 2))(x)  # 128 x 31: 62 Hz, 64 ms per cell
     x = conv(x, filters[1], (3, 3))
     x = layers.MaxPooling2D((2, 2))(x)  # 64 x 15
@@ -93,7 +103,13 @@ def build_v1(filters: tuple[int, int] = (16, 32), dense: int = 64, dropout: floa
     return keras.Model(inp, out, name="specmon_v1")
 
 
-ARCHITECTURES = {"specmon": build_cnn, "v1": build_v1, "baseline": build_baseline}
+def build_centered():
+    """The specmon CNN on a window centered per frequency bin over time (an ablation row)."""
+    return build_cnn(center_time=True)
+
+
+ARCHITECTURES = {"specmon": build_cnn, "specmon-centered": build_centered, "v1": build_v1,
+                 "baseline": build_baseline}
 
 
 def builder(name: str):
