@@ -279,8 +279,13 @@ def threshold_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
                    "use is a choice the test corpora shaped.")
 
 
+ADOPTION_RULE = ("adopt if the mean balanced accuracy and AUC do not fall and the worse recording's "
+                 "AUC rises")
+
+
 def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
-    """What the rows marked "not adopted" did against the shipped recipe, and the rule they failed."""
+    """What the rows marked "not adopted" did against the shipped recipe, and which part of the rule
+    set before their runs they failed."""
     m = loco["mean_over_corpora"]
     worse = loco.get("conditioned_mean_over_corpora") or {}
     out = []
@@ -288,14 +293,19 @@ def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
         if "not adopted" not in name:
             continue
         n, cn = r["mean_over_corpora"], r.get("conditioned_mean_over_corpora") or {}
+        d_ba = n["balanced_accuracy"] - m["balanced_accuracy"]
+        d_auc = n["roc_auc"] - m["roc_auc"]
+        d_worse = cn.get("roc_auc", 0) - worse.get("roc_auc", 0)
+        failed = [what for what, bad in (("the mean balanced accuracy fell", d_ba < 0),
+                                         ("the mean AUC fell", d_auc < 0),
+                                         ("the worse recording's AUC did not rise", d_worse <= 0))
+                  if bad]
         out.append(
-            f" The row \"{name.split(' (')[0]}\" changes the mean AUC by "
-            f"{n['roc_auc'] - m['roc_auc']:+.3f} and the worse recording's by "
-            f"{cn.get('roc_auc', 0) - worse.get('roc_auc', 0):+.3f}, but the mean balanced accuracy by "
-            f"{n['balanced_accuracy'] - m['balanced_accuracy']:+.3f} and the lowest corpus's by "
-            f"{n['min_balanced_accuracy'] - m['min_balanced_accuracy']:+.3f}; the rule set before its "
-            "run (adopt if the mean balanced accuracy and AUC do not fall and the worse recording's "
-            "AUC rises) kept the shipped head.")
+            f" The row \"{name.split(' (')[0]}\" changes the mean balanced accuracy by {d_ba:+.3f} "
+            f"(the lowest corpus's by {n['min_balanced_accuracy'] - m['min_balanced_accuracy']:+.3f}), "
+            f"the mean AUC by {d_auc:+.3f} and the worse recording's AUC by {d_worse:+.3f}; by the "
+            f"rule set before its run ({ADOPTION_RULE}) it was not adopted: "
+            f"{' and '.join(failed) or 'no condition failed'}.")
     return "".join(out)
 
 

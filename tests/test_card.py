@@ -31,5 +31,9 @@ def test_a_row_not_adopted_says_what_it_changed() -> None:
     rows = [("shipped recipe", shipped),
             ("a wider head (not adopted: branch x)", rep(0.62, 0.50, 0.74, 0.70))]
     note = card.not_adopted_note(shipped, rows)
-    assert '"a wider head"' in note and "AUC by +0.010" in note and "by -0.010" in note
+    assert '"a wider head"' in note and "the mean AUC by +0.010" in note
+    assert "balanced accuracy by -0.010" in note and note.endswith("the mean balanced accuracy fell.")
+    rows[1] = ("a narrower head (not adopted)", rep(0.64, 0.52, 0.72, 0.68))
+    assert card.not_adopted_note(shipped, rows).endswith(
+        "the mean AUC fell and the worse recording's AUC did not rise.")
     assert card.not_adopted_note(shipped, rows[:1]) == ""
