@@ -2,8 +2,8 @@
 
 Waveform level (before the shared STFT): gain changes with occasional clipping, coloured background
 noise at a random SNR, a random microphone/channel response (high-pass, low-pass, tilt) and a little
-synthetic reverberation. Spectrogram level (after normalization): SpecAugment-style frequency and
-time masks. Time shifts come from the random crops themselves.
+synthetic reverberation. Spectrogram level (after normalization): a frequency warp (optional, `warp`)
+and SpecAugment-style frequency and time masks. Time shifts come from the random crops themselves.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from scipy import signal
 
 from monitor.features import SAMPLE_RATE
 
-NAMES = ("gain", "noise", "channel", "reverb", "mask")
+NAMES = ("gain", "noise", "channel", "reverb", "mask", "warp")
+WARP = (0.85, 1.15)  # frequency scale factors: roughly the spread of vocal tracts between adults
 
 
 @dataclass
@@ -25,10 +26,11 @@ class Augment:
     channel: bool = True
     reverb: bool = True
     mask: bool = True
+    warp: bool = False  # an ablation (loco --augment ...,warp), not in the shipped set
 
     @classmethod
     def from_names(cls, names: str) -> Augment | None:
-        """'all', 'none' or a comma list of NAMES."""
+        """'all' (the shipped set), 'none' or a comma list of NAMES."""
         if names == "none":
             return None
         if names == "all":
@@ -57,6 +59,8 @@ class Augment:
         return x.astype(np.float32)
 
     def spec(self, s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.warp and rng.random() < 0.8:
+            s = warp_frequency(s, rng.uniform(*WARP))
         if not self.mask or rng.random() < 0.5:
             return s
         s = s.copy()
@@ -68,6 +72,19 @@ class Augment:
             t0 = rng.integers(0, s.shape[1] - t)
             s[:, t0:t0 + t] = 0.0
         return s
+
+
+def warp_frequency(s: np.ndarray, alpha: float) -> np.ndarray:
+    """Scale a (bins, frames) spectrogram's frequency axis by alpha (vocal tract length perturbation):
+    the content of bin k moves to bin alpha * k, so harmonics and formants move together, as between
+    a shorter and a longer voice. Bins with no source (alpha < 1) take the window's floor."""
+    n = s.shape[0]
+    src = np.arange(n) / alpha
+    i0 = np.minimum(src.astype(np.int64), n - 2)
+    frac = (src - i0)[:, None].astype(s.dtype)
+    out = s[i0] * (1 - frac) + s[i0 + 1] * frac
+    out[src > n - 1] = s.min()
+    return out.astype(s.dtype, copy=False)
 
 
 def _coloured_noise(n: int, rng: np.random.Generator, exponent: float) -> np.ndarray:

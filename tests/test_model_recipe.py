@@ -332,3 +332,18 @@ def test_unseen_corpus_logits_come_from_heads_fit_without_the_corpus() -> None:
     got_a = unseen_corpus_logits(x[only_a], sub, vx[vcor == "a"], vcor[vcor == "a"], 0.1, {})
     head_a = fit_head(x[only_a], sub, 0.1, {})
     np.testing.assert_allclose(got_a, [head_a.logit(v) for v in vx[vcor == "a"]])
+
+
+def test_frequency_warp_moves_harmonics_and_formants_together() -> None:
+    """warp_frequency(alpha) puts bin k's content at bin alpha * k, and fills bins with no source
+    with the window's floor rather than repeating the top bin."""
+    from model.augment import warp_frequency
+
+    s = np.full((513, 125), -1.0, np.float32)
+    s[100], s[200] = 3.0, 2.0  # a harmonic and its octave
+    up = warp_frequency(s, 1.1)
+    assert up[110, 0] == 3.0 and up[220, 0] == 2.0 and up.dtype == np.float32
+    down = warp_frequency(s, 0.9)
+    assert down[90, 0] == 3.0 and down[180, 0] == 2.0
+    s[-1] = 5.0
+    assert warp_frequency(s, 0.9)[-1, 0] == -1.0
