@@ -286,12 +286,17 @@ ADOPTION_RULE = ("adopt if the mean balanced accuracy and AUC do not fall and th
 def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
     """What the rows marked "not adopted" did against the shipped recipe, and which part of the rule
     set before their runs they failed."""
-    m = loco["mean_over_corpora"]
-    worse = loco.get("conditioned_mean_over_corpora") or {}
+    def head(rep: dict) -> bool:
+        return bool(rep.get("recipe", {}).get("stats_head", True))
+
     out = []
     for name, r in rows:
         if "not adopted" not in name:
             continue
+        # Compared with the first adopted row of its kind: a network-alone screen with the network
+        # alone, a recipe with the stats head with the shipped recipe.
+        ref = next((rep for nm, rep in rows if "not adopted" not in nm and head(rep) == head(r)), loco)
+        m, worse = ref["mean_over_corpora"], ref.get("conditioned_mean_over_corpora") or {}
         n, cn = r["mean_over_corpora"], r.get("conditioned_mean_over_corpora") or {}
         d_ba = n["balanced_accuracy"] - m["balanced_accuracy"]
         d_auc = n["roc_auc"] - m["roc_auc"]
@@ -300,8 +305,9 @@ def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
                                          ("the mean AUC fell", d_auc < 0),
                                          ("the worse recording's AUC did not rise", d_worse <= 0))
                   if bad]
+        against = "" if ref is loco else f" against the row \"{next(nm for nm, rep in rows if rep is ref)}\""
         out.append(
-            f" The row \"{name.split(' (')[0]}\" changes the mean balanced accuracy by {d_ba:+.3f} "
+            f" The row \"{name.split(' (')[0]}\"{against} changes the mean balanced accuracy by {d_ba:+.3f} "
             f"(the lowest corpus's by {n['min_balanced_accuracy'] - m['min_balanced_accuracy']:+.3f}), "
             f"the mean AUC by {d_auc:+.3f} and the worse recording's AUC by {d_worse:+.3f}; by the "
             f"rule set before its run ({ADOPTION_RULE}) it was not adopted: "

@@ -37,3 +37,16 @@ def test_a_row_not_adopted_says_what_it_changed() -> None:
     assert card.not_adopted_note(shipped, rows).endswith(
         "the mean AUC fell and the worse recording's AUC did not rise.")
     assert card.not_adopted_note(shipped, rows[:1]) == ""
+
+
+def test_a_network_alone_row_not_adopted_is_compared_with_the_network_alone() -> None:
+    def rep(ba: float, auc: float, head: bool) -> dict:
+        return {"mean_over_corpora": {"balanced_accuracy": ba, "min_balanced_accuracy": 0.5,
+                                      "roc_auc": auc},
+                "conditioned_mean_over_corpora": {"roc_auc": auc}, "recipe": {"stats_head": head}}
+
+    shipped = rep(0.63, 0.73, True)
+    rows = [("shipped recipe", shipped), ("network alone", rep(0.59, 0.63, False)),
+            ("network alone, warped (not adopted)", rep(0.60, 0.62, False))]
+    note = card.not_adopted_note(shipped, rows)
+    assert 'against the row "network alone"' in note and "the mean AUC by -0.010" in note
