@@ -54,6 +54,7 @@ class Recipe:
     prosody: bool = True  # the head also takes the window's prosody (monitor/prosody.py)
     threshold_rule: str = "unseen_corpus"  # THRESHOLD_RULES: how validation picks the threshold
     seed: int = 0
+    ema: float = 0.0  # > 0: validate and keep the weights' moving average (decay per batch)
 
     def __post_init__(self) -> None:
         if not self.stats_head and self.threshold_rule == "unseen_corpus":
@@ -144,9 +145,14 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
                 yield x[..., None], y
 
         stream = batches()
+        average = weight_average(recipe.ema) if recipe.ema > 0 else None
         for ep in range(recipe.epochs):
-            h = model.fit(stream, steps_per_epoch=recipe.steps, epochs=1, verbose=0)
+            h = model.fit(stream, steps_per_epoch=recipe.steps, epochs=1, verbose=0,
+                          callbacks=[average] if average else None)
             losses = h.history["loss"]
+            current = model.get_weights() if average else None
+            if average:
+                model.set_weights(average.weights)
             s = predict(model, vws.x[lab])
             auc = float(roc_auc_score(vws.y[lab], s)) if len(set(vws.y[lab].tolist())) == 2 else 0.0
             _, bacc = best_threshold(vws.y[lab], s)
@@ -154,6 +160,8 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
                             "val_auc": round(auc, 4), "val_balanced_accuracy": round(bacc, 4)})
             if auc > best["auc"]:
                 best = {"auc": auc, "epoch": ep + 1, "weights": model.get_weights()}
+            if current is not None:
+                model.set_weights(current)  # training goes on from the raw weights
             el = time.time() - t0
             log(f"{tag}epoch {ep + 1:2d}/{recipe.epochs}  loss {np.mean(losses):.3f}  val AUC {auc:.3f}"
                 f"  val bal.acc {bacc:.3f}  {el:5.0f} s")
@@ -170,6 +178,31 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
             "val_windows": int(lab.sum()), "sampler": sampler.describe(),
             "train_minutes": round((time.time() - t0) / 60, 2)}
     return model, info, vws, list(calib)
+
+
+def weight_average(decay: float):
+    """A Keras callback keeping the exponential moving average of the weights, batch by batch.
+
+    Reruns of one recipe differ by up to 0.06 test AUC on a held-out corpus (TensorFlow's CPU
+    kernels are not bit-exact, and a different epoch wins); the average of many nearby weights is
+    less at the mercy of the last batches."""
+    import keras
+
+    class WeightAverage(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weights: list[np.ndarray] | None = None
+
+        def on_train_batch_end(self, batch, logs=None) -> None:
+            w = self.model.get_weights()
+            if self.weights is None:
+                self.weights = [x.copy() for x in w]
+                return
+            for a, x in zip(self.weights, w, strict=True):
+                a *= decay
+                a += (1.0 - decay) * x
+
+    return WeightAverage()
 
 
 @dataclass

@@ -283,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sadness-weight", type=float, default=2.0)
     ap.add_argument("--label-smoothing", type=float, default=Recipe.label_smoothing)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ema", type=float, default=0.0, help="validate and keep the moving average "
+                    "of the weights with this decay per batch (0: the raw weights)")
     ap.add_argument("--folds", default=None, help="only these held-out corpora (comma list)")
     ap.add_argument("--speakers-per-corpus", type=int, default=0, help="at most this many speakers "
                     "of each corpus (0: all), for quick runs")
@@ -310,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                     emotion_weight={"sadness": args.sadness_weight} if args.sadness_weight != 1 else {},
                     label_smoothing=args.label_smoothing, stats_head=not args.no_stats_head,
                     prosody=not args.no_prosody, threshold_rule=args.threshold_rule,
-                    seed=args.seed)
+                    seed=args.seed, ema=args.ema)
     try:
         from model.augment import Augment
         from model.cnn import builder

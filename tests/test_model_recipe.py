@@ -347,3 +347,21 @@ def test_frequency_warp_moves_harmonics_and_formants_together() -> None:
     assert down[90, 0] == 3.0 and down[180, 0] == 2.0
     s[-1] = 5.0
     assert warp_frequency(s, 0.9)[-1, 0] == -1.0
+
+
+def test_weight_average_follows_the_weights_batch_by_batch() -> None:
+    """The moving average starts at the first batch's weights and moves (1 - decay) of the way to
+    each later batch's weights."""
+    import keras
+
+    from model.fit import weight_average
+
+    m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    avg = weight_average(0.75)
+    avg.set_model(m)
+    m.set_weights([np.ones((2, 1)), np.zeros(1)])
+    avg.on_train_batch_end(0)
+    m.set_weights([np.full((2, 1), 5.0), np.full(1, 4.0)])
+    avg.on_train_batch_end(1)
+    assert np.allclose(avg.weights[0], 2.0) and np.allclose(avg.weights[1], 1.0)
+    assert np.allclose(m.get_weights()[0], 5.0)  # the model keeps training on its own weights
