@@ -45,8 +45,8 @@ def _f(v, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
-def _pct(v) -> str:
-    return "–" if v is None else f"{100 * v:.0f} %"
+def _pct(v, digits: int = 0) -> str:
+    return "–" if v is None else f"{100 * v:.{digits}f} %"
 
 
 def corpus_table(rep: dict) -> str:
@@ -89,7 +89,8 @@ def bar_table(rep: dict) -> str:
     for what, get, op, target in BAR:
         v = get(rep)
         ok = v is not None and (v >= target if op == ">=" else v <= target)
-        shown = _f(v) if "accuracy" in what or "AUC" in what else _pct(v)
+        # Agreement one decimal: 99.5 % would round to a perfect 100 %.
+        shown = _f(v) if "accuracy" in what or "AUC" in what else _pct(v, 1 if "same label" in what else 0)
         tgt = f"{op} {target:.2f}" if "accuracy" in what or "AUC" in what else f"{op} {100 * target:.0f} %"
         lines.append(f"| {what} | {tgt} | {shown} | {'yes' if ok else '**no**'} |")
     return "\n".join(lines)
@@ -613,7 +614,7 @@ its windows are): mean balanced accuracy {_f(loco['per_stream_balanced_accuracy_
 a room half the time and noise at 10–30 dB SNR (`conditioned` in the report): mean balanced
 accuracy / AUC {conditioned(loco)}. int8 against float32: the lowest fold
 agreement on labels is
-{_pct(loco['int8_float32_label_agreement_min'])}; float32 mean balanced accuracy
+{_pct(loco['int8_float32_label_agreement_min'], 1)}; float32 mean balanced accuracy
 {_f(loco['float32_mean_balanced_accuracy'])}.
 
 ![ROC per held-out corpus](reports/loco_{rec['arch']}.png)
