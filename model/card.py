@@ -45,8 +45,13 @@ def _f(v, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
-def _pct(v, digits: int = 0) -> str:
-    return "–" if v is None else f"{100 * v:.{digits}f} %"
+def _pct(v) -> str:
+    """A share in whole percent; one decimal where whole percent would show a share that is not
+    0 or 1 as 0 % or 100 % (99.5 % agreement is not perfect agreement)."""
+    if v is None:
+        return "–"
+    digits = 1 if 0 < v < 1 and round(100 * v) in (0, 100) else 0
+    return f"{100 * v:.{digits}f} %"
 
 
 def corpus_table(rep: dict) -> str:
@@ -89,8 +94,7 @@ def bar_table(rep: dict) -> str:
     for what, get, op, target in BAR:
         v = get(rep)
         ok = v is not None and (v >= target if op == ">=" else v <= target)
-        # Agreement one decimal: 99.5 % would round to a perfect 100 %.
-        shown = _f(v) if "accuracy" in what or "AUC" in what else _pct(v, 1 if "same label" in what else 0)
+        shown = _f(v) if "accuracy" in what or "AUC" in what else _pct(v)
         tgt = f"{op} {target:.2f}" if "accuracy" in what or "AUC" in what else f"{op} {100 * target:.0f} %"
         lines.append(f"| {what} | {tgt} | {shown} | {'yes' if ok else '**no**'} |")
     return "\n".join(lines)
@@ -296,7 +300,8 @@ def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
             continue
         # Compared with the first adopted row of its kind: a network-alone screen with the network
         # alone, a recipe with the stats head with the shipped recipe.
-        ref = next((rep for nm, rep in rows if "not adopted" not in nm and head(rep) == head(r)), loco)
+        ref_name, ref = next(((nm, rep) for nm, rep in rows
+                              if "not adopted" not in nm and head(rep) == head(r)), ("", loco))
         m, worse = ref["mean_over_corpora"], ref.get("conditioned_mean_over_corpora") or {}
         n, cn = r["mean_over_corpora"], r.get("conditioned_mean_over_corpora") or {}
         d_ba = n["balanced_accuracy"] - m["balanced_accuracy"]
@@ -306,7 +311,7 @@ def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
                                          ("the mean AUC fell", d_auc < 0),
                                          ("the worse recording's AUC did not rise", d_worse <= 0))
                   if bad]
-        against = "" if ref is loco else f" against the row \"{next(nm for nm, rep in rows if rep is ref)}\""
+        against = "" if ref is loco else f" against the row \"{ref_name}\""
         out.append(
             f" The row \"{name.split(' (')[0]}\"{against} changes the mean balanced accuracy by {d_ba:+.3f} "
             f"(the lowest corpus's by {n['min_balanced_accuracy'] - m['min_balanced_accuracy']:+.3f}), "
@@ -614,7 +619,7 @@ its windows are): mean balanced accuracy {_f(loco['per_stream_balanced_accuracy_
 a room half the time and noise at 10–30 dB SNR (`conditioned` in the report): mean balanced
 accuracy / AUC {conditioned(loco)}. int8 against float32: the lowest fold
 agreement on labels is
-{_pct(loco['int8_float32_label_agreement_min'], 1)}; float32 mean balanced accuracy
+{_pct(loco['int8_float32_label_agreement_min'])}; float32 mean balanced accuracy
 {_f(loco['float32_mean_balanced_accuracy'])}.
 
 ![ROC per held-out corpus](reports/loco_{rec['arch']}.png)

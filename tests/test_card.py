@@ -50,3 +50,8 @@ def test_a_network_alone_row_not_adopted_is_compared_with_the_network_alone() ->
             ("network alone, warped (not adopted)", rep(0.60, 0.62, False))]
     note = card.not_adopted_note(shipped, rows)
     assert 'against the row "network alone"' in note and "the mean AUC by -0.010" in note
+
+
+def test_a_share_is_never_rounded_to_a_perfect_0_or_100_percent() -> None:
+    assert card._pct(0.18) == "18 %" and card._pct(0.9953) == "99.5 %" and card._pct(0.002) == "0.2 %"
+    assert card._pct(1.0) == "100 %" and card._pct(0.0) == "0 %" and card._pct(None) == "–"
