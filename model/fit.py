@@ -168,8 +168,12 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
             if ep + 1 - best["epoch"] >= recipe.patience:
                 log(f"{tag}no gain for {recipe.patience} epochs: stopping")
                 break
+        # Keras keeps the generator it was given (TF's registry of Python generators) for the life
+        # of the process; closed, it no longer holds the sampler's training audio or its batches.
+        stream.close()
         for p in pending:
             p.cancel()
+        pending.clear()
     model.set_weights(best["weights"])
     sampler.augment = None  # calibration windows: clean training speech, from the same streams
     calib, _, _ = sampler.draw(200, np.random.default_rng(recipe.seed))
