@@ -108,6 +108,34 @@ def build_centered():
     return build_cnn(center_time=True)
 
 
+def with_corpus_adversary(model, corpora: int, hidden: int = 64):
+    """(training model, strength variable): `model` with a second output, a corpus classifier on its
+    last hidden layer behind a gradient reversal layer (domain-adversarial training, Ganin et al.
+    2016). The classifier learns which corpus a window came from; the reversed gradient, scaled by
+    the strength, pushes the shared layers towards features it cannot tell apart: a recording
+    chain, a language or a corpus's acting style. Every training corpus has both classes, so the
+    corpus says nothing about the label. `model` keeps its own input and output and is what is
+    exported; the classifier exists only in training."""
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    strength = keras.Variable(0.0, trainable=False, name="adversary_strength")
+
+    class GradientReversal(layers.Layer):
+        def call(self, x):
+            @tf.custom_gradient
+            def reverse(v):
+                return tf.identity(v), lambda dy: -tf.cast(strength.value, dy.dtype) * dy
+
+            return reverse(x)
+
+    features = [layer for layer in model.layers if isinstance(layer, layers.Dense)][-2].output
+    z = layers.Dense(hidden, activation="relu", name="corpus_hidden")(GradientReversal()(features))
+    out = layers.Dense(corpora, name="corpus")(z)  # logits
+    return keras.Model(model.input, [model.output, out], name=f"{model.name}_adversarial"), strength
+
+
 ARCHITECTURES = {"specmon": build_cnn, "specmon-centered": build_centered, "v1": build_v1,
                  "baseline": build_baseline}
 

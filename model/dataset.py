@@ -389,6 +389,7 @@ class BalancedSampler:
         if not self.tree:
             raise SpecmonError("no speaker has both negative and non-negative clips to train on")
         self.languages = sorted(self.tree)
+        self.corpora = sorted({s.corpus for g in by_speaker.values() for s in g})
 
     def describe(self) -> dict:
         return {"languages": self.languages,
@@ -425,9 +426,10 @@ class BalancedSampler:
             x = self.augment.spec(x, rng)
         return x
 
-    def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """n windows (about half negative): (x n x 513 x 125, y, emotions)."""
-        xs, ys, emo = [], [], []
+    def draw(self, n: int, rng: np.random.Generator
+             ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+        """n windows (about half negative): (x n x 513 x 125, y, emotions, corpora)."""
+        xs, ys, emo, corpus = [], [], [], []
         while len(xs) < n:
             if self.single and rng.random() < self.extra_share:
                 s = self._pick_stream(self.groups[self.single[rng.integers(len(self.single))]][0],
@@ -443,6 +445,7 @@ class BalancedSampler:
                 xs.append(self._window(s, rng))
                 ys.append(label)
                 emo.append(s.emotion)
+                corpus.append(s.corpus)
         order = rng.permutation(len(xs))[:n]
         return (np.stack([xs[i] for i in order]), np.array(ys, np.float32)[order],
-                [emo[i] for i in order])
+                [emo[i] for i in order], [corpus[i] for i in order])

@@ -55,10 +55,15 @@ class Recipe:
     threshold_rule: str = "unseen_corpus"  # THRESHOLD_RULES: how validation picks the threshold
     seed: int = 0
     ema: float = 0.0  # > 0: validate and keep the weights' moving average (decay per batch)
+    adversary: float = 0.0  # > 0: a corpus classifier through gradient reversal, at this strength
+
 
     def __post_init__(self) -> None:
         if not self.stats_head and self.threshold_rule == "unseen_corpus":
             self.threshold_rule = "corpus_mean"  # no head to fit without a corpus
+        if self.ema > 0 and self.adversary > 0:
+            raise SpecmonError("--ema and --adversary do not combine (the average would cover the "
+                               "corpus classifier's weights too)")
 
     @property
     def head_prosody(self) -> bool:
@@ -121,8 +126,16 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     model = build()
     total = recipe.epochs * recipe.steps
     sched = keras.optimizers.schedules.CosineDecay(recipe.lr, total, alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(sched),
-                  loss=keras.losses.BinaryCrossentropy(label_smoothing=recipe.label_smoothing))
+    loss = keras.losses.BinaryCrossentropy(label_smoothing=recipe.label_smoothing)
+    trained, callbacks, corpus_index = model, [], None
+    if recipe.adversary > 0:
+        from model.cnn import with_corpus_adversary
+
+        trained, strength = with_corpus_adversary(model, len(sampler.corpora))
+        corpus_index = {c: i for i, c in enumerate(sampler.corpora)}
+        callbacks.append(adversary_ramp(strength, recipe.adversary, total))
+        loss = [loss, keras.losses.SparseCategoricalCrossentropy(from_logits=True)]
+    trained.compile(optimizer=keras.optimizers.Adam(sched), loss=loss)
     best = {"auc": -1.0, "epoch": 0, "weights": None}
     history = []
     t0 = time.time()
@@ -139,17 +152,23 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
         def batches():
             nonlocal done_steps
             while True:
-                x, y, _emo = pending.pop(0).result()
+                x, y, _emo, corpora = pending.pop(0).result()
                 done_steps += 1
                 pending.append(submit())
-                yield x[..., None], y
+                if corpus_index is None:
+                    yield x[..., None], y
+                else:
+                    yield x[..., None], (y, np.array([corpus_index[c] for c in corpora]))
 
         stream = batches()
         average = weight_average(recipe.ema) if recipe.ema > 0 else None
+        if average:
+            callbacks.append(average)
         for ep in range(recipe.epochs):
-            h = model.fit(stream, steps_per_epoch=recipe.steps, epochs=1, verbose=0,
-                          callbacks=[average] if average else None)
-            losses = h.history["loss"]
+            h = trained.fit(stream, steps_per_epoch=recipe.steps, epochs=1, verbose=0,
+                            callbacks=callbacks or None)
+            # With the adversary the total adds the corpus classifier's loss: report the label's.
+            losses = h.history.get("p_negative_loss", h.history["loss"])
             current = model.get_weights() if average else None
             if average:
                 model.set_weights(average.weights)
@@ -176,12 +195,31 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
         pending.clear()
     model.set_weights(best["weights"])
     sampler.augment = None  # calibration windows: clean training speech, from the same streams
-    calib, _, _ = sampler.draw(200, np.random.default_rng(recipe.seed))
+    calib, _, _, _ = sampler.draw(200, np.random.default_rng(recipe.seed))
     info = {"best_epoch": best["epoch"], "val_auc": round(best["auc"], 4), "history": history,
             "train_speakers": len(speakers_of(train)), "val_speakers": sorted(speakers_of(val)),
             "val_windows": int(lab.sum()), "sampler": sampler.describe(),
             "train_minutes": round((time.time() - t0) / 60, 2)}
     return model, info, vws, list(calib)
+
+
+def adversary_ramp(strength, peak: float, total_steps: int):
+    """A Keras callback raising the gradient reversal's strength from 0 to `peak` over training
+    (Ganin et al.'s 2 / (1 + exp(-10 p)) - 1, p the share of batches done): the corpus classifier
+    first learns, and the label's features form, before the reversal pushes hard."""
+    import keras
+
+    class AdversaryRamp(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.done = 0
+
+        def on_train_batch_begin(self, batch, logs=None) -> None:
+            p = min(1.0, self.done / max(1, total_steps))
+            strength.assign(peak * (2.0 / (1.0 + np.exp(-10.0 * p)) - 1.0))
+            self.done += 1
+
+    return AdversaryRamp()
 
 
 def weight_average(decay: float):

@@ -285,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ema", type=float, default=0.0, help="validate and keep the moving average "
                     "of the weights with this decay per batch (0: the raw weights)")
+    ap.add_argument("--adversary", type=float, default=0.0, help="train against a corpus "
+                    "classifier through gradient reversal at this strength (0: none)")
     ap.add_argument("--folds", default=None, help="only these held-out corpora (comma list)")
     ap.add_argument("--speakers-per-corpus", type=int, default=0, help="at most this many speakers "
                     "of each corpus (0: all), for quick runs")
@@ -308,12 +310,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     t0 = time.time()
-    recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
-                    emotion_weight={"sadness": args.sadness_weight} if args.sadness_weight != 1 else {},
-                    label_smoothing=args.label_smoothing, stats_head=not args.no_stats_head,
-                    prosody=not args.no_prosody, threshold_rule=args.threshold_rule,
-                    seed=args.seed, ema=args.ema)
     try:
+        recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
+                        emotion_weight=({"sadness": args.sadness_weight}
+                                        if args.sadness_weight != 1 else {}),
+                        label_smoothing=args.label_smoothing, stats_head=not args.no_stats_head,
+                        prosody=not args.no_prosody, threshold_rule=args.threshold_rule,
+                        seed=args.seed, ema=args.ema, adversary=args.adversary)
         from model.augment import Augment
         from model.cnn import builder
 

@@ -100,7 +100,8 @@ def test_sampler_balances_classes_and_languages(speech_dir: Path) -> None:
     audio = load_all(clips)
     sampler = BalancedSampler(build_streams(clips, audio), audio, None)
     assert sampler.languages == ["de", "en", "ko", "tr"]
-    x, y, emo = sampler.draw(400, np.random.default_rng(0))
+    x, y, emo, corpora = sampler.draw(400, np.random.default_rng(0))
+    assert set(corpora) == set(sampler.corpora) and len(corpora) == 400
     assert x.shape == (400, 513, 125)
     assert 0.4 < y.mean() < 0.5  # pairs, plus ~10 % extra non-negative from neutral-only speakers
     counts = Counter(emo)
@@ -385,3 +386,42 @@ def test_fit_lets_go_of_its_training_audio(speech_dir: Path) -> None:
     del model
     gc.collect()
     assert not [o for o in gc.get_objects() if isinstance(o, BalancedSampler)]
+
+
+def test_corpus_adversary_reverses_its_gradient_into_the_network() -> None:
+    """The corpus classifier's gradient reaches the network's layers reversed and scaled by the
+    strength, which the ramp raises from 0 to its peak over training; the network itself keeps
+    its one input and one output."""
+    import keras
+    import tensorflow as tf
+
+    from model.cnn import with_corpus_adversary
+    from model.fit import adversary_ramp
+
+    inp = keras.Input((4,))
+    hidden = keras.layers.Dense(3, activation="relu")
+    net = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(hidden(inp)))
+    trained, strength = with_corpus_adversary(net, corpora=5, hidden=2)
+    assert trained.outputs[1].shape[-1] == 5 and len(net.outputs) == 1
+    x = np.random.default_rng(0).standard_normal((8, 4)).astype("float32")
+
+    def grad(through) -> np.ndarray:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(through(x))
+        return np.asarray(tape.gradient(loss, hidden.kernel))
+
+    strength.assign(1.0)
+    reversed_1 = grad(lambda v: trained(v)[1])
+    strength.assign(0.25)
+    reversed_q = grad(lambda v: trained(v)[1])
+    plain = grad(lambda v: trained.get_layer("corpus")(trained.get_layer("corpus_hidden")(hidden(v))))
+    assert np.abs(plain).max() > 0
+    np.testing.assert_allclose(reversed_1, -plain, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(reversed_q, -0.25 * plain, rtol=1e-5, atol=1e-7)
+
+    ramp = adversary_ramp(strength, 0.5, total_steps=10)
+    seen = []
+    for b in range(10):
+        ramp.on_train_batch_begin(b)
+        seen.append(float(strength.value))
+    assert seen[0] == 0.0 and bool(np.all(np.diff(seen) > 0)) and 0.49 < seen[-1] <= 0.5
