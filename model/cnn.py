@@ -131,7 +131,10 @@ def with_corpus_adversary(model, corpora: int, hidden: int = 64):
             return reverse(x)
 
     features = [layer for layer in model.layers if isinstance(layer, layers.Dense)][-2].output
-    z = layers.Dense(hidden, activation="relu", name="corpus_hidden")(GradientReversal()(features))
+    # On the features' direction only: against a classifier of the raw ReLU features, the reversed
+    # gradient wins most simply by inflating them, and training diverged within two epochs.
+    z = GradientReversal()(layers.UnitNormalization()(features))
+    z = layers.Dense(hidden, activation="relu", name="corpus_hidden")(z)
     out = layers.Dense(corpora, name="corpus")(z)  # logits
     return keras.Model(model.input, [model.output, out], name=f"{model.name}_adversarial"), strength
 

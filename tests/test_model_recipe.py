@@ -414,7 +414,9 @@ def test_corpus_adversary_reverses_its_gradient_into_the_network() -> None:
     reversed_1 = grad(lambda v: trained(v)[1])
     strength.assign(0.25)
     reversed_q = grad(lambda v: trained(v)[1])
-    plain = grad(lambda v: trained.get_layer("corpus")(trained.get_layer("corpus_hidden")(hidden(v))))
+    unit = keras.layers.UnitNormalization()
+    plain = grad(lambda v: trained.get_layer("corpus")(trained.get_layer("corpus_hidden")(
+        unit(hidden(v)))))
     assert np.abs(plain).max() > 0
     np.testing.assert_allclose(reversed_1, -plain, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(reversed_q, -0.25 * plain, rtol=1e-5, atol=1e-7)
