@@ -4,7 +4,8 @@ The recipe shared by the shipped model, every LOCO fold and every ablation row:
 - windows are streamed from `BalancedSampler` batch by batch on worker threads (peak memory is the
   decoded audio plus a few batches, whatever the corpus size);
 - after every epoch the network scores the validation speakers' windows; the epoch with the best
-  validation ROC AUC is kept, and training stops when it has not improved for `patience` epochs;
+  validation ROC AUC (from epoch `min_epoch` on) is kept, and training stops when it has not
+  improved for `patience` epochs;
 - the int8 export's decision threshold is the one that maximizes balanced accuracy on the same
   validation windows (by default averaged over their corpora, each scored by a stats head fit
   without that corpus, as the test fold will be). No test speaker is ever seen here.
@@ -44,6 +45,7 @@ class Recipe:
     arch: str = "specmon"
     epochs: int = 14  # at most; the best validation epoch is kept
     patience: int = 4
+    min_epoch: int = 1  # the kept epoch is chosen from this one on; early stopping waits for it
     steps: int = 128  # batches per epoch
     batch: int = 32
     lr: float = 2e-3
@@ -61,6 +63,8 @@ class Recipe:
     def __post_init__(self) -> None:
         if not self.stats_head and self.threshold_rule == "unseen_corpus":
             self.threshold_rule = "corpus_mean"  # no head to fit without a corpus
+        if not 1 <= self.min_epoch <= self.epochs:
+            raise SpecmonError(f"--min-epoch {self.min_epoch} is beyond --epochs {self.epochs}")
         if self.ema > 0 and self.adversary > 0:
             raise SpecmonError("--ema and --adversary do not combine (the average would cover the "
                                "corpus classifier's weights too)")
@@ -177,14 +181,14 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
             _, bacc = best_threshold(vws.y[lab], s)
             history.append({"epoch": ep + 1, "loss": round(float(np.mean(losses)), 4),
                             "val_auc": round(auc, 4), "val_balanced_accuracy": round(bacc, 4)})
-            if auc > best["auc"]:
+            if ep + 1 >= recipe.min_epoch and auc > best["auc"]:
                 best = {"auc": auc, "epoch": ep + 1, "weights": model.get_weights()}
             if current is not None:
                 model.set_weights(current)  # training goes on from the raw weights
             el = time.time() - t0
             log(f"{tag}epoch {ep + 1:2d}/{recipe.epochs}  loss {np.mean(losses):.3f}  val AUC {auc:.3f}"
                 f"  val bal.acc {bacc:.3f}  {el:5.0f} s")
-            if ep + 1 - best["epoch"] >= recipe.patience:
+            if best["epoch"] and ep + 1 - best["epoch"] >= recipe.patience:
                 log(f"{tag}no gain for {recipe.patience} epochs: stopping")
                 break
         # Keras keeps the generator it was given (TF's registry of Python generators) for the life

@@ -285,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ema", type=float, default=0.0, help="validate and keep the moving average "
                     "of the weights with this decay per batch (0: the raw weights)")
+    ap.add_argument("--min-epoch", type=int, default=Recipe.min_epoch, help="choose the kept "
+                    "epoch from this one on (early stopping waits for it)")
     ap.add_argument("--adversary", type=float, default=0.0, help="train against a corpus "
                     "classifier through gradient reversal at this strength (0: none)")
     ap.add_argument("--folds", default=None, help="only these held-out corpora (comma list)")
@@ -316,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                                         if args.sadness_weight != 1 else {}),
                         label_smoothing=args.label_smoothing, stats_head=not args.no_stats_head,
                         prosody=not args.no_prosody, threshold_rule=args.threshold_rule,
-                        seed=args.seed, ema=args.ema, adversary=args.adversary)
+                        seed=args.seed, ema=args.ema, adversary=args.adversary,
+                        min_epoch=args.min_epoch)
         from model.augment import Augment
         from model.cnn import builder
 

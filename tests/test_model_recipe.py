@@ -207,6 +207,8 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
     (["--arch", "resnet"], "unknown architecture 'resnet'"),
     (["--folds", "atlantis"], "no corpus named atlantis in the manifest"),
     (["--augment", "wobble"], "unknown augmentation(s) wobble"),
+    (["--min-epoch", "2"], "--min-epoch 2 is beyond --epochs 1"),
+    (["--ema", "0.99", "--adversary", "0.3"], "--ema and --adversary do not combine"),
 ])
 def test_loco_bad_input_is_one_line(tmp_path: Path, speech_dir: Path, args, message) -> None:
     p = subprocess.run(
@@ -368,10 +370,11 @@ def test_weight_average_follows_the_weights_batch_by_batch() -> None:
     assert np.allclose(m.get_weights()[0], 5.0)  # the model keeps training on its own weights
 
 
-def test_fit_lets_go_of_its_training_audio(speech_dir: Path) -> None:
-    """A fit leaves nothing holding its sampler (the training streams' audio), so the folds of one
-    LOCO process do not pile up memory: Keras keeps the generator it trained on for the life of the
-    process, and an open generator would keep the sampler."""
+def test_fit_keeps_an_epoch_from_min_epoch_on_and_lets_go_of_its_audio(speech_dir: Path) -> None:
+    """The kept epoch comes from `min_epoch` on. A fit leaves nothing holding its sampler (the
+    training streams' audio), so the folds of one LOCO process do not pile up memory: Keras keeps
+    the generator it trained on for the life of the process, and an open generator would keep the
+    sampler."""
     import gc
 
     from model.fit import Recipe, fit
@@ -381,8 +384,10 @@ def test_fit_lets_go_of_its_training_audio(speech_dir: Path) -> None:
     audio = load_all(clips)
     train = [c for c in clips if c.speaker in {"emodb-08", "emodb-10"}]
     val = [c for c in clips if c.speaker not in {"emodb-08", "emodb-10"}]
-    model, info, _, _ = fit(train, val, audio, Recipe(epochs=1, steps=2, stats_head=False))
-    assert info["best_epoch"] == 1
+    model, info, _, _ = fit(train, val, audio,
+                            Recipe(epochs=3, steps=1, stats_head=False, min_epoch=3, patience=1))
+    # epochs before min_epoch are neither kept nor counted by early stopping (patience 1)
+    assert info["best_epoch"] == 3 and len(info["history"]) == 3
     del model
     gc.collect()
     assert not [o for o in gc.get_objects() if isinstance(o, BalancedSampler)]
