@@ -59,12 +59,14 @@ class Recipe:
     ema: float = 0.0  # > 0: validate and keep the weights' moving average (decay per batch)
     adversary: float = 0.0  # > 0: a corpus classifier through gradient reversal, at this strength
 
-
     def __post_init__(self) -> None:
         if not self.stats_head and self.threshold_rule == "unseen_corpus":
             self.threshold_rule = "corpus_mean"  # no head to fit without a corpus
+        if self.epochs < 1:
+            raise SpecmonError(f"--epochs {self.epochs}: train for at least one epoch")
         if not 1 <= self.min_epoch <= self.epochs:
-            raise SpecmonError(f"--min-epoch {self.min_epoch} is beyond --epochs {self.epochs}")
+            raise SpecmonError(f"--min-epoch {self.min_epoch} is not between 1 and --epochs "
+                               f"{self.epochs}")
         if self.ema > 0 and self.adversary > 0:
             raise SpecmonError("--ema and --adversary do not combine (the average would cover the "
                                "corpus classifier's weights too)")

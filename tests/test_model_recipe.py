@@ -207,7 +207,7 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
     (["--arch", "resnet"], "unknown architecture 'resnet'"),
     (["--folds", "atlantis"], "no corpus named atlantis in the manifest"),
     (["--augment", "wobble"], "unknown augmentation(s) wobble"),
-    (["--min-epoch", "2"], "--min-epoch 2 is beyond --epochs 1"),
+    (["--min-epoch", "2"], "--min-epoch 2 is not between 1 and --epochs 1"),
     (["--ema", "0.99", "--adversary", "0.3"], "--ema and --adversary do not combine"),
 ])
 def test_loco_bad_input_is_one_line(tmp_path: Path, speech_dir: Path, args, message) -> None:
