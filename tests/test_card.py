@@ -50,6 +50,14 @@ def test_a_network_alone_row_not_adopted_is_compared_with_the_network_alone() ->
             ("network alone, warped (not adopted)", rep(0.60, 0.62, False))]
     note = card.not_adopted_note(shipped, rows)
     assert 'against the row "network alone"' in note and "the mean AUC by -0.010" in note
+    # ... and, of the network-alone rows, with one whose threshold came by the same rule
+    rows[1][1]["recipe"]["threshold_rule"] = "pooled"
+    rows[2][1]["recipe"]["threshold_rule"] = "corpus_mean"
+    rows.insert(2, ("network alone, rerun", {**rep(0.58, 0.64, False),
+                                             "recipe": {"stats_head": False,
+                                                        "threshold_rule": "corpus_mean"}}))
+    note = card.not_adopted_note(shipped, rows)
+    assert 'against the row "network alone, rerun"' in note and "the mean AUC by -0.020" in note
 
 
 def test_a_share_is_never_rounded_to_a_perfect_0_or_100_percent() -> None:

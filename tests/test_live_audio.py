@@ -74,6 +74,16 @@ def wait_rows(csv: Path, n: int, timeout: float) -> None:
     pytest.fail(f"{csv}: fewer than {n} rows after {timeout} s")
 
 
+def wait_recorded(wav: Path, seconds: float, timeout: float) -> None:
+    """Until `listen --record` has written `seconds` of 16-kHz float32 audio to `wav`."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if wav.is_file() and wav.stat().st_size > 44 + seconds * 16000 * 4:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"{wav}: less than {seconds} s recorded after {timeout} s")
+
+
 def best_lag(rec: np.ndarray, x: np.ndarray) -> tuple[int, float]:
     """Offset of x inside rec by FFT cross-correlation, and the normalized correlation there."""
     n = 1 << int(np.ceil(np.log2(rec.shape[0] + x.shape[0])))
@@ -91,7 +101,9 @@ def test_capture_matches_offline(tmp_path: Path, audio_stack, model: Path, clip,
     rec = tmp_path / "rec.wav"
     extra = ["--duration", "14", "--record", str(rec)] + (["--rate", rate] if rate else [])
     proc = listen_proc(tmp_path, model, *extra)
-    time.sleep(2.5)  # the sound server takes ~2 s to deliver the first buffer
+    # Play once capture is delivering (half a second of it recorded), not after a fixed sleep: on a
+    # busy machine the start alone can take longer, and the clip played before it went unheard.
+    wait_recorded(rec, 0.5, timeout=20)
     subprocess.run(["paplay", str(wav)], check=True, timeout=30)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
