@@ -153,13 +153,10 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
             return pool.submit(sampler.draw, recipe.batch, np.random.default_rng(next(seeds)))
 
         pending = [submit(), submit()]
-        done_steps = 0
 
         def batches():
-            nonlocal done_steps
             while True:
                 x, y, _emo, corpora = pending.pop(0).result()
-                done_steps += 1
                 pending.append(submit())
                 if corpus_index is None:
                     yield x[..., None], y

@@ -283,11 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sadness-weight", type=float, default=2.0)
     ap.add_argument("--label-smoothing", type=float, default=Recipe.label_smoothing)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ema", type=float, default=0.0, help="validate and keep the moving average "
+    ap.add_argument("--ema", type=float, default=Recipe.ema, help="validate and keep the moving average "
                     "of the weights with this decay per batch (0: the raw weights)")
     ap.add_argument("--min-epoch", type=int, default=Recipe.min_epoch, help="choose the kept "
                     "epoch from this one on (early stopping waits for it)")
-    ap.add_argument("--adversary", type=float, default=0.0, help="train against a corpus "
+    ap.add_argument("--adversary", type=float, default=Recipe.adversary, help="train against a corpus "
                     "classifier through gradient reversal at this strength (0: none)")
     ap.add_argument("--folds", default=None, help="only these held-out corpora (comma list)")
     ap.add_argument("--speakers-per-corpus", type=int, default=0, help="at most this many speakers "

@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 from live_support import REPO, SPECMON, concat_clips, model_for_tests, read_log, run_specmon
+from waiting import wait_until
 
 from monitor.csvlog import HEADER
 from monitor.devices import choose_rate
 from monitor.errors import SpecmonError
+from monitor.features import SAMPLE_RATE
 from monitor.scorer import Scorer
 from monitor.scoring import score_signal
 
@@ -66,22 +68,15 @@ def listen_proc(tmp_path: Path, model: Path, *extra: str) -> subprocess.Popen:
 
 
 def wait_rows(csv: Path, n: int, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if csv.is_file() and len(csv.read_text().splitlines()) > n:
-            return
-        time.sleep(0.1)
-    pytest.fail(f"{csv}: fewer than {n} rows after {timeout} s")
+    if not wait_until(lambda: csv.is_file() and len(csv.read_text().splitlines()) > n, timeout, 0.1):
+        pytest.fail(f"{csv}: fewer than {n} rows after {timeout} s")
 
 
 def wait_recorded(wav: Path, seconds: float, timeout: float) -> None:
     """Until `listen --record` has written `seconds` of 16-kHz float32 audio to `wav`."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if wav.is_file() and wav.stat().st_size > 44 + seconds * 16000 * 4:
-            return
-        time.sleep(0.05)
-    pytest.fail(f"{wav}: less than {seconds} s recorded after {timeout} s")
+    size = 44 + seconds * SAMPLE_RATE * 4
+    if not wait_until(lambda: wav.is_file() and wav.stat().st_size > size, timeout):
+        pytest.fail(f"{wav}: less than {seconds} s recorded after {timeout} s")
 
 
 def best_lag(rec: np.ndarray, x: np.ndarray) -> tuple[int, float]:
