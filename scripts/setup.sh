@@ -20,6 +20,23 @@ if ((${#missing[@]})); then
     "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# A full disk makes pip fail halfway with a long log: say so up front, before a first install.
+# TensorFlow (the train extra) takes about 3 GB in .venv and as much again while pip unpacks it; the
+# runtime alone about 0.5 GB.
+need_mb=0
+[[ ! -x .venv/bin/python ]] && need_mb=1000
+if [[ ",$extras," == *,train,* ]] && ! { [[ -x .venv/bin/python ]] &&
+        .venv/bin/python -c 'import importlib.util as u, sys; sys.exit(not u.find_spec("tensorflow"))'; }; then
+    need_mb=6000
+fi
+for dir in . "${TMPDIR:-/tmp}"; do
+    free_mb=$(df -Pm "$dir" | awk 'NR==2 {print $4}')
+    if ((free_mb < need_mb)); then
+        echo "setup: only $free_mb MB free for $(cd "$dir" && pwd); installing '${extras:-runtime}' needs about $need_mb MB" >&2
+        exit 1
+    fi
+done
+
 PY=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
     echo "setup: creating .venv with $($PY --version)"
