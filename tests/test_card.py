@@ -63,3 +63,29 @@ def test_a_network_alone_row_not_adopted_is_compared_with_the_network_alone() ->
 def test_a_share_is_never_rounded_to_a_perfect_0_or_100_percent() -> None:
     assert card._pct(0.18) == "18 %" and card._pct(0.9953) == "99.5 %" and card._pct(0.002) == "0.2 %"
     assert card._pct(1.0) == "100 %" and card._pct(0.0) == "0 %" and card._pct(None) == "–"
+
+
+def test_an_ablation_row_is_measured_against_the_rerun_and_leaves_the_not_ablated_list() -> None:
+    def rep(ba: float, aucs: dict, sad: float, **recipe) -> dict:
+        return {"mean_over_corpora": {"balanced_accuracy": ba,
+                                      "roc_auc": sum(aucs.values()) / len(aucs)},
+                "per_corpus": {c: {"int8": {"windows": {"roc_auc": a}}} for c, a in aucs.items()},
+                "per_emotion_mean_over_corpora": {"sadness": {"called_negative": sad}},
+                "recipe": {"arch": "specmon", "stats_head": False, "label_smoothing": 0.05,
+                           "emotion_weight": {"sadness": 2.0}, **recipe}}
+
+    rerun = rep(0.58, {"a": 0.60, "b": 0.70}, 0.50)
+    rows = [(card.RERUN_ROW, rerun)]
+    before = card.ablation_note(rows)
+    assert "sadness weighting" in before and "label smoothing" in before
+    rows.append(("network alone, sadness not weighted (ablation)",
+                 rep(0.56, {"a": 0.65, "b": 0.61}, 0.40, emotion_weight={})))
+    # a row that changes something else as well is not an ablation of one part
+    rows.append(("network alone, other", rep(0.5, {"a": 0.5, "b": 0.5}, 0.1, emotion_weight={},
+                                             arch="v1")))
+    note = card.ablation_note(rows)
+    assert note.count("**Ablation") == 1 and "**Ablation, sadness weighting:**" in note
+    assert "balanced accuracy by -0.020" in note and "mean AUC by -0.020" in note
+    assert "from -0.090, b, to +0.050, a" in note and "sadness called negative 50 % → 40 %" in note
+    left = note.split("Not ablated under LOCO")[1]
+    assert "sadness weighting" not in left and "label smoothing" in left
