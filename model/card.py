@@ -703,8 +703,8 @@ the shipped recipe's:
 probe on these LOCO folds (a logistic regression on the statistics, then its average with the saved fold
 networks' scores) showed the gain, so the LOCO folds shaped that one choice. The statistics are the first
 set written; subsets and other regularizations were probed on the folds and not adopted; the
-regularization in use is chosen on validation speakers.{prosody_note(loco)}{threshold_note(loco,
-rows)}{not_adopted_note(loco, rows)}
+regularization in use is chosen on validation speakers.{prosody_note(loco)}\
+{threshold_note(loco, rows)}{not_adopted_note(loco, rows)}
 {probe_section(probe, bool(loco["recipe"].get("prosody")))}
 ![ROC of the paper's network](reports/loco_baseline.png)
 
