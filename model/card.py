@@ -394,6 +394,24 @@ def _ablated(rows: list[tuple[str, dict]]) -> list[tuple[str, str, dict]]:
     return out
 
 
+def _kept_epochs(r: dict, ref: dict) -> str:
+    """The folds of `r` that kept an earlier epoch than any fold of `ref` (an early stop, not the
+    change, can explain those)."""
+    def kept(rep: dict) -> dict[str, int]:
+        return {c: f["fit"]["best_epoch"] for c, f in rep["per_corpus"].items()
+                if (f.get("fit") or {}).get("best_epoch") is not None}
+    k, kr = kept(r), kept(ref)
+    early = sorted(c for c, e in k.items() if kr and e < min(kr.values()))
+    if not early:
+        return ""
+    auc = {c: f["int8"]["windows"]["roc_auc"] - ref["per_corpus"][c]["int8"]["windows"]["roc_auc"]
+           for c, f in r["per_corpus"].items()
+           if c not in early and f["int8"]["windows"]["roc_auc"] is not None}
+    return (f" Its {', '.join(f'{c} fold kept epoch {k[c]}' for c in early)} (the rerun's folds kept "
+            f"epochs {min(kr.values())}–{max(kr.values())}); over the other corpora the mean AUC "
+            f"changes by {sum(auc.values()) / len(auc):+.3f}.")
+
+
 def ablation_note(rows: list[tuple[str, dict]]) -> str:
     """Each ablation row against the rerun of the shipped recipe (both network alone, new fold
     networks, the same threshold rule), measured against the rerun's own noise; then the parts of the
@@ -408,10 +426,10 @@ def ablation_note(rows: list[tuple[str, dict]]) -> str:
         emo = [f"{e} called negative {_pct(_emo(ref, e))} → {_pct(_emo(r, e))}"
                for e in ("sadness", "neutral", "happiness") if _emo(r, e) is not None]
         out.append(
-            f" **Ablation, {part}:** the row \"{name}\" against the row \"{RERUN_ROW}\" changes the "
+            f"**Ablation, {part}:** the row \"{name}\" against the row \"{RERUN_ROW}\" changes the "
             f"mean balanced accuracy by {n['balanced_accuracy'] - m['balanced_accuracy']:+.3f} and the "
             f"mean AUC by {n['roc_auc'] - m['roc_auc']:+.3f} (per corpus from {d[lo]:+.3f}, {lo}, to "
-            f"{d[hi]:+.3f}, {hi}); {', '.join(emo)}.")
+            f"{d[hi]:+.3f}, {hi}); {', '.join(emo)}.{_kept_epochs(r, ref)}\n")
     done = {part for part, _, _ in _ablated(rows)}
     left = [part for part, _ in ABLATABLE if part not in done] + list(NOT_RECORDED)
     return "".join(out) + (
@@ -769,6 +787,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{HERE / 'reports' / 'loco_specmon_no_prosody.json'}",
         f"{NETWORK_ROW}={HERE / 'reports' / 'loco_specmon_network.json'}",
         f"{RERUN_ROW}={HERE / 'reports' / 'loco_specmon_network_rerun.json'}",
+        "network alone, sadness not weighted (ablation)="
+        f"{HERE / 'reports' / 'loco_specmon_network_no_sadness_weight.json'}",
+        "network alone, no label smoothing (ablation)="
+        f"{HERE / 'reports' / 'loco_specmon_network_no_label_smoothing.json'}",
         "network alone, trained against a corpus classifier (gradient reversal 0.3, epoch kept from "
         f"7 on; not adopted)={HERE / 'reports' / 'loco_specmon_network_adversary.json'}",
         f"paper baseline network={HERE / 'reports' / 'loco_baseline.json'}"]
