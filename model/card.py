@@ -368,23 +368,23 @@ NETWORK_ROW = "network alone (the same fold networks)"
 RERUN_ROW = "network alone, the same recipe rerun (new fold networks)"
 # The recipe's parts an ablation row can take away, by the recipe key its report records; the rest of
 # the list is named as not ablated until a row for it exists.
-ABLATABLE = (("sadness weighting", "emotion_weight"), ("label smoothing", "label_smoothing"))
-SAME_FOR_ABLATION = ("arch", "augment", "ema", "adversary", "min_epoch", "threshold_rule", "epochs",
-                     "steps", "seed")
-NOT_RECORDED = ("the happiness/surprise share of the non-negative draws",
-                "the three-convolution trunk against the two-convolution network shipped before "
-                "(`--arch v1`)")
+ABLATABLE = (("sadness weighting", "emotion_weight"), ("label smoothing", "label_smoothing"),
+             ("the three-convolution trunk against the two-convolution network shipped before "
+              "(`--arch v1`)", "arch"))
+SAME_FOR_ABLATION = ("augment", "ema", "adversary", "min_epoch", "threshold_rule", "epochs", "steps",
+                     "seed")
+NOT_RECORDED = ("the happiness/surprise share of the non-negative draws",)
 
 
 def _ablated(rows: list[tuple[str, dict]]) -> list[tuple[str, str, dict]]:
-    """(part, row name, report) for each ablation row: a network-alone row whose recipe differs from
-    the rerun row's in one ablatable part."""
+    """(part, row name, report) for each row named an ablation: network alone, its recipe differing
+    from the rerun row's in one ablatable part and nothing else that matters."""
     ref = dict(rows).get(RERUN_ROW)
     if ref is None:
         return []
     out = []
     for name, r in rows:
-        if name == RERUN_ROW or r["recipe"].get("stats_head"):
+        if "(ablation)" not in name or r["recipe"].get("stats_head"):
             continue
         diff = [part for part, key in ABLATABLE if r["recipe"].get(key) != ref["recipe"].get(key)]
         same = all(r["recipe"][k] == ref["recipe"][k] for k in SAME_FOR_ABLATION
@@ -432,9 +432,10 @@ def ablation_note(rows: list[tuple[str, dict]]) -> str:
             f"{d[hi]:+.3f}, {hi}); {', '.join(emo)}.{_kept_epochs(r, ref)}\n")
     done = {part for part, _, _ in _ablated(rows)}
     left = [part for part, _ in ABLATABLE if part not in done] + list(NOT_RECORDED)
-    return "".join(out) + (
-        f"\nNot ablated under LOCO (each full run of the network is about an hour of this machine): "
-        f"{', '.join(left[:-1])}, and {left[-1]}.\n")
+    listed = left[0] if len(left) == 1 else f"{', '.join(left[:-1])}, and {left[-1]}"
+    return "\n" + "".join(out) + (
+        f"Not ablated under LOCO (each full run of the network is about an hour of this machine): "
+        f"{listed}.\n\n")
 
 
 def rerun_note(rows: list[tuple[str, dict]]) -> str:

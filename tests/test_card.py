@@ -71,7 +71,7 @@ def test_an_ablation_row_is_measured_against_the_rerun_and_leaves_the_not_ablate
                                       "roc_auc": sum(aucs.values()) / len(aucs)},
                 "per_corpus": {c: {"int8": {"windows": {"roc_auc": a}}} for c, a in aucs.items()},
                 "per_emotion_mean_over_corpora": {"sadness": {"called_negative": sad}},
-                "recipe": {"arch": "specmon", "stats_head": False, "label_smoothing": 0.05,
+                "recipe": {"arch": "specmon", "augment": "all", "stats_head": False, "label_smoothing": 0.05,
                            "emotion_weight": {"sadness": 2.0}, **recipe}}
 
     rerun = rep(0.58, {"a": 0.60, "b": 0.70}, 0.50)
@@ -81,14 +81,14 @@ def test_an_ablation_row_is_measured_against_the_rerun_and_leaves_the_not_ablate
     rows.append(("network alone, sadness not weighted (ablation)",
                  rep(0.56, {"a": 0.65, "b": 0.61}, 0.40, emotion_weight={})))
     # a row that changes something else as well is not an ablation of one part
-    rows.append(("network alone, other", rep(0.5, {"a": 0.5, "b": 0.5}, 0.1, emotion_weight={},
-                                             arch="v1")))
+    rows.append(("network alone, other (ablation)",
+                 rep(0.5, {"a": 0.5, "b": 0.5}, 0.1, emotion_weight={}, augment="none")))
     note = card.ablation_note(rows)
     assert note.count("**Ablation") == 1 and "**Ablation, sadness weighting:**" in note
     assert "balanced accuracy by -0.020" in note and "mean AUC by -0.020" in note
     assert "from -0.090, b, to +0.050, a" in note and "sadness called negative 50 % → 40 %" in note
     left = note.split("Not ablated under LOCO")[1]
-    assert "sadness weighting" not in left and "label smoothing" in left
+    assert "sadness weighting" not in left and "label smoothing" in left and "`--arch v1`" in left
     # a fold that stopped early and kept an earlier epoch than any of the rerun's is named
     for rep_, epochs in ((rerun, {"a": 7, "b": 9}), (rows[1][1], {"a": 1, "b": 8})):
         for c, e in epochs.items():
