@@ -407,9 +407,9 @@ def _kept_epochs(r: dict, ref: dict) -> str:
     auc = {c: f["int8"]["windows"]["roc_auc"] - ref["per_corpus"][c]["int8"]["windows"]["roc_auc"]
            for c, f in r["per_corpus"].items()
            if c not in early and f["int8"]["windows"]["roc_auc"] is not None}
-    return (f" Its {', '.join(f'{c} fold kept epoch {k[c]}' for c in early)} (the rerun's folds kept "
-            f"epochs {min(kr.values())}–{max(kr.values())}); over the other corpora the mean AUC "
-            f"changes by {sum(auc.values()) / len(auc):+.3f}.")
+    return (f" Folds that kept an earlier epoch than any of the rerun's ({min(kr.values())}–"
+            f"{max(kr.values())}): {', '.join(f'{c} ({k[c]})' for c in early)}; over the other "
+            f"corpora the mean AUC changes by {sum(auc.values()) / len(auc):+.3f}.")
 
 
 def ablation_note(rows: list[tuple[str, dict]]) -> str:

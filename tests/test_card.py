@@ -93,5 +93,5 @@ def test_an_ablation_row_is_measured_against_the_rerun_and_leaves_the_not_ablate
     for rep_, epochs in ((rerun, {"a": 7, "b": 9}), (rows[1][1], {"a": 1, "b": 8})):
         for c, e in epochs.items():
             rep_["per_corpus"][c]["fit"] = {"best_epoch": e}
-    assert ("Its a fold kept epoch 1 (the rerun's folds kept epochs 7–9); over the other corpora the "
-            "mean AUC changes by -0.090.") in card.ablation_note(rows)
+    assert ("Folds that kept an earlier epoch than any of the rerun's (7–9): a (1); over the other "
+            "corpora the mean AUC changes by -0.090.") in card.ablation_note(rows)
