@@ -370,10 +370,11 @@ RERUN_ROW = "network alone, the same recipe rerun (new fold networks)"
 # the list is named as not ablated until a row for it exists.
 ABLATABLE = (("sadness weighting", "emotion_weight"), ("label smoothing", "label_smoothing"),
              ("the three-convolution trunk against the two-convolution network shipped before "
-              "(`--arch v1`)", "arch"))
+              "(`--arch v1`)", "arch"),
+             ("the happiness/surprise share of the non-negative draws", "arousal_balance"))
 SAME_FOR_ABLATION = ("augment", "ema", "adversary", "min_epoch", "threshold_rule", "epochs", "steps",
                      "seed")
-NOT_RECORDED = ("the happiness/surprise share of the non-negative draws",)
+RECIPE_DEFAULTS = {"arousal_balance": True}  # what reports from before a key existed ran with
 
 
 def _ablated(rows: list[tuple[str, dict]]) -> list[tuple[str, str, dict]]:
@@ -386,7 +387,9 @@ def _ablated(rows: list[tuple[str, dict]]) -> list[tuple[str, str, dict]]:
     for name, r in rows:
         if "(ablation)" not in name or r["recipe"].get("stats_head"):
             continue
-        diff = [part for part, key in ABLATABLE if r["recipe"].get(key) != ref["recipe"].get(key)]
+        diff = [part for part, key in ABLATABLE
+                if r["recipe"].get(key, RECIPE_DEFAULTS.get(key))
+                != ref["recipe"].get(key, RECIPE_DEFAULTS.get(key))]
         same = all(r["recipe"][k] == ref["recipe"][k] for k in SAME_FOR_ABLATION
                    if k in r["recipe"] and k in ref["recipe"])  # keys older reports lack: defaults
         if len(diff) == 1 and same:
@@ -431,11 +434,12 @@ def ablation_note(rows: list[tuple[str, dict]]) -> str:
             f"mean AUC by {n['roc_auc'] - m['roc_auc']:+.3f} (per corpus from {d[lo]:+.3f}, {lo}, to "
             f"{d[hi]:+.3f}, {hi}); {', '.join(emo)}.{_kept_epochs(r, ref)}\n")
     done = {part for part, _, _ in _ablated(rows)}
-    left = [part for part, _ in ABLATABLE if part not in done] + list(NOT_RECORDED)
-    listed = left[0] if len(left) == 1 else f"{', '.join(left[:-1])}, and {left[-1]}"
+    left = [part for part, _ in ABLATABLE if part not in done]
+    listed = "" if not left else left[0] if len(left) == 1 else \
+        f"{', '.join(left[:-1])}, and {left[-1]}"
     return "\n" + "".join(out) + (
         f"Not ablated under LOCO (each full run of the network is about an hour of this machine): "
-        f"{listed}.\n\n")
+        f"{listed}.\n" if left else "") + "\n"
 
 
 def rerun_note(rows: list[tuple[str, dict]]) -> str:

@@ -358,18 +358,21 @@ class BalancedSampler:
     not miss, and the one the network confuses with calm speech), and on the non-negative side the
     high-arousal emotions (happiness, surprise) get as many draws as neutral and calm together, so
     loudness alone cannot separate the classes. Speakers with one class only (LibriSpeech, labelled
-    neutral by assumption) add `extra_share` of non-negative windows.
+    neutral by assumption) add `extra_share` of non-negative windows. `arousal_balance=False` (an
+    ablation) drops the happiness/surprise share: non-negative streams are drawn by weight alone.
 
     A crop is half the time from the joined stream and half from one clip looped to 4 s, the way
     `specmon score` treats short files.
     """
 
     def __init__(self, streams: list[Stream], audio: dict[Path, np.ndarray], augment=None,
-                 emotion_weight: dict[str, float] | None = None, extra_share: float = 0.1) -> None:
+                 emotion_weight: dict[str, float] | None = None, extra_share: float = 0.1,
+                 arousal_balance: bool = True) -> None:
         self.audio = audio
         self.augment = augment
         self.weight = {"sadness": 2.0} if emotion_weight is None else emotion_weight
         self.extra_share = extra_share
+        self.arousal_balance = arousal_balance
         by_speaker: dict[str, list[Stream]] = defaultdict(list)
         for s in streams:
             if s.label is not None:
@@ -396,11 +399,12 @@ class BalancedSampler:
                 "corpora": sorted({c for t in self.tree.values() for c in t}),
                 "paired_speakers": sum(len(v) for t in self.tree.values() for v in t.values()),
                 "single_class_speakers": len(self.single),
-                "emotion_weight": self.weight, "extra_share": self.extra_share}
+                "emotion_weight": self.weight, "extra_share": self.extra_share,
+                "arousal_balance": self.arousal_balance}
 
     def _pick_stream(self, group: list[Stream], rng: np.random.Generator, label: int) -> Stream:
         w = np.array([self.weight.get(s.emotion, 1.0) for s in group])
-        if label == 0:
+        if label == 0 and self.arousal_balance:
             high = np.array([s.emotion in ("happiness", "surprise") for s in group])
             if high.any() and (~high).any():
                 w = np.where(high, w / w[high].sum(), w / w[~high].sum())

@@ -52,6 +52,7 @@ class Recipe:
     label_smoothing: float = 0.05
     augment: str = "all"
     emotion_weight: dict = field(default_factory=lambda: {"sadness": 2.0})
+    arousal_balance: bool = True  # happiness and surprise get half of the non-negative draws
     stats_head: bool = True  # fuse a linear head on window statistics (model/stats_head.py)
     prosody: bool = True  # the head also takes the window's prosody (monitor/prosody.py)
     threshold_rule: str = "unseen_corpus"  # THRESHOLD_RULES: how validation picks the threshold
@@ -126,7 +127,8 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
         raise SpecmonError("a speaker is on both the training and the validation side")
     keras.utils.set_random_seed(recipe.seed)
     sampler = BalancedSampler(build_streams(train, audio, recipe.seed), audio,
-                              Augment.from_names(recipe.augment), recipe.emotion_weight)
+                              Augment.from_names(recipe.augment), recipe.emotion_weight,
+                              arousal_balance=recipe.arousal_balance)
     vws = all_windows(build_streams(val, audio, recipe.seed), recipe.head_prosody)
     lab = vws.y >= 0
     model = build()

@@ -282,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--augment", default="all")
     ap.add_argument("--sadness-weight", type=float, default=2.0)
     ap.add_argument("--label-smoothing", type=float, default=Recipe.label_smoothing)
+    ap.add_argument("--no-arousal-balance", action="store_true", help="draw non-negative streams by "
+                    "weight alone, without giving happiness and surprise half of the draws (an "
+                    "ablation row)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ema", type=float, default=Recipe.ema, help="validate and keep the moving average "
                     "of the weights with this decay per batch (0: the raw weights)")
@@ -317,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                         emotion_weight=({"sadness": args.sadness_weight}
                                         if args.sadness_weight != 1 else {}),
                         label_smoothing=args.label_smoothing, stats_head=not args.no_stats_head,
+                        arousal_balance=not args.no_arousal_balance,
                         prosody=not args.no_prosody, threshold_rule=args.threshold_rule,
                         seed=args.seed, ema=args.ema, adversary=args.adversary,
                         min_epoch=args.min_epoch)

@@ -95,3 +95,9 @@ def test_an_ablation_row_is_measured_against_the_rerun_and_leaves_the_not_ablate
             rep_["per_corpus"][c]["fit"] = {"best_epoch": e}
     assert ("Folds that kept an earlier epoch than any of the rerun's (7–9): a (1); over the other "
             "corpora the mean AUC changes by -0.090.") in card.ablation_note(rows)
+    # a key the rerun's report predates counts at its default: the arousal balance was always on
+    rows.append(("network alone, no arousal balance (ablation)",
+                 rep(0.57, {"a": 0.6, "b": 0.7}, 0.5, arousal_balance=False)))
+    note = card.ablation_note(rows)
+    assert "**Ablation, the happiness/surprise share of the non-negative draws:**" in note
+    assert "happiness/surprise" not in note.split("Not ablated under LOCO")[1]

@@ -110,6 +110,23 @@ def test_sampler_balances_classes_and_languages(speech_dir: Path) -> None:
     assert counts["happiness"] + counts["surprise"] > 0.3 * (y == 0).sum()  # not only calm speech
 
 
+@pytest.mark.parametrize("balance, share", [(True, 0.5), (False, 1 / 3)])
+def test_happiness_gets_half_of_the_non_negative_draws_unless_ablated(balance: bool,
+                                                                      share: float) -> None:
+    """Neutral, calm and happiness: with the arousal balance happiness gets as many draws as the
+    other two together; its ablation (loco --no-arousal-balance) draws the three alike."""
+    clips = {e: Clip(Path(f"{e}.wav"), "c", "s1", "f", e, "en", 4.0)
+             for e in ("neutral", "calm", "happiness", "anger")}
+    audio = {c.path: np.zeros(WINDOW_SAMPLES, np.float32) for c in clips.values()}
+    sampler = BalancedSampler(build_streams(list(clips.values()), audio), audio, None,
+                              arousal_balance=balance)
+    assert sampler.describe()["arousal_balance"] is balance
+    non, _ = sampler.groups["s1"]
+    rng = np.random.default_rng(0)
+    picks = Counter(sampler._pick_stream(non, rng, 0).emotion for _ in range(3000))
+    assert abs(picks["happiness"] / 3000 - share) < 0.03
+
+
 def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
     work = tmp_path / "loco"
     p = subprocess.run(
