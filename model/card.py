@@ -798,6 +798,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{HERE / 'reports' / 'loco_specmon_network_no_label_smoothing.json'}",
         "network alone, the two-convolution trunk shipped before (ablation)="
         f"{HERE / 'reports' / 'loco_specmon_network_v1.json'}",
+        "network alone, happiness and surprise not given half of the non-negative draws (ablation)="
+        f"{HERE / 'reports' / 'loco_specmon_network_no_arousal_balance.json'}",
         "network alone, trained against a corpus classifier (gradient reversal 0.3, epoch kept from "
         f"7 on; not adopted)={HERE / 'reports' / 'loco_specmon_network_adversary.json'}",
         f"paper baseline network={HERE / 'reports' / 'loco_baseline.json'}"]
