@@ -312,6 +312,17 @@ def account(rows: list[dict], lost: list[tuple[float, float, str]], problems: li
     tol = 0.011  # offsets are logged with 2 decimals
     lost = sorted(lost)
     li = 0
+    if rows:  # losses before the first window (a fault as a session starts): it starts after them
+        at, first_start = 0.0, float(rows[0]["start_s"])
+        while li < len(lost) and lost[li][0] < first_start - tol:
+            o, n, _ = lost[li]
+            if o > at + WINDOW_S + tol:
+                problems.append(f"windows missing between {at:.3f} and the loss at {o} s")
+            at = o + n
+            li += 1
+        if li and abs(at - first_start) > 2 * tol:
+            problems.append(f"the loss ends at {at:.3f} s but the first window starts at "
+                            f"{first_start:.3f}")
     for a, b in zip(rows, rows[1:], strict=False):
         s0, e0, s1 = float(a["start_s"]), float(a["end_s"]), float(b["start_s"])
         if float(b["end_s"]) <= e0:

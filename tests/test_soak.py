@@ -71,6 +71,14 @@ def test_accounting(soak) -> None:
     check(good, [(9.0, 1.0, "ring"), lost[1]], "the loss ends at")  # a loss logged short
     check(good, lost[:1], "unexplained jump")  # a gap nobody logged
     check(good[:3] + good[2:3] + good[3:], lost, "not monotonic")
+    # a loss as the session starts (seen in CI under load: a hole at 0.0 s): the first window
+    # starts where it ends
+    late = rows_of([0.05 + k * 0.992 for k in range(5)])
+    problems = []
+    assert soak.account(late, [(0.0, 0.05, "driver")], problems) == 5 and problems == []
+    check(late, [(0.0, 0.01, "driver")], "the first window starts at")  # logged short
+    check(rows_of([5.05 + k * 0.992 for k in range(3)]), [(5.0, 0.05, "driver")],
+          "windows missing")  # 5 s of audio before it and no window
 
 
 def test_torn_rows_are_found(soak, tmp_path: Path) -> None:
