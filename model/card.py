@@ -374,7 +374,12 @@ ABLATABLE = (("sadness weighting", "emotion_weight"), ("label smoothing", "label
              ("the happiness/surprise share of the non-negative draws", "arousal_balance"))
 SAME_FOR_ABLATION = ("augment", "ema", "adversary", "min_epoch", "threshold_rule", "epochs", "steps",
                      "seed")
-RECIPE_DEFAULTS = {"arousal_balance": True}  # what reports from before a key existed ran with
+# What a report from before a recipe key existed ran with.
+RECIPE_DEFAULTS = {"arousal_balance": True, "min_epoch": 1, "adversary": 0.0, "ema": 0.0}
+
+
+def _recipe(rep: dict, key: str):
+    return rep["recipe"].get(key, RECIPE_DEFAULTS.get(key))
 
 
 def _ablated(rows: list[tuple[str, dict]]) -> list[tuple[str, str, dict]]:
@@ -387,12 +392,8 @@ def _ablated(rows: list[tuple[str, dict]]) -> list[tuple[str, str, dict]]:
     for name, r in rows:
         if "(ablation)" not in name or r["recipe"].get("stats_head"):
             continue
-        diff = [part for part, key in ABLATABLE
-                if r["recipe"].get(key, RECIPE_DEFAULTS.get(key))
-                != ref["recipe"].get(key, RECIPE_DEFAULTS.get(key))]
-        same = all(r["recipe"][k] == ref["recipe"][k] for k in SAME_FOR_ABLATION
-                   if k in r["recipe"] and k in ref["recipe"])  # keys older reports lack: defaults
-        if len(diff) == 1 and same:
+        diff = [part for part, key in ABLATABLE if _recipe(r, key) != _recipe(ref, key)]
+        if len(diff) == 1 and all(_recipe(r, k) == _recipe(ref, k) for k in SAME_FOR_ABLATION):
             out.append((diff[0], name, r))
     return out
 
@@ -420,8 +421,9 @@ def ablation_note(rows: list[tuple[str, dict]]) -> str:
     networks, the same threshold rule), measured against the rerun's own noise; then the parts of the
     recipe no row ablates."""
     ref = dict(rows).get(RERUN_ROW)
+    ablated = _ablated(rows)
     out = []
-    for part, name, r in _ablated(rows):
+    for part, name, r in ablated:
         m, n = ref["mean_over_corpora"], r["mean_over_corpora"]
         d = {c: f["int8"]["windows"]["roc_auc"] - ref["per_corpus"][c]["int8"]["windows"]["roc_auc"]
              for c, f in r["per_corpus"].items() if f["int8"]["windows"]["roc_auc"] is not None}
@@ -433,7 +435,7 @@ def ablation_note(rows: list[tuple[str, dict]]) -> str:
             f"mean balanced accuracy by {n['balanced_accuracy'] - m['balanced_accuracy']:+.3f} and the "
             f"mean AUC by {n['roc_auc'] - m['roc_auc']:+.3f} (per corpus from {d[lo]:+.3f}, {lo}, to "
             f"{d[hi]:+.3f}, {hi}); {', '.join(emo)}.{_kept_epochs(r, ref)}\n")
-    done = {part for part, _, _ in _ablated(rows)}
+    done = {part for part, _, _ in ablated}
     left = [part for part, _ in ABLATABLE if part not in done]
     listed = "" if not left else left[0] if len(left) == 1 else \
         f"{', '.join(left[:-1])}, and {left[-1]}"
