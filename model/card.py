@@ -382,6 +382,15 @@ def _recipe(rep: dict, key: str):
     return rep["recipe"].get(key, RECIPE_DEFAULTS.get(key))
 
 
+def _auc_change(new: dict, ref: dict) -> dict[str, float]:
+    """Per corpus with an AUC in both reports: new's AUC minus ref's."""
+    def auc(rep: dict, c: str) -> float | None:
+        f = rep["per_corpus"].get(c)
+        return None if f is None else f["int8"]["windows"]["roc_auc"]
+    return {c: auc(new, c) - auc(ref, c) for c in new["per_corpus"]
+            if auc(new, c) is not None and auc(ref, c) is not None}
+
+
 def _ablated(rows: list[tuple[str, dict]]) -> list[tuple[str, str, dict]]:
     """(part, row name, report) for each row named an ablation: network alone, its recipe differing
     from the rerun row's in one ablatable part and nothing else that matters."""
@@ -398,9 +407,9 @@ def _ablated(rows: list[tuple[str, dict]]) -> list[tuple[str, str, dict]]:
     return out
 
 
-def _kept_epochs(r: dict, ref: dict) -> str:
+def _kept_epochs(r: dict, ref: dict, change: dict[str, float]) -> str:
     """The folds of `r` that kept an earlier epoch than any fold of `ref` (an early stop, not the
-    change, can explain those)."""
+    change, can explain those), and the mean of `change` (per-corpus AUC) without them."""
     def kept(rep: dict) -> dict[str, int]:
         return {c: f["fit"]["best_epoch"] for c, f in rep["per_corpus"].items()
                 if (f.get("fit") or {}).get("best_epoch") is not None}
@@ -408,9 +417,7 @@ def _kept_epochs(r: dict, ref: dict) -> str:
     early = sorted(c for c, e in k.items() if kr and e < min(kr.values()))
     if not early:
         return ""
-    auc = {c: f["int8"]["windows"]["roc_auc"] - ref["per_corpus"][c]["int8"]["windows"]["roc_auc"]
-           for c, f in r["per_corpus"].items()
-           if c not in early and f["int8"]["windows"]["roc_auc"] is not None}
+    auc = {c: v for c, v in change.items() if c not in early}
     return (f" Folds that kept an earlier epoch than any of the rerun's ({min(kr.values())}–"
             f"{max(kr.values())}): {', '.join(f'{c} ({k[c]})' for c in early)}; over the other "
             f"corpora the mean AUC changes by {sum(auc.values()) / len(auc):+.3f}.")
@@ -425,8 +432,7 @@ def ablation_note(rows: list[tuple[str, dict]]) -> str:
     out = []
     for part, name, r in ablated:
         m, n = ref["mean_over_corpora"], r["mean_over_corpora"]
-        d = {c: f["int8"]["windows"]["roc_auc"] - ref["per_corpus"][c]["int8"]["windows"]["roc_auc"]
-             for c, f in r["per_corpus"].items() if f["int8"]["windows"]["roc_auc"] is not None}
+        d = _auc_change(r, ref)
         lo, hi = min(d, key=d.get), max(d, key=d.get)
         emo = [f"{e} called negative {_pct(_emo(ref, e))} → {_pct(_emo(r, e))}"
                for e in ("sadness", "neutral", "happiness") if _emo(r, e) is not None]
@@ -434,7 +440,7 @@ def ablation_note(rows: list[tuple[str, dict]]) -> str:
             f"**Ablation, {part}:** the row \"{name}\" against the row \"{RERUN_ROW}\" changes the "
             f"mean balanced accuracy by {n['balanced_accuracy'] - m['balanced_accuracy']:+.3f} and the "
             f"mean AUC by {n['roc_auc'] - m['roc_auc']:+.3f} (per corpus from {d[lo]:+.3f}, {lo}, to "
-            f"{d[hi]:+.3f}, {hi}); {', '.join(emo)}.{_kept_epochs(r, ref)}\n")
+            f"{d[hi]:+.3f}, {hi}); {', '.join(emo)}.{_kept_epochs(r, ref, d)}\n")
     done = {part for part, _, _ in ablated}
     left = [part for part, _ in ABLATABLE if part not in done]
     listed = "" if not left else left[0] if len(left) == 1 else \
@@ -451,9 +457,7 @@ def rerun_note(rows: list[tuple[str, dict]]) -> str:
     a, b = got.get(NETWORK_ROW), got.get(RERUN_ROW)
     if a is None or b is None:
         return ""
-    d = {c: b["per_corpus"][c]["int8"]["windows"]["roc_auc"] - f["int8"]["windows"]["roc_auc"]
-         for c, f in a["per_corpus"].items()
-         if c in b["per_corpus"] and f["int8"]["windows"]["roc_auc"] is not None}
+    d = _auc_change(b, a)
     worst = max(d, key=lambda c: abs(d[c]))
     return (f"**How much a rerun moves these figures:** the network-alone LOCO run again with the "
             f"same recipe and seed (the row \"{RERUN_ROW}\"; TensorFlow's CPU kernels are not "
