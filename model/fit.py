@@ -5,7 +5,8 @@ The recipe shared by the shipped model, every LOCO fold and every ablation row:
   decoded audio plus a few batches, whatever the corpus size);
 - after every epoch the network scores the validation speakers' windows; the epoch with the best
   validation ROC AUC (from epoch `min_epoch` on) is kept, and training stops when it has not
-  improved for `patience` epochs;
+  improved for `patience` epochs (or, with `average_from`, every epoch is trained and the mean of
+  the weights at the end of each epoch from that one on is kept);
 - the int8 export's decision threshold is the one that maximizes balanced accuracy on the same
   validation windows (by default averaged over their corpora, each scored by a stats head fit
   without that corpus, as the test fold will be). No test speaker is ever seen here.
@@ -59,6 +60,7 @@ class Recipe:
     seed: int = 0
     ema: float = 0.0  # > 0: validate and keep the weights' moving average (decay per batch)
     adversary: float = 0.0  # > 0: a corpus classifier through gradient reversal, at this strength
+    average_from: int = 0  # > 0: keep the mean of the epoch-end weights from this epoch on
 
     def __post_init__(self) -> None:
         if not self.stats_head and self.threshold_rule == "unseen_corpus":
@@ -68,6 +70,12 @@ class Recipe:
         if not 1 <= self.min_epoch <= self.epochs:
             raise SpecmonError(f"--min-epoch {self.min_epoch} is not between 1 and --epochs "
                                f"{self.epochs}")
+        if self.average_from and not 1 <= self.average_from <= self.epochs:
+            raise SpecmonError(f"--average-from {self.average_from} is not between 1 and --epochs "
+                               f"{self.epochs}")
+        if self.average_from and self.ema > 0:
+            raise SpecmonError("--average-from and --ema do not combine (two averages of the "
+                               "weights)")
         if self.ema > 0 and self.adversary > 0:
             raise SpecmonError("--ema and --adversary do not combine (the average would cover the "
                                "corpus classifier's weights too)")
@@ -109,8 +117,10 @@ def predict(model, x: np.ndarray) -> np.ndarray:
     return model.predict(x[..., None], batch_size=64, verbose=0).reshape(-1).astype(np.float64)
 
 
-def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: str = ""):
-    """Train `recipe.arch` on `train`, select on `val`.
+def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: str = "",
+        callbacks: list | None = None):
+    """Train `recipe.arch` on `train`, select on `val` (`callbacks`: more Keras callbacks, to
+    watch training).
 
     Returns (keras model, info, validation windows, 200 un-augmented training windows for int8
     calibration).
@@ -135,7 +145,7 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     total = recipe.epochs * recipe.steps
     sched = keras.optimizers.schedules.CosineDecay(recipe.lr, total, alpha=0.05)
     loss = keras.losses.BinaryCrossentropy(label_smoothing=recipe.label_smoothing)
-    trained, callbacks, corpus_index = model, [], None
+    trained, callbacks, corpus_index = model, list(callbacks or []), None
     if recipe.adversary > 0:
         from model.cnn import with_corpus_adversary
 
@@ -169,27 +179,35 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
         average = weight_average(recipe.ema) if recipe.ema > 0 else None
         if average:
             callbacks.append(average)
+        mean = EpochMean() if recipe.average_from else None
         for ep in range(recipe.epochs):
             h = trained.fit(stream, steps_per_epoch=recipe.steps, epochs=1, verbose=0,
                             callbacks=callbacks or None)
             # With the adversary the total adds the corpus classifier's loss: report the label's.
             losses = h.history.get("p_negative_loss", h.history["loss"])
-            current = model.get_weights() if average else None
+            current = model.get_weights() if average or mean else None
+            if mean is not None and ep + 1 >= recipe.average_from:
+                mean.add(current)
             if average:
                 model.set_weights(average.weights)
+            elif mean is not None and mean.n:
+                model.set_weights(mean.weights)
             s = predict(model, vws.x[lab])
             auc = float(roc_auc_score(vws.y[lab], s)) if len(set(vws.y[lab].tolist())) == 2 else 0.0
             _, bacc = best_threshold(vws.y[lab], s)
             history.append({"epoch": ep + 1, "loss": round(float(np.mean(losses)), 4),
                             "val_auc": round(auc, 4), "val_balanced_accuracy": round(bacc, 4)})
-            if ep + 1 >= recipe.min_epoch and auc > best["auc"]:
+            if mean is not None:  # the mean so far is kept, whatever validation says of it
+                if mean.n:
+                    best = {"auc": auc, "epoch": ep + 1, "weights": model.get_weights()}
+            elif ep + 1 >= recipe.min_epoch and auc > best["auc"]:
                 best = {"auc": auc, "epoch": ep + 1, "weights": model.get_weights()}
             if current is not None:
                 model.set_weights(current)  # training goes on from the raw weights
             el = time.time() - t0
             log(f"{tag}epoch {ep + 1:2d}/{recipe.epochs}  loss {np.mean(losses):.3f}  val AUC {auc:.3f}"
                 f"  val bal.acc {bacc:.3f}  {el:5.0f} s")
-            if best["epoch"] and ep + 1 - best["epoch"] >= recipe.patience:
+            if mean is None and best["epoch"] and ep + 1 - best["epoch"] >= recipe.patience:
                 log(f"{tag}no gain for {recipe.patience} epochs: stopping")
                 break
         # Keras keeps the generator it was given (TF's registry of Python generators) for the life
@@ -202,6 +220,7 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     sampler.augment = None  # calibration windows: clean training speech, from the same streams
     calib, _, _, _ = sampler.draw(200, np.random.default_rng(recipe.seed))
     info = {"best_epoch": best["epoch"], "val_auc": round(best["auc"], 4), "history": history,
+            **({"averaged_epochs": [recipe.average_from, best["epoch"]]} if mean else {}),
             "train_speakers": len(speakers_of(train)), "val_speakers": sorted(speakers_of(val)),
             "val_windows": int(lab.sum()), "sampler": sampler.describe(),
             "train_minutes": round((time.time() - t0) / 60, 2)}
@@ -225,6 +244,26 @@ def adversary_ramp(strength, peak: float, total_steps: int):
             self.done += 1
 
     return AdversaryRamp()
+
+
+class EpochMean:
+    """The mean of the weights added, one set at the end of each epoch (stochastic weight averaging,
+    Izmailov et al. 2018). Validation picks the kept epoch among noisy neighbours (its AUC moves by
+    0.02-0.04 from one epoch to the next), so the kept network is partly chance; the mean of the
+    late epochs needs no choice and sits in a flatter region of the loss, which is what helps on
+    unseen domains (Cha et al. 2021, SWAD)."""
+
+    def __init__(self) -> None:
+        self.weights: list[np.ndarray] | None = None
+        self.n = 0
+
+    def add(self, weights: list[np.ndarray]) -> None:
+        self.n += 1
+        if self.weights is None:
+            self.weights = [np.array(w, dtype=np.float64) for w in weights]
+            return
+        for a, w in zip(self.weights, weights, strict=True):
+            a += (w - a) / self.n
 
 
 def weight_average(decay: float):

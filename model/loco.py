@@ -292,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
                     "epoch from this one on (early stopping waits for it)")
     ap.add_argument("--adversary", type=float, default=Recipe.adversary, help="train against a corpus "
                     "classifier through gradient reversal at this strength (0: none)")
+    ap.add_argument("--average-from", type=int, default=Recipe.average_from, help="train every "
+                    "epoch and keep the mean of the weights at the end of each epoch from this one "
+                    "on, instead of the best validation epoch (0: off)")
     ap.add_argument("--folds", default=None, help="only these held-out corpora (comma list)")
     ap.add_argument("--speakers-per-corpus", type=int, default=0, help="at most this many speakers "
                     "of each corpus (0: all), for quick runs")
@@ -323,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
                         arousal_balance=not args.no_arousal_balance,
                         prosody=not args.no_prosody, threshold_rule=args.threshold_rule,
                         seed=args.seed, ema=args.ema, adversary=args.adversary,
-                        min_epoch=args.min_epoch)
+                        min_epoch=args.min_epoch, average_from=args.average_from)
         from model.augment import Augment
         from model.cnn import builder
 

@@ -226,6 +226,8 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
     (["--augment", "wobble"], "unknown augmentation(s) wobble"),
     (["--min-epoch", "2"], "--min-epoch 2 is not between 1 and --epochs 1"),
     (["--ema", "0.99", "--adversary", "0.3"], "--ema and --adversary do not combine"),
+    (["--average-from", "2"], "--average-from 2 is not between 1 and --epochs 1"),
+    (["--average-from", "1", "--ema", "0.99"], "--average-from and --ema do not combine"),
 ])
 def test_loco_bad_input_is_one_line(tmp_path: Path, speech_dir: Path, args, message) -> None:
     p = subprocess.run(
@@ -385,6 +387,45 @@ def test_weight_average_follows_the_weights_batch_by_batch() -> None:
     avg.on_train_batch_end(1)
     assert np.allclose(avg.weights[0], 2.0) and np.allclose(avg.weights[1], 1.0)
     assert np.allclose(m.get_weights()[0], 5.0)  # the model keeps training on its own weights
+
+
+def test_epoch_mean_is_the_mean_of_the_weights_added() -> None:
+    from model.fit import EpochMean
+
+    m = EpochMean()
+    for w in ([np.ones((2, 1)), np.zeros(1)], [np.full((2, 1), 5.0), np.full(1, 4.0)],
+              [np.full((2, 1), 3.0), np.full(1, -1.0)]):
+        m.add(w)
+    assert m.n == 3
+    assert np.allclose(m.weights[0], 3.0) and np.allclose(m.weights[1], 1.0)
+
+
+def test_fit_with_average_from_trains_every_epoch_and_keeps_the_mean(speech_dir: Path) -> None:
+    """With `average_from`, early stopping is off and the kept network is the mean of the
+    epoch-end weights from that epoch on: not the weights of any one epoch."""
+    import keras
+
+    from model.fit import Recipe, fit
+
+    clips = subset([c for c in read_manifest(speech_dir / "manifest.csv")
+                    if c.speaker in {"emodb-08", "emodb-10", "emodb-11"}], 0, 1)
+    audio = load_all(clips)
+    train = [c for c in clips if c.speaker != "emodb-11"]
+    val = [c for c in clips if c.speaker == "emodb-11"]
+    seen = []
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            seen.append([w.copy() for w in self.model.get_weights()])
+
+    model, info, _, _ = fit(train, val, audio, Recipe(epochs=3, steps=1, stats_head=False,
+                                                      patience=1, average_from=2),
+                            callbacks=[Snapshot()])
+    assert len(info["history"]) == 3 and info["averaged_epochs"] == [2, 3]
+    assert len(seen) == 3
+    kept = model.get_weights()[0]
+    assert np.allclose(kept, (seen[1][0] + seen[2][0]) / 2, atol=1e-6)
+    assert not np.allclose(kept, seen[2][0])
 
 
 def test_fit_keeps_an_epoch_from_min_epoch_on_and_lets_go_of_its_audio(speech_dir: Path) -> None:
