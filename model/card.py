@@ -372,10 +372,11 @@ ABLATABLE = (("sadness weighting", "emotion_weight"), ("label smoothing", "label
              ("the three-convolution trunk against the two-convolution network shipped before "
               "(`--arch v1`)", "arch"),
              ("the happiness/surprise share of the non-negative draws", "arousal_balance"))
-SAME_FOR_ABLATION = ("augment", "ema", "adversary", "min_epoch", "threshold_rule", "epochs", "steps",
-                     "seed")
+SAME_FOR_ABLATION = ("augment", "ema", "adversary", "average_from", "min_epoch", "threshold_rule",
+                     "epochs", "steps", "seed")
 # What a report from before a recipe key existed ran with.
-RECIPE_DEFAULTS = {"arousal_balance": True, "min_epoch": 1, "adversary": 0.0, "ema": 0.0}
+RECIPE_DEFAULTS = {"arousal_balance": True, "min_epoch": 1, "adversary": 0.0, "ema": 0.0,
+                   "average_from": 0}
 
 
 def _recipe(rep: dict, key: str):
@@ -391,6 +392,13 @@ def _auc_change(new: dict, ref: dict) -> dict[str, float]:
             if auc(new, c) is not None and auc(ref, c) is not None}
 
 
+def _same_epochs(r: dict, ref: dict) -> bool:
+    """Whether `ref` would have run the same under `r`'s min_epoch: every fold of it kept an epoch
+    from there on, so neither its choice nor its early stopping met the limit."""
+    kept = [(f.get("fit") or {}).get("best_epoch") for f in ref["per_corpus"].values()]
+    return bool(kept) and None not in kept and min(kept) >= _recipe(r, "min_epoch")
+
+
 def _ablated(rows: list[tuple[str, dict]]) -> list[tuple[str, str, dict]]:
     """(part, row name, report) for each row named an ablation: network alone, its recipe differing
     from the rerun row's in one ablatable part and nothing else that matters."""
@@ -402,7 +410,8 @@ def _ablated(rows: list[tuple[str, dict]]) -> list[tuple[str, str, dict]]:
         if "(ablation)" not in name or r["recipe"].get("stats_head"):
             continue
         diff = [part for part, key in ABLATABLE if _recipe(r, key) != _recipe(ref, key)]
-        if len(diff) == 1 and all(_recipe(r, k) == _recipe(ref, k) for k in SAME_FOR_ABLATION):
+        same = [k for k in SAME_FOR_ABLATION if k != "min_epoch" or not _same_epochs(r, ref)]
+        if len(diff) == 1 and all(_recipe(r, k) == _recipe(ref, k) for k in same):
             out.append((diff[0], name, r))
     return out
 
@@ -808,6 +817,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{HERE / 'reports' / 'loco_specmon_network_no_arousal_balance.json'}",
         "network alone, trained against a corpus classifier (gradient reversal 0.3, epoch kept from "
         f"7 on; not adopted)={HERE / 'reports' / 'loco_specmon_network_adversary.json'}",
+        "network alone, twice the batches an epoch (256; not adopted)="
+        f"{HERE / 'reports' / 'loco_specmon_network_steps256.json'}",
+        "network alone, the mean of the weights of epochs 7-14 instead of the best validation epoch "
+        f"(not adopted)={HERE / 'reports' / 'loco_specmon_network_average7.json'}",
         f"paper baseline network={HERE / 'reports' / 'loco_baseline.json'}"]
     for spec in specs:
         name, path = spec.split("=", 1)

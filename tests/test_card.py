@@ -101,3 +101,10 @@ def test_an_ablation_row_is_measured_against_the_rerun_and_leaves_the_not_ablate
     note = card.ablation_note(rows)
     assert "**Ablation, the happiness/surprise share of the non-negative draws:**" in note
     assert "happiness/surprise" not in note.split("Not ablated under LOCO")[1]
+    # a row whose epoch is kept from a later one on is an ablation only if the rerun's folds all
+    # kept an epoch from there on (the rerun would have run the same under that limit)
+    late = ("network alone, no arousal balance, epoch kept from 8 on (ablation)",
+            rep(0.59, {"a": 0.62, "b": 0.71}, 0.5, arousal_balance=False, min_epoch=8))
+    assert late[0] not in card.ablation_note([*rows, late])
+    late[1]["recipe"]["min_epoch"] = 7
+    assert f'the row "{late[0]}"' in card.ablation_note([*rows, late])
