@@ -321,8 +321,24 @@ def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
             f"(the lowest corpus's by {n['min_balanced_accuracy'] - m['min_balanced_accuracy']:+.3f}), "
             f"the mean AUC by {d_auc:+.3f} and the worse recording's AUC by {d_worse:+.3f}; by the "
             f"rule set before its run ({ADOPTION_RULE}) it was not adopted: "
-            f"{' and '.join(failed) or 'no condition failed'}.")
+            f"{' and '.join(failed) or 'no condition failed'}.{_validation_change(r, ref)}")
     return "".join(out)
+
+
+def _validation_change(r: dict, ref: dict) -> str:
+    """How the kept networks' validation AUC (the training corpora's own held-out speakers) moved
+    between two runs that trained their own networks: whether validation would have told the same."""
+    def val(rep: dict) -> dict[str, float]:
+        return {c: f["fit"]["val_auc"] for c, f in rep.get("per_corpus", {}).items()
+                if (f.get("fit") or {}).get("val_auc") is not None
+                and "network_from" not in f["fit"]}
+    a, b = val(r), val(ref)
+    both = sorted(set(a) & set(b))
+    if not both or a == b:
+        return ""
+    d = [a[c] - b[c] for c in both]
+    return (f" Its kept networks' validation AUC changed by {sum(d) / len(d):+.3f} on average "
+            f"(lower in {sum(x < 0 for x in d)} of {len(d)} folds).")
 
 
 def commits_by_fold(folds: dict) -> str:

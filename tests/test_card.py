@@ -37,6 +37,14 @@ def test_a_row_not_adopted_says_what_it_changed() -> None:
     assert card.not_adopted_note(shipped, rows).endswith(
         "the mean AUC fell and the worse recording's AUC did not rise.")
     assert card.not_adopted_note(shipped, rows[:1]) == ""
+    # rows that trained their own networks also say whether validation would have told the same
+    for r, vals in ((shipped, {"a": 0.80, "b": 0.70}), (rows[1][1], {"a": 0.75, "b": 0.71})):
+        r["per_corpus"] = {c: {"fit": {"val_auc": v}} for c, v in vals.items()}
+    assert card.not_adopted_note(shipped, rows).endswith(
+        "Its kept networks' validation AUC changed by -0.020 on average (lower in 1 of 2 folds).")
+    rows[1][1]["per_corpus"]["a"]["fit"]["network_from"] = "earlier"  # the same networks: no figure
+    rows[1][1]["per_corpus"]["b"]["fit"]["network_from"] = "earlier"
+    assert card.not_adopted_note(shipped, rows).endswith("did not rise.")
 
 
 def test_a_network_alone_row_not_adopted_is_compared_with_the_network_alone() -> None:
