@@ -228,6 +228,8 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
     (["--ema", "0.99", "--adversary", "0.3"], "--ema and --adversary do not combine"),
     (["--average-from", "2"], "--average-from 2 is not between 1 and --epochs 1"),
     (["--average-from", "1", "--ema", "0.99"], "--average-from and --ema do not combine"),
+    (["--epochs", "2", "--average-from", "1", "--min-epoch", "2"],
+     "--average-from and --min-epoch do not combine"),
 ])
 def test_loco_bad_input_is_one_line(tmp_path: Path, speech_dir: Path, args, message) -> None:
     p = subprocess.run(
