@@ -831,6 +831,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{HERE / 'reports' / 'loco_specmon_network_v1.json'}",
         "network alone, happiness and surprise not given half of the non-negative draws (ablation)="
         f"{HERE / 'reports' / 'loco_specmon_network_no_arousal_balance.json'}",
+        "network alone, happiness and surprise not given half of the non-negative draws, epoch kept "
+        f"from 7 on (ablation)={HERE / 'reports' / 'loco_specmon_network_no_arousal_balance_min7.json'}",
         "network alone, trained against a corpus classifier (gradient reversal 0.3, epoch kept from "
         f"7 on; not adopted)={HERE / 'reports' / 'loco_specmon_network_adversary.json'}",
         "network alone, twice the batches an epoch (256; not adopted)="
