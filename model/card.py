@@ -325,13 +325,18 @@ def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
     return "".join(out)
 
 
+def _per_fold(rep: dict, key: str) -> dict:
+    """Each fold's `key` from its fit record, for the folds that recorded one."""
+    return {c: f["fit"][key] for c, f in rep.get("per_corpus", {}).items()
+            if (f.get("fit") or {}).get(key) is not None}
+
+
 def _validation_change(r: dict, ref: dict) -> str:
     """How the kept networks' validation AUC (the training corpora's own held-out speakers) moved
     between two runs that trained their own networks: whether validation would have told the same."""
     def val(rep: dict) -> dict[str, float]:
-        return {c: f["fit"]["val_auc"] for c, f in rep.get("per_corpus", {}).items()
-                if (f.get("fit") or {}).get("val_auc") is not None
-                and "network_from" not in f["fit"]}
+        return {c: v for c, v in _per_fold(rep, "val_auc").items()
+                if "network_from" not in rep["per_corpus"][c]["fit"]}
     a, b = val(r), val(ref)
     both = sorted(set(a) & set(b))
     if not both or a == b:
@@ -411,8 +416,9 @@ def _auc_change(new: dict, ref: dict) -> dict[str, float]:
 def _same_epochs(r: dict, ref: dict) -> bool:
     """Whether `ref` would have run the same under `r`'s min_epoch: every fold of it kept an epoch
     from there on, so neither its choice nor its early stopping met the limit."""
-    kept = [(f.get("fit") or {}).get("best_epoch") for f in ref["per_corpus"].values()]
-    return bool(kept) and None not in kept and min(kept) >= _recipe(r, "min_epoch")
+    kept = _per_fold(ref, "best_epoch")
+    return bool(kept) and len(kept) == len(ref["per_corpus"]) \
+        and min(kept.values()) >= _recipe(r, "min_epoch")
 
 
 def _ablated(rows: list[tuple[str, dict]]) -> list[tuple[str, str, dict]]:
@@ -435,10 +441,7 @@ def _ablated(rows: list[tuple[str, dict]]) -> list[tuple[str, str, dict]]:
 def _kept_epochs(r: dict, ref: dict, change: dict[str, float]) -> str:
     """The folds of `r` that kept an earlier epoch than any fold of `ref` (an early stop, not the
     change, can explain those), and the mean of `change` (per-corpus AUC) without them."""
-    def kept(rep: dict) -> dict[str, int]:
-        return {c: f["fit"]["best_epoch"] for c, f in rep["per_corpus"].items()
-                if (f.get("fit") or {}).get("best_epoch") is not None}
-    k, kr = kept(r), kept(ref)
+    k, kr = _per_fold(r, "best_epoch"), _per_fold(ref, "best_epoch")
     early = sorted(c for c, e in k.items() if kr and e < min(kr.values()))
     if not early:
         return ""

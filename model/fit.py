@@ -199,10 +199,9 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
             _, bacc = best_threshold(vws.y[lab], s)
             history.append({"epoch": ep + 1, "loss": round(float(np.mean(losses)), 4),
                             "val_auc": round(auc, 4), "val_balanced_accuracy": round(bacc, 4)})
-            if mean is not None:  # the mean so far is kept, whatever validation says of it
-                if mean.n:
-                    best = {"auc": auc, "epoch": ep + 1, "weights": model.get_weights()}
-            elif ep + 1 >= recipe.min_epoch and auc > best["auc"]:
+            # With the mean, the mean so far is kept, whatever validation says of it.
+            keep = mean.n > 0 if mean is not None else ep + 1 >= recipe.min_epoch and auc > best["auc"]
+            if keep:
                 best = {"auc": auc, "epoch": ep + 1, "weights": model.get_weights()}
             if current is not None:
                 model.set_weights(current)  # training goes on from the raw weights
@@ -222,7 +221,7 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     sampler.augment = None  # calibration windows: clean training speech, from the same streams
     calib, _, _, _ = sampler.draw(200, np.random.default_rng(recipe.seed))
     info = {"best_epoch": best["epoch"], "val_auc": round(best["auc"], 4), "history": history,
-            **({"averaged_epochs": [recipe.average_from, best["epoch"]]} if mean else {}),
+            **({"averaged_epochs": [recipe.average_from, best["epoch"]]} if mean is not None else {}),
             "train_speakers": len(speakers_of(train)), "val_speakers": sorted(speakers_of(val)),
             "val_windows": int(lab.sum()), "sampler": sampler.describe(),
             "train_minutes": round((time.time() - t0) / 60, 2)}
