@@ -397,7 +397,7 @@ SAME_FOR_ABLATION = ("augment", "ema", "adversary", "average_from", "min_epoch",
                      "epochs", "steps", "seed")
 # What a report from before a recipe key existed ran with.
 RECIPE_DEFAULTS = {"arousal_balance": True, "min_epoch": 1, "adversary": 0.0, "ema": 0.0,
-                   "average_from": 0}
+                   "average_from": 0, "head": "linear"}
 
 
 def _recipe(rep: dict, key: str):

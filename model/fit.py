@@ -56,6 +56,7 @@ class Recipe:
     arousal_balance: bool = True  # happiness and surprise get half of the non-negative draws
     stats_head: bool = True  # fuse a linear head on window statistics (model/stats_head.py)
     prosody: bool = True  # the head also takes the window's prosody (monitor/prosody.py)
+    head: str = "linear"  # HEADS: the stats head's form (model/stats_head.py fit_head)
     threshold_rule: str = "unseen_corpus"  # THRESHOLD_RULES: how validation picks the threshold
     seed: int = 0
     ema: float = 0.0  # > 0: validate and keep the weights' moving average (decay per batch)
@@ -65,6 +66,8 @@ class Recipe:
     def __post_init__(self) -> None:
         if not self.stats_head and self.threshold_rule == "unseen_corpus":
             self.threshold_rule = "corpus_mean"  # no head to fit without a corpus
+        if self.head not in HEADS:
+            raise SpecmonError(f"--head {self.head!r}: choose {' or '.join(HEADS)}")
         if self.epochs < 1:
             raise SpecmonError(f"--epochs {self.epochs}: train for at least one epoch")
         if not 1 <= self.min_epoch <= self.epochs:
@@ -91,6 +94,8 @@ class Recipe:
         return dict(self.__dict__)
 
 
+# linear: one logistic regression; gated: a gate on arousal mixing one for high and one for low.
+HEADS = ("linear", "gated")
 # unseen_corpus: each validation corpus scored by a stats head fit without it, then corpus_mean;
 # corpus_mean: balanced accuracy averaged over validation corpora; pooled: over all their windows.
 THRESHOLD_RULES = ("unseen_corpus", "corpus_mean", "pooled")
@@ -364,10 +369,11 @@ def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.nda
     t0 = time.time()
     choice = choose_head(build_streams(train, audio, recipe.seed), vws, p_val,
                          recipe.emotion_weight, recipe.seed, recipe.head_prosody,
-                         unseen_corpus=recipe.threshold_rule == "unseen_corpus")
+                         unseen_corpus=recipe.threshold_rule == "unseen_corpus",
+                         gated=recipe.head == "gated")
     info = {**choice.info, "seconds": round(time.time() - t0, 1)}
-    log(f"stats head: C {choice.head.c}, validation AUC network {info.get('val_auc_network')} -> "
-        f"fused {info['val_auc_fused']}")
+    log(f"stats head ({recipe.head}): C {choice.head.c}, validation AUC network "
+        f"{info.get('val_auc_network')} -> fused {info['val_auc_fused']}")
     return choice.head.to_dict(), info, choice.unseen_logits
 
 

@@ -309,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
                     "or over all their windows pooled")
     ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
                     "statistics only, without the window's prosody (an ablation row)")
+    ap.add_argument("--head", default=Recipe.head, help="the stats head: linear "
+                    "(one logistic regression) or gated (a gate on arousal mixing one regression "
+                    "for high and one for low arousal)")
     ap.add_argument("--networks-from", type=Path, default=None, help="reuse each fold's network "
                     "from this earlier --work folder (same protocol); fit only the stats head and "
                     "threshold again")
@@ -324,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
                                         if args.sadness_weight != 1 else {}),
                         label_smoothing=args.label_smoothing, stats_head=not args.no_stats_head,
                         arousal_balance=not args.no_arousal_balance,
-                        prosody=not args.no_prosody, threshold_rule=args.threshold_rule,
+                        prosody=not args.no_prosody,
+                        head=args.head, threshold_rule=args.threshold_rule,
                         seed=args.seed, ema=args.ema, adversary=args.adversary,
                         min_epoch=args.min_epoch, average_from=args.average_from)
         from model.augment import Augment

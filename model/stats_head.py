@@ -3,7 +3,8 @@
 The head is a logistic regression on window statistics of the training speakers' windows (every
 2 s, each stream as recorded and once through a random microphone, room and noise), weighted so
 every corpus counts equally for each class and sadness counts `emotion_weight` times, like the
-network's sampler. Its regularization is the one whose fused score (network and head) has the best
+network's sampler. A gated head (`fit_head`) is three regressions: a gate on arousal and one per
+side of it. Its regularization is the one whose fused score (network and head) has the best
 ROC AUC on the validation speakers; the test fold is never seen. For the unseen_corpus threshold
 rule, each validation corpus is also scored by a head fit without it (`unseen_corpus_logits`).
 """
@@ -20,10 +21,13 @@ from model.augment import recording_condition
 from model.dataset import Stream, WindowSet, stream_prosody, stream_windows
 from model.metrics import two_class_corpora
 from monitor.features import loop_to_window
-from monitor.window_stats import StatsHead, fuse, head_inputs
+from monitor.window_stats import Linear, StatsHead, fuse, head_inputs
 
 STRIDE = 62  # frames: a window every ~2 s
 C_GRID = (0.01, 0.1, 1.0)
+# The gated head's high-arousal side (boredom is not trained on). Disgust sits between the two in
+# circumplex studies; it goes with anger, whose loud, tense delivery it shares in these corpora.
+HIGH_AROUSAL = frozenset({"anger", "disgust", "fear", "happiness", "surprise"})
 
 
 def stream_stats(streams: list[Stream], stride: int = STRIDE, conditioned: bool = True,
@@ -67,14 +71,32 @@ def balance_weights(corpus: np.ndarray, y: np.ndarray, emotion: np.ndarray,
     return w / w.mean()
 
 
-def fit_head(x: np.ndarray, meta: dict, c: float, emotion_weight: dict) -> StatsHead:
+def _regression(z: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> Linear:
+    clf = LogisticRegression(C=c, max_iter=3000)
+    clf.fit(z, y, sample_weight=w)
+    return Linear(clf.coef_[0].astype(np.float64), float(clf.intercept_[0]))
+
+
+def fit_head(x: np.ndarray, meta: dict, c: float, emotion_weight: dict,
+             gated: bool = False) -> StatsHead:
+    """A head on the windows x (standardized here), every corpus and class weighing the same.
+
+    gated: also a gate (high against low arousal, HIGH_AROUSAL) and one regression per side, each
+    fitted on its side's windows; a linear head when a side lacks one of the classes."""
     mean = x.mean(0).astype(np.float64)
     scale = x.std(0).astype(np.float64)
     scale[scale < 1e-6] = 1.0
-    clf = LogisticRegression(C=c, max_iter=3000)
-    clf.fit((x - mean) / scale, meta["y"],
-            sample_weight=balance_weights(meta["corpus"], meta["y"], meta["emotion"], emotion_weight))
-    return StatsHead(mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]), c)
+    z = (x - mean) / scale
+    y = meta["y"]
+    w = balance_weights(meta["corpus"], y, meta["emotion"], emotion_weight)
+    high = np.isin(meta["emotion"], list(HIGH_AROUSAL))
+    sides = (high, ~high)
+    if not gated or any(len(set(y[side].tolist())) < 2 for side in sides):
+        one = _regression(z, y, w, c)
+        return StatsHead(mean, scale, one.coef, one.intercept, c)
+    gate = _regression(z, high.astype(int), w, c)
+    hi, lo = (_regression(z[side], y[side], w[side], c) for side in sides)
+    return StatsHead(mean, scale, hi.coef, hi.intercept, c, gate, lo)
 
 
 def corpus_mean_auc(y: np.ndarray, s: np.ndarray, corpus: np.ndarray) -> float | None:
@@ -84,7 +106,7 @@ def corpus_mean_auc(y: np.ndarray, s: np.ndarray, corpus: np.ndarray) -> float |
 
 
 def unseen_corpus_logits(x: np.ndarray, meta: dict, vx: np.ndarray, vcorpus: np.ndarray,
-                         c: float, emotion_weight: dict) -> np.ndarray:
+                         c: float, emotion_weight: dict, gated: bool = False) -> np.ndarray:
     """Each validation window's logit from a head fit on the training windows of the *other*
     corpora: how the head scores a corpus it has never heard, as it will score the test fold. A
     corpus whose removal leaves one class (tiny runs) gets the head fit on all of them."""
@@ -93,7 +115,7 @@ def unseen_corpus_logits(x: np.ndarray, meta: dict, vx: np.ndarray, vcorpus: np.
         keep = meta["corpus"] != name
         if len(set(meta["y"][keep].tolist())) < 2:
             keep = np.ones(len(x), bool)
-        head = fit_head(x[keep], {k: v[keep] for k, v in meta.items()}, c, emotion_weight)
+        head = fit_head(x[keep], {k: v[keep] for k, v in meta.items()}, c, emotion_weight, gated)
         rows = vcorpus == name
         out[rows] = [head.logit(v) for v in vx[rows]]
     return out
@@ -112,12 +134,13 @@ class HeadChoice:
 
 def choose_head(train_streams: list[Stream], vws: WindowSet, p_val: np.ndarray,
                 emotion_weight: dict, seed: int = 0, prosody: bool = True,
-                unseen_corpus: bool = False) -> HeadChoice:
+                unseen_corpus: bool = False, gated: bool = False) -> HeadChoice:
     """Fit one head per regularization in C_GRID; keep the best fused validation AUC.
 
     p_val: the network's scores of the labelled validation windows (vws.y >= 0), in order.
     unseen_corpus: also score the validation windows by heads fit without their corpus (with the
     chosen C), and record each C's fused AUC on those scores (mean over validation corpora).
+    gated: arousal-gated heads (fit_head).
     """
     x, meta = stream_stats(train_streams, seed=seed, prosody=prosody)
     lab = vws.y >= 0
@@ -125,27 +148,28 @@ def choose_head(train_streams: list[Stream], vws: WindowSet, p_val: np.ndarray,
     vx = np.stack([head_inputs(vws.x[i], vws.prosody[i] if prosody else None)
                    for i in np.flatnonzero(lab)]) if lab.any() else np.zeros((0, x.shape[1]))
     if len(set(yv.tolist())) < 2:  # no validation speakers of both classes: the middle of the grid
-        head = fit_head(x, meta, C_GRID[1], emotion_weight)
-        unseen = unseen_corpus_logits(x, meta, vx, cv, head.c, emotion_weight) \
+        head = fit_head(x, meta, C_GRID[1], emotion_weight, gated)
+        unseen = unseen_corpus_logits(x, meta, vx, cv, head.c, emotion_weight, gated) \
             if unseen_corpus else None
-        return HeadChoice(head, {"train_windows": len(x), "C": head.c, "val_auc_fused": None},
+        return HeadChoice(head, {"train_windows": len(x), "C": head.c,
+                                 "gated": head.gate is not None, "val_auc_fused": None},
                           unseen)
     best, rows, unseen = None, [], None
     for c in C_GRID:
-        head = fit_head(x, meta, c, emotion_weight)
+        head = fit_head(x, meta, c, emotion_weight, gated)
         hl = np.array([head.logit(v) for v in vx])
         auc = float(roc_auc_score(yv, fuse(p_val, hl)))
         row = {"C": c, "val_auc_fused": round(auc, 4),
                "val_auc_head": round(float(roc_auc_score(yv, hl)), 4)}
         ul = None
         if unseen_corpus:
-            ul = unseen_corpus_logits(x, meta, vx, cv, c, emotion_weight)
+            ul = unseen_corpus_logits(x, meta, vx, cv, c, emotion_weight, gated)
             m = corpus_mean_auc(yv, fuse(p_val, ul), cv)
             row["val_auc_fused_unseen_corpus"] = None if m is None else round(m, 4)
         rows.append(row)
         if best is None or auc > best[1]:
             best, unseen = (head, auc), ul
-    info = {"train_windows": len(x), "grid": rows, "C": best[0].c,
+    info = {"train_windows": len(x), "grid": rows, "C": best[0].c, "gated": best[0].gate is not None,
             "val_auc_network": round(float(roc_auc_score(yv, p_val)), 4),
             "val_auc_fused": round(best[1], 4)}
     return HeadChoice(best[0], info, unseen)

@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                     "or over all their windows pooled")
     ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
                     "statistics only, without the window's prosody (an ablation row)")
+    ap.add_argument("--head", default=Recipe.head, help="the stats head: linear "
+                    "(one logistic regression) or gated (a gate on arousal mixing one regression "
+                    "for high and one for low arousal)")
     ap.add_argument("--network-from", type=Path, default=None, help="keep this earlier int8 "
                     "network (and its -float32 beside it); fit only the stats head and threshold")
     ap.add_argument("--network-report", type=Path, default=None, help="the training report of "
@@ -92,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         clips = subset(clips, 0, args.max_clips)
         recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
                         stats_head=not args.no_stats_head, prosody=not args.no_prosody,
+                        head=args.head,
                         threshold_rule=args.threshold_rule, seed=args.seed)
         val_spk = validation_speakers(clips, seed=args.seed)
         train = [c for c in clips if c.speaker not in val_spk]

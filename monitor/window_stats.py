@@ -108,39 +108,84 @@ def head_inputs(w: np.ndarray, prosody: np.ndarray | None = None) -> np.ndarray:
 
 
 @dataclass
+class Linear:
+    """One logistic regression on the standardized statistics: z @ coef + intercept."""
+
+    coef: np.ndarray
+    intercept: float
+
+    def __call__(self, z: np.ndarray) -> float:
+        return float(z @ self.coef + self.intercept)
+
+    def to_dict(self) -> dict:
+        return {"coef": [float(v) for v in self.coef], "intercept": float(self.intercept)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Linear:
+        return cls(np.asarray(d["coef"], np.float64), float(d["intercept"]))
+
+
+@dataclass
 class StatsHead:
-    """Standardize, then a logistic regression: window statistics -> logit of P(negative)."""
+    """Standardize, then a logistic regression: window statistics -> logit of P(negative).
+
+    Gated (`gate` and `low` set): valence sounds different at high and at low arousal (an angry
+    voice against a happy one, a sad voice against a calm one), so a gate gives P(high arousal)
+    and the logit is the gate's mix of two regressions, `coef`/`intercept` for high arousal and
+    `low` for low arousal. All three read the same standardized statistics.
+    """
 
     mean: np.ndarray
     scale: np.ndarray
     coef: np.ndarray
     intercept: float
     c: float  # the regularization it was fitted with (recorded, not used here)
+    gate: Linear | None = None
+    low: Linear | None = None
 
     @property
     def uses_prosody(self) -> bool:
         return len(self.coef) == N_STATS + N_PROSODY
 
     def logit(self, stats: np.ndarray) -> float:
-        return float(((stats - self.mean) / self.scale) @ self.coef + self.intercept)
+        z = (stats - self.mean) / self.scale
+        high = float(z @ self.coef + self.intercept)
+        if self.gate is None:
+            return high
+        g = 1.0 / (1.0 + np.exp(-self.gate(z)))
+        return float(g * high + (1.0 - g) * self.low(z))
 
     def to_dict(self) -> dict:
-        return {"statistics": len(self.coef), "mean": [float(v) for v in self.mean],
-                "scale": [float(v) for v in self.scale], "coef": [float(v) for v in self.coef],
-                "intercept": float(self.intercept), "C": self.c}
+        d = {"statistics": len(self.coef), "mean": [float(v) for v in self.mean],
+             "scale": [float(v) for v in self.scale], "coef": [float(v) for v in self.coef],
+             "intercept": float(self.intercept), "C": self.c}
+        if self.gate is not None:
+            d.update(gate=self.gate.to_dict(), low=self.low.to_dict())
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> StatsHead:
+        if ("gate" in d) != ("low" in d):
+            raise ValueError("stats head has a gate without its low-arousal regression, or the "
+                             "other way round")
+        gated = "gate" in d
         head = cls(np.asarray(d["mean"], np.float64), np.asarray(d["scale"], np.float64),
-                   np.asarray(d["coef"], np.float64), float(d["intercept"]), float(d.get("C", 0)))
+                   np.asarray(d["coef"], np.float64), float(d["intercept"]), float(d.get("C", 0)),
+                   Linear.from_dict(d["gate"]) if gated else None,
+                   Linear.from_dict(d["low"]) if gated else None)
         n = int(d["statistics"])
-        if n not in HEAD_SIZES or not (len(head.mean) == len(head.scale) == len(head.coef) == n):
+        sizes = [len(head.mean), len(head.scale), len(head.coef)]
+        if gated:
+            sizes += [len(head.gate.coef), len(head.low.coef)]
+        if n not in HEAD_SIZES or set(sizes) != {n}:
             older = (f" (it takes {OLDER_HEADS[n]}: retrain it with `python -m model.train`)"
                      if n in OLDER_HEADS else "")
             raise ValueError(f"stats head has {d['statistics']} statistics, specmon computes "
                              f"{' or '.join(map(str, HEAD_SIZES))}{older}")
-        values = np.concatenate([head.mean, head.scale, head.coef, [head.intercept]])
-        if not np.all(np.isfinite(values)) or np.any(head.scale <= 0):
+        values = [head.mean, head.scale, head.coef, [head.intercept]]
+        if gated:
+            values += [head.gate.coef, [head.gate.intercept], head.low.coef, [head.low.intercept]]
+        if not np.all(np.isfinite(np.concatenate(values))) or np.any(head.scale <= 0):
             raise ValueError("stats head has non-finite weights or a non-positive scale")
         return head
 

@@ -227,6 +227,7 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
     (["--min-epoch", "2"], "--min-epoch 2 is not between 1 and --epochs 1"),
     (["--ema", "0.99", "--adversary", "0.3"], "--ema and --adversary do not combine"),
     (["--average-from", "2"], "--average-from 2 is not between 1 and --epochs 1"),
+    (["--head", "forest"], "--head 'forest': choose linear or gated"),
     (["--average-from", "1", "--ema", "0.99"], "--average-from and --ema do not combine"),
     (["--epochs", "2", "--average-from", "1", "--min-epoch", "2"],
      "--average-from and --min-epoch do not combine"),
@@ -356,6 +357,31 @@ def test_unseen_corpus_logits_come_from_heads_fit_without_the_corpus() -> None:
     got_a = unseen_corpus_logits(x[only_a], sub, vx[vcor == "a"], vcor[vcor == "a"], 0.1, {})
     head_a = fit_head(x[only_a], sub, 0.1, {})
     np.testing.assert_allclose(got_a, [head_a.logit(v) for v in vx[vcor == "a"]])
+
+
+def test_a_gated_head_learns_valence_per_arousal_side() -> None:
+    """Where the cue to negative speech points one way at high arousal and the other way at low
+    arousal (anger louder than happiness, sadness quieter than calm), one regression cannot tell
+    the classes apart and the gated head can. A side without both classes gives a linear head."""
+    from sklearn.metrics import roc_auc_score
+
+    from model.stats_head import fit_head
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    emotion = rng.choice(["anger", "happiness", "sadness", "calm"], n)
+    high = np.isin(emotion, ["anger", "happiness"])
+    y = np.isin(emotion, ["anger", "sadness"]).astype(int)
+    cue = np.where(high, 1.0, -1.0) * np.where(y == 1, 1.0, -1.0)
+    x = np.c_[np.where(high, 2.0, -2.0), cue] + rng.normal(0, 0.7, (n, 2))
+    meta = {"corpus": np.array(["a", "b"] * (n // 2)), "y": y, "emotion": emotion}
+    linear, gated = fit_head(x, meta, 1.0, {}), fit_head(x, meta, 1.0, {}, gated=True)
+    assert linear.gate is None and gated.gate is not None
+    auc = {k: roc_auc_score(y, [h.logit(v) for v in x]) for k, h in (("linear", linear), ("gated", gated))}
+    assert auc["linear"] < 0.6 and auc["gated"] > 0.9, auc
+    low_only = ~high
+    sub = {k: v[low_only] for k, v in meta.items()}
+    assert fit_head(x[low_only], sub, 1.0, {}, gated=True).gate is None
 
 
 def test_frequency_warp_moves_harmonics_and_formants_together() -> None:

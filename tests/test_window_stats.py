@@ -15,7 +15,15 @@ from monitor.errors import SpecmonError
 from monitor.features import SAMPLE_RATE, WINDOW_SAMPLES, normalize, stft_logpower
 from monitor.prosody import window_prosody
 from monitor.scorer import DEFAULT_MODEL, Scorer
-from monitor.window_stats import N_MELS, N_STATS, StatsHead, fuse, head_inputs, window_stats
+from monitor.window_stats import (
+    N_MELS,
+    N_STATS,
+    Linear,
+    StatsHead,
+    fuse,
+    head_inputs,
+    window_stats,
+)
 
 MEDIAN_LOG_F0 = 3 * N_MELS  # index of the median log F0 among the statistics
 
@@ -100,3 +108,48 @@ def test_a_broken_stats_head_is_refused_in_one_line(tmp_path: Path, speech_dir: 
                        capture_output=True, text=True, timeout=120)
     assert p.returncode != 0 and "Traceback" not in p.stderr
     assert "not a valid stats head" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def _gated_copy(tmp_path: Path) -> tuple[Path, StatsHead]:
+    """The shipped model with its head turned into a gated one: the shipped regression for high
+    arousal, its negation for low arousal, and a gate on the first statistic."""
+    model = tmp_path / "gated.tflite"
+    shutil.copy(DEFAULT_MODEL, model)
+    meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    h = StatsHead.from_dict(meta["stats_head"])
+    gate_coef = np.zeros_like(h.coef)
+    gate_coef[0] = 2.0
+    gated = StatsHead(h.mean, h.scale, h.coef, h.intercept, h.c, Linear(gate_coef, 0.5),
+                      Linear(-h.coef, -h.intercept))
+    meta["stats_head"] = gated.to_dict()
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    return model, gated
+
+
+def test_a_gated_head_mixes_its_two_regressions_by_the_gate(tmp_path: Path) -> None:
+    """The logit is g * high + (1 - g) * low, g = sigmoid(gate); the sidecar carries all three, and
+    the scorer that reads it back scores as the head it was written from."""
+    model, gated = _gated_copy(tmp_path)
+    scorer = Scorer(model)
+    assert scorer.head.gate is not None
+    x = _harmonic(180.0)
+    w = _window(x)
+    inputs = head_inputs(w, window_prosody(x[:WINDOW_SAMPLES]))
+    z = (inputs - gated.mean) / gated.scale
+    g = 1.0 / (1.0 + np.exp(-(2.0 * z[0] + 0.5)))
+    high = float(z @ gated.coef + gated.intercept)
+    assert gated.logit(inputs) == pytest.approx(g * high - (1 - g) * high, rel=1e-9)
+    assert 0.01 < g < 0.99 and high != 0, "the gate mixes both sides here"
+    assert scorer.head.logit(inputs) == pytest.approx(gated.logit(inputs), rel=1e-12)
+    plain = Scorer(DEFAULT_MODEL)
+    assert scorer.head.logit(inputs) != pytest.approx(plain.head.logit(inputs))
+
+
+@pytest.mark.parametrize("drop", ["gate", "low"])
+def test_a_gated_head_missing_a_part_is_refused_in_one_line(tmp_path: Path, drop: str) -> None:
+    model, _ = _gated_copy(tmp_path)
+    meta = json.loads(model.with_suffix(".json").read_text())
+    del meta["stats_head"][drop]
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(SpecmonError, match="not a valid stats head.*gate without its low-arousal"):
+        Scorer(model)
