@@ -185,11 +185,20 @@ def head_text(meta: dict) -> str:
     cost = ("The window statistics cost a few tenths of a millisecond a window; the prosody a few "
             "milliseconds (each 10-ms frame is computed once, `python scripts/bench.py --only "
             "prosody`)" if prosody else "The head costs a few tenths of a millisecond a window")
+    if "gate" in head:  # --head gated
+        form = ("three logistic regressions (C = {c:g}, chosen on the validation speakers): a gate "
+                "for P(high arousal: anger, disgust, fear, happiness, surprise) mixing one regression "
+                "for high and one for low arousal").format(c=head["C"])
+        parts = f"three sets of {n} coefficients and an intercept"
+    else:
+        form = f"logistic\n  regression (C = {head['C']:g}, chosen on the validation speakers)"
+        parts = f"{n} coefficients and intercept"
+    first = (f"- **Stats head** (`monitor/window_stats.py`, in the sidecar): {inputs} → "
+             f"standardization → {form}. The score is the mean of the")
     return f"""
-- **Stats head** (`monitor/window_stats.py`, in the sidecar): {inputs} → standardization → logistic
-  regression (C = {head['C']:g}, chosen on the validation speakers). The score is the mean of the
+{first}
   network's and the head's logits, as a probability. {cost}. It adds no file: its standardization,
-  {n} coefficients and intercept are in the sidecar."""
+  {parts} are in the sidecar."""
 
 
 def head_validation(loco: dict, fit: dict) -> str:

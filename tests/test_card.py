@@ -116,3 +116,15 @@ def test_an_ablation_row_is_measured_against_the_rerun_and_leaves_the_not_ablate
     assert late[0] not in card.ablation_note([*rows, late])
     late[1]["recipe"]["min_epoch"] = 7
     assert f'the row "{late[0]}"' in card.ablation_note([*rows, late])
+
+
+def test_the_card_describes_the_heads_form_from_the_sidecar() -> None:
+    """A linear head is one regression; a gated one (--head gated) is described as three."""
+    meta = json.loads((Path(card.HERE) / "specmon.json").read_text())
+    linear = card.head_text(meta)
+    assert "→ logistic\n  regression (C = " in linear and "gate" not in linear
+    gated = dict(meta["stats_head"], gate={"coef": [0.0] * 170, "intercept": 0.0})
+    gated["low"] = gated["gate"]
+    text = card.head_text({"stats_head": gated})
+    assert "three logistic regressions" in text and "high and one for low arousal" in text
+    assert "three sets of 170 coefficients" in text
