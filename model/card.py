@@ -313,7 +313,9 @@ def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
         # Compared with the first adopted row of its kind: a network-alone screen with the network
         # alone, a recipe with the stats head with the shipped recipe; of those, one whose threshold
         # came by the same rule if there is one (balanced accuracy depends on it).
+        # A row on reused fold networks is compared with the row on the same networks if there is one.
         kind = [(nm, rep) for nm, rep in rows if "not adopted" not in nm and head(rep) == head(r)]
+        kind = [x for x in kind if _networks(x[1]) and _networks(x[1]) == _networks(r)] or kind
         ref_name, ref = next((x for x in kind if rule(x[1]) == rule(r)), kind[0] if kind else ("", loco))
         m, worse = ref["mean_over_corpora"], ref.get("conditioned_mean_over_corpora") or {}
         n, cn = r["mean_over_corpora"], r.get("conditioned_mean_over_corpora") or {}
@@ -332,6 +334,12 @@ def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
             f"rule set before its run ({ADOPTION_RULE}) it was not adopted: "
             f"{' and '.join(failed) or 'no condition failed'}.{_validation_change(r, ref)}")
     return "".join(out)
+
+
+def _networks(rep: dict) -> set[str]:
+    """The folders a run reused its fold networks from (loco --networks-from); empty if it trained
+    its own."""
+    return {str(Path(f).parent) for f in _per_fold(rep, "network_from").values()}
 
 
 def _per_fold(rep: dict, key: str) -> dict:
@@ -851,6 +859,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{HERE / 'reports' / 'loco_specmon_network_steps256.json'}",
         "network alone, the mean of the weights of epochs 7-14 instead of the best validation epoch "
         f"(not adopted)={HERE / 'reports' / 'loco_specmon_network_average7.json'}",
+        "the fold networks of the twice-the-batches screen, with the linear stats head (reference "
+        f"for the gated head)={HERE / 'reports' / 'loco_specmon_steps256_linear_head.json'}",
+        "the same fold networks, with the arousal-gated stats head (--head gated; not adopted)="
+        f"{HERE / 'reports' / 'loco_specmon_gated_head.json'}",
         f"paper baseline network={HERE / 'reports' / 'loco_baseline.json'}"]
     for spec in specs:
         name, path = spec.split("=", 1)
