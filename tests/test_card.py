@@ -68,6 +68,23 @@ def test_a_network_alone_row_not_adopted_is_compared_with_the_network_alone() ->
     assert 'against the row "network alone, rerun"' in note and "the mean AUC by -0.020" in note
 
 
+def test_a_row_on_reused_networks_is_compared_with_the_row_on_the_same_networks() -> None:
+    def rep(auc: float, networks: str | None) -> dict:
+        fit = {"network_from": f"runs/{networks}/ased.tflite"} if networks else {}
+        return {"mean_over_corpora": {"balanced_accuracy": 0.6, "min_balanced_accuracy": 0.5,
+                                      "roc_auc": auc},
+                "conditioned_mean_over_corpora": {"roc_auc": auc}, "recipe": {"stats_head": True},
+                "per_corpus": {"ased": {"fit": fit}}}
+
+    shipped = rep(0.73, "shipped-net")
+    rows = [("shipped recipe", shipped), ("other networks, linear head", rep(0.70, "other-net")),
+            ("other networks, gated head (not adopted)", rep(0.72, "other-net"))]
+    note = card.not_adopted_note(shipped, rows)
+    assert 'against the row "other networks, linear head"' in note and "the mean AUC by +0.020" in note
+    rows[1] = ("third networks, linear head", rep(0.70, "third-net"))  # none on the same networks
+    assert 'against the row' not in card.not_adopted_note(shipped, rows)
+
+
 def test_a_share_is_never_rounded_to_a_perfect_0_or_100_percent() -> None:
     assert card._pct(0.18) == "18 %" and card._pct(0.9953) == "99.5 %" and card._pct(0.002) == "0.2 %"
     assert card._pct(1.0) == "100 %" and card._pct(0.0) == "0 %" and card._pct(None) == "–"
