@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from model.dataset import Clip, build_streams, load_all, read_manifest, stream_windows
+from model.fit import HEADS
 from model.loco import provenance, subset
 from model.stats_head import fit_head
 from monitor import prosody
@@ -176,7 +177,8 @@ def family(d: dict, name: str, view: str = "", egemaps_names: tuple[str, ...] = 
 
 
 def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families: tuple[str, ...],
-              view: str = "", egemaps_names: tuple[str, ...] = ()) -> dict[str, dict]:
+              view: str = "", egemaps_names: tuple[str, ...] = (), gated: bool = False
+              ) -> dict[str, dict]:
     """Per held-out corpus: the head's AUC alone and fused with the network (two-class corpora).
 
     The head is trained, like the shipped one, on the other corpora's windows as recorded and their
@@ -193,7 +195,8 @@ def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families:
         meta = {"y": np.concatenate([feats[c]["y"][keep[c]] for c, _ in train]),
                 "corpus": np.concatenate([np.full(keep[c].sum(), c) for c, _ in train]),
                 "emotion": np.concatenate([feats[c]["emotion"][keep[c]] for c, _ in train])}
-        head = fit_head(np.vstack([x[c, v][keep[c]] for c, v in train]), meta, C, EMOTION_WEIGHT)
+        head = fit_head(np.vstack([x[c, v][keep[c]] for c, v in train]), meta, C, EMOTION_WEIGHT,
+                        gated)
         h = np.array([head.logit(v) for v in x[held, view]])
         y = feats[held]["y"]
         lab = keep[held]
@@ -304,9 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-clips", type=int, default=0, help="quick runs: at most this many clips "
                     "per speaker and emotion (0: all)")
     ap.add_argument("--workers", type=int, default=2, help="corpora processed at once")
+    ap.add_argument("--head", default="linear", help="the head's form, as loco --head: linear or "
+                    "gated (by arousal)")
     args = ap.parse_args(argv)
     t0 = time.time()
     try:
+        if args.head not in HEADS:
+            raise SpecmonError(f"--head {args.head!r}: choose {' or '.join(HEADS)}")
         egemaps = not args.no_egemaps
         if egemaps:
             try:
@@ -336,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                 if egemaps or not any(f.startswith("egemaps") for f in v)}
         results, base, c_base = {}, None, None
         for name, fams in sets.items():
-            rows = loco_aucs(feats, networks, fams, "", names)
-            c_rows = loco_aucs(feats, c_networks, fams, "c_", names)
+            rows = loco_aucs(feats, networks, fams, "", names, args.head == "gated")
+            c_rows = loco_aucs(feats, c_networks, fams, "c_", names, args.head == "gated")
             base, c_base = base or rows, c_base or c_rows
             results[name] = {"families": list(fams), "mean": summarize(rows, base), "per_corpus": rows,
                              "conditioned_mean": summarize(c_rows, c_base),
@@ -347,11 +354,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{m.get('fused_auc_mean', float('nan')):.3f}   worse recording: head "
                   f"{cm['head_auc_mean']:.3f} fused {cm.get('fused_auc_mean', float('nan')):.3f}",
                   file=sys.stderr, flush=True)
-        rep = {"protocol": "leave-one-corpus-out probe: a logistic regression (C 0.01) on the other "
+        form = ("a logistic regression" if args.head == "linear" else
+                "an arousal-gated head (three logistic regressions, model.stats_head.fit_head)")
+        rep = {"protocol": f"leave-one-corpus-out probe: {form} (C 0.01) on the other "
                            "corpora's windows, as recorded and through a random recording condition; "
                            "no validation speakers, no threshold (AUC only)",
                **provenance(args.manifest), "networks": str(args.networks) if args.networks else None,
-               "seed": seed, "windows": {c: len(d["y"]) for c, d in feats.items()},
+               "head": args.head, "seed": seed, "windows": {c: len(d["y"]) for c, d in feats.items()},
                "raw_prosody_features": RAW_NAMES, "ms_per_window": ms_per_window,
                "feature_sets": results, "minutes": round((time.time() - t0) / 60, 1)}
         args.report.parent.mkdir(parents=True, exist_ok=True)

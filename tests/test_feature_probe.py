@@ -62,7 +62,9 @@ def probe_data(held: str, view: str, rng: np.random.Generator) -> dict:
     feats = {}
     for c in ("a", "b", "c", "d"):
         y = np.repeat([0, 1], 100)
-        d = {"y": y, "emotion": np.where(y == 1, "anger", "neutral"), "speaker": np.full(200, c)}
+        odd = np.arange(200) % 2 == 1  # both arousal sides hold both classes (for gated heads)
+        emotion = np.where(y == 1, np.where(odd, "anger", "sadness"), np.where(odd, "happiness", "neutral"))
+        d = {"y": y, "emotion": emotion, "speaker": np.full(200, c)}
         for v in VIEWS:
             x = rng.normal(size=(200, 3)).astype(np.float32)
             allowed = (c != held and v in ("", "t_")) or (c == held and v == view)
@@ -72,11 +74,12 @@ def probe_data(held: str, view: str, rng: np.random.Generator) -> dict:
     return feats
 
 
+@pytest.mark.parametrize("gated", [False, True])
 @pytest.mark.parametrize("view", ["", "c_"])
-def test_heads_never_train_on_the_held_out_corpus_or_the_test_conditions(view: str) -> None:
+def test_heads_never_train_on_the_held_out_corpus_or_the_test_conditions(view: str, gated: bool) -> None:
     rng = np.random.default_rng(0)
     for held in ("a", "d"):
-        row = loco_aucs(probe_data(held, view, rng), {}, ("window_stats",), view)[held]
+        row = loco_aucs(probe_data(held, view, rng), {}, ("window_stats",), view, (), gated)[held]
         assert row["head_auc"] > 0.9, (view, held, row)  # a leak would turn the head around
 
 
@@ -155,6 +158,13 @@ def test_probe_refuses_scores_of_other_windows_in_one_line(tmp_path: Path, speec
     assert p.stderr.strip().splitlines()[-1].startswith("feature_probe: error: ")
     assert "emodb-scores.npz: 3 scores that are not of these" in p.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+def test_probe_bad_head_is_one_line(tmp_path: Path, speech_dir: Path) -> None:
+    p = run("model.feature_probe", "--manifest", str(speech_dir / "manifest.csv"), "--report",
+            str(tmp_path / "r.json"), "--head", "forest", timeout=120)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip() == "feature_probe: error: --head 'forest': choose linear or gated"
 
 
 def test_probe_bad_manifest_is_one_line(tmp_path: Path) -> None:
