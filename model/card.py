@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from model.stats_head import C_GRID
+from model.stats_head import C_GRID, HIGH_AROUSAL
 from monitor.prosody import N_PROSODY
 from monitor.window_stats import N_STATS
 
@@ -186,9 +186,9 @@ def head_text(meta: dict) -> str:
             "milliseconds (each 10-ms frame is computed once, `python scripts/bench.py --only "
             "prosody`)" if prosody else "The head costs a few tenths of a millisecond a window")
     if "gate" in head:  # --head gated
-        form = ("three logistic regressions (C = {c:g}, chosen on the validation speakers): a gate "
-                "for P(high arousal: anger, disgust, fear, happiness, surprise) mixing one regression "
-                "for high and one for low arousal").format(c=head["C"])
+        form = (f"three logistic regressions (C = {head['C']:g}, chosen on the validation speakers): "
+                f"a gate for P(high arousal: {', '.join(sorted(HIGH_AROUSAL))}) mixing one "
+                "regression for high and one for low arousal")
         parts = f"three sets of {n} coefficients and an intercept"
     else:
         form = f"logistic\n  regression (C = {head['C']:g}, chosen on the validation speakers)"

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from model.dataset import Clip, build_streams, load_all, read_manifest, stream_windows
-from model.fit import HEADS
+from model.fit import check_head
 from model.loco import provenance, subset
 from model.stats_head import fit_head
 from monitor import prosody
@@ -312,8 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     t0 = time.time()
     try:
-        if args.head not in HEADS:
-            raise SpecmonError(f"--head {args.head!r}: choose {' or '.join(HEADS)}")
+        check_head(args.head)
+        gated = args.head == "gated"
         egemaps = not args.no_egemaps
         if egemaps:
             try:
@@ -343,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                 if egemaps or not any(f.startswith("egemaps") for f in v)}
         results, base, c_base = {}, None, None
         for name, fams in sets.items():
-            rows = loco_aucs(feats, networks, fams, "", names, args.head == "gated")
-            c_rows = loco_aucs(feats, c_networks, fams, "c_", names, args.head == "gated")
+            rows = loco_aucs(feats, networks, fams, "", names, gated)
+            c_rows = loco_aucs(feats, c_networks, fams, "c_", names, gated)
             base, c_base = base or rows, c_base or c_rows
             results[name] = {"families": list(fams), "mean": summarize(rows, base), "per_corpus": rows,
                              "conditioned_mean": summarize(c_rows, c_base),
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{m.get('fused_auc_mean', float('nan')):.3f}   worse recording: head "
                   f"{cm['head_auc_mean']:.3f} fused {cm.get('fused_auc_mean', float('nan')):.3f}",
                   file=sys.stderr, flush=True)
-        form = ("a logistic regression" if args.head == "linear" else
+        form = ("a logistic regression" if not gated else
                 "an arousal-gated head (three logistic regressions, model.stats_head.fit_head)")
         rep = {"protocol": f"leave-one-corpus-out probe: {form} (C 0.01) on the other "
                            "corpora's windows, as recorded and through a random recording condition; "

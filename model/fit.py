@@ -66,8 +66,7 @@ class Recipe:
     def __post_init__(self) -> None:
         if not self.stats_head and self.threshold_rule == "unseen_corpus":
             self.threshold_rule = "corpus_mean"  # no head to fit without a corpus
-        if self.head not in HEADS:
-            raise SpecmonError(f"--head {self.head!r}: choose {' or '.join(HEADS)}")
+        check_head(self.head)
         if self.epochs < 1:
             raise SpecmonError(f"--epochs {self.epochs}: train for at least one epoch")
         if not 1 <= self.min_epoch <= self.epochs:
@@ -96,6 +95,14 @@ class Recipe:
 
 # linear: one logistic regression; gated: a gate on arousal mixing one for high and one for low.
 HEADS = ("linear", "gated")
+
+
+def check_head(head: str) -> None:
+    """SpecmonError (one line) unless `head` is one of HEADS."""
+    if head not in HEADS:
+        raise SpecmonError(f"--head {head!r}: choose {' or '.join(HEADS)}")
+
+
 # unseen_corpus: each validation corpus scored by a stats head fit without it, then corpus_mean;
 # corpus_mean: balanced accuracy averaged over validation corpora; pooled: over all their windows.
 THRESHOLD_RULES = ("unseen_corpus", "corpus_mean", "pooled")
