@@ -50,6 +50,7 @@ from model.fit import (
     THRESHOLD_RULES,
     EarlierNetwork,
     Recipe,
+    best_threshold,
     earlier_network,
     export_with_threshold,
     fit,
@@ -243,6 +244,39 @@ def aggregate(folds: list[dict]) -> dict:
     }
 
 
+def diagnostics(work: Path, names: list[str]) -> dict:
+    """What the fold scores on disk (<work>/<corpus>-scores.npz, int8) say beyond the headline,
+    mean over the corpora that have each:
+    - emotion_pair_auc: each negative emotion against each non-negative one (metrics);
+    - hindsight_threshold: each corpus's balanced accuracy at the threshold best on its own test
+      windows. No rule could pick it without the test labels: it is a ceiling that splits the
+      headline's shortfall into what the threshold rule costs and what the ranking (AUC) does.
+    Empty when no fold has its scores (a report aggregated elsewhere)."""
+    pairs: dict[str, dict[str, list[float]]] = {}
+    per_corpus, hind = {}, {}
+    for name in names:
+        f = work / f"{name}-scores.npz"
+        if not f.is_file():
+            continue
+        d = np.load(f)
+        per_corpus[name] = metrics.emotion_pair_auc(d["emotion"], d["s"])
+        for n, row in per_corpus[name].items():
+            for o, auc in row.items():
+                pairs.setdefault(n, {}).setdefault(o, []).append(auc)
+        lab = d["y"] >= 0
+        if len(set(d["y"][lab].tolist())) == 2:
+            thr, bacc = best_threshold(d["y"][lab], d["s"][lab])
+            hind[name] = {"threshold": thr, "balanced_accuracy": round(bacc, 4)}
+    if not per_corpus:
+        return {}
+    mean = {n: {o: {"auc": round(float(np.mean(v)), 4), "corpora": len(v)} for o, v in row.items()}
+            for n, row in pairs.items()}
+    return {"emotion_pair_auc": mean, "emotion_pair_auc_per_corpus": per_corpus,
+            "hindsight_threshold": {
+                "per_corpus": hind,
+                "mean_balanced_accuracy": mean_defined([h["balanced_accuracy"] for h in hind.values()])}}
+
+
 def plot_roc(work: Path, names: list[str], out: Path, title: str) -> None:
     """ROC of every held-out corpus (int8, negative against everything else) from the fold scores."""
     import matplotlib
@@ -374,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         rep = {"protocol": f"{protocol}; epoch and threshold chosen on validation speakers inside "
                            "the training folds",
                "recipe": recipe.to_dict(), **provenance(args.manifest), **aggregate(folds),
+               "diagnostics": diagnostics(args.work, [f["corpus"] for f in folds]),
                "fold_minutes_total": round(sum(f["minutes"] for f in folds), 1),
                "peak_rss_mb": max(f.get("peak_rss_mb", 0) for f in folds),
                "report_minutes": round((time.time() - t0) / 60, 1)}

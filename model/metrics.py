@@ -3,7 +3,9 @@
 - window level: balanced accuracy, ROC AUC, F1, precision, recall (negative is the positive class);
 - per emotion: the share of windows called negative (recall for negative emotions, false alarms for
   the rest);
-- per stream: one decision per (speaker, emotion) stream, negative when at least half its windows are.
+- per stream: one decision per (speaker, emotion) stream, negative when at least half its windows are;
+- per emotion pair: the AUC of each negative emotion against each non-negative one (which confusions
+  the score makes).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from model.dataset import WindowSet
+from model.dataset import NEGATIVE, NON_NEGATIVE, WindowSet
 
 
 def _r(v: float | None) -> float | None:
@@ -83,3 +85,19 @@ def full(ws: WindowSet, s: np.ndarray, thr: float) -> dict:
     lab = ws.y >= 0
     return {"windows": window_metrics(ws.y[lab], s[lab], thr), "per_emotion": per_emotion(ws, s, thr),
             "per_stream": per_stream(ws, s, thr)}
+
+
+def emotion_pair_auc(emotion: np.ndarray, s: np.ndarray, min_windows: int = 10) -> dict:
+    """ROC AUC of each negative emotion's windows against each non-negative emotion's, for pairs
+    with at least `min_windows` of each: {negative: {other: auc}}. Anger against happiness is
+    valence at high arousal, sadness against calm valence at low arousal, anger against neutral
+    mostly arousal: one AUC over all windows hides which of these a score gets wrong."""
+    out: dict[str, dict[str, float]] = {}
+    for n in NEGATIVE:
+        a = s[emotion == n]
+        for o in NON_NEGATIVE:
+            b = s[emotion == o]
+            if len(a) >= min_windows and len(b) >= min_windows:
+                y = np.r_[np.ones(len(a)), np.zeros(len(b))]
+                out.setdefault(n, {})[o] = _r(roc_auc_score(y, np.r_[a, b]))
+    return out

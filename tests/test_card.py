@@ -85,6 +85,24 @@ def test_a_row_on_reused_networks_is_compared_with_the_row_on_the_same_networks(
     assert 'against the row' not in card.not_adopted_note(shipped, rows)
 
 
+def test_the_separation_table_comes_from_the_first_report_with_fold_scores() -> None:
+    def rep(bacc: float, diag: dict | None) -> dict:
+        return {"mean_over_corpora": {"balanced_accuracy": bacc, "roc_auc": 0.7},
+                **({"diagnostics": diag} if diag is not None else {})}
+
+    diag = {"emotion_pair_auc": {"anger": {"happiness": {"auc": 0.8, "corpora": 8},
+                                           "calm": {"auc": 0.45, "corpora": 1}},
+                                 "sadness": {"neutral": {"auc": 0.7, "corpora": 8}}},
+            "hindsight_threshold": {"mean_balanced_accuracy": 0.69}}
+    assert card.separation([("shipped recipe", rep(0.63, None))]) == ""  # no fold scores kept
+    text = card.separation([("shipped recipe", rep(0.63, None)), ("a screen", rep(0.65, diag))])
+    assert 'From the row "a screen"' in text and "| anger | – | 0.450 (1) | 0.800 (8) |" in text
+    assert "Ranked no better than 0.6: anger against calm 0.450." in text
+    assert "would be 0.690\ninstead of 0.650. The validation threshold costs 0.040" in text
+    text = card.separation([("shipped recipe", rep(0.66, diag)), ("a screen", rep(0.65, diag))])
+    assert text.startswith("## What it separates\nFrom the headline run:")
+
+
 def test_a_share_is_never_rounded_to_a_perfect_0_or_100_percent() -> None:
     assert card._pct(0.18) == "18 %" and card._pct(0.9953) == "99.5 %" and card._pct(0.002) == "0.2 %"
     assert card._pct(1.0) == "100 %" and card._pct(0.0) == "0 %" and card._pct(None) == "–"

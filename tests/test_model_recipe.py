@@ -153,6 +153,12 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
     assert len(rep["manifest_sha256"]) == 64 and rep["git_commit"]
     assert rep["machine"]["cores"] >= 1 and rep["fold_minutes_total"] > 0
     assert {"anger", "happiness", "neutral", "sadness"} <= set(rep["per_emotion_mean_over_corpora"])
+    # the threshold best on a test corpus's own windows (a ceiling) is at least as good as the rule's
+    hind = rep["diagnostics"]["hindsight_threshold"]["per_corpus"]
+    assert set(hind) == {"korean", "tess"}
+    for corpus, h in hind.items():
+        assert h["balanced_accuracy"] >= rep["per_corpus"][corpus]["int8"]["windows"][
+            "balanced_accuracy"] - 1e-4
     # a rerun resumes: finished folds are not trained again
     p = subprocess.run(
         [sys.executable, "-m", "model.loco", "--manifest", str(speech_dir / "manifest.csv"),
@@ -357,6 +363,22 @@ def test_unseen_corpus_logits_come_from_heads_fit_without_the_corpus() -> None:
     got_a = unseen_corpus_logits(x[only_a], sub, vx[vcor == "a"], vcor[vcor == "a"], 0.1, {})
     head_a = fit_head(x[only_a], sub, 0.1, {})
     np.testing.assert_allclose(got_a, [head_a.logit(v) for v in vx[vcor == "a"]])
+
+
+def test_emotion_pair_auc_tells_which_confusions_a_score_makes() -> None:
+    from model.metrics import emotion_pair_auc
+
+    rng = np.random.default_rng(0)
+    # a loudness detector: anger and happiness high, sadness and calm low
+    level = {"anger": 0.9, "happiness": 0.8, "sadness": 0.2, "calm": 0.3, "fear": 0.5}
+    n = {"anger": 30, "happiness": 30, "sadness": 30, "calm": 30, "fear": 5}
+    emotion = np.array([e for e, k in n.items() for _ in range(k)])
+    s = np.array([level[e] for e in emotion]) + rng.normal(0, 0.01, len(emotion))
+    pairs = emotion_pair_auc(emotion, s)
+    assert pairs["anger"]["calm"] == 1.0 and pairs["anger"]["happiness"] == 1.0
+    assert pairs["sadness"]["happiness"] == 0.0 and pairs["sadness"]["calm"] == 0.0
+    assert "fear" not in pairs  # too few windows to say
+    assert "neutral" not in pairs["anger"]
 
 
 def test_a_gated_head_learns_valence_per_arousal_side() -> None:
