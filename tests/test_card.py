@@ -103,6 +103,23 @@ def test_the_separation_table_comes_from_the_first_report_with_fold_scores() -> 
     assert text.startswith("## What it separates\nFrom the headline run:")
 
 
+def test_a_rerun_of_the_whole_headline_says_how_far_it_moved() -> None:
+    def rep(ba: float, auc: dict[str, float], worse: float, commit: str = "a" * 40) -> dict:
+        return {"mean_over_corpora": {"balanced_accuracy": ba, "min_balanced_accuracy": ba - 0.1,
+                                      "roc_auc": sum(auc.values()) / len(auc)},
+                "conditioned_mean_over_corpora": {"roc_auc": worse}, "git_commit": commit,
+                "per_corpus": {c: {"int8": {"windows": {"roc_auc": v}}} for c, v in auc.items()}}
+
+    loco = rep(0.63, {"ased": 0.70, "tess": 0.80}, 0.68)
+    assert card.headline_rerun_note(loco, [("shipped recipe", loco)]) == ""
+    again = rep(0.62, {"ased": 0.74, "tess": 0.79}, 0.69, "b" * 40)
+    note = card.headline_rerun_note(loco, [("shipped recipe", loco), (card.HEADLINE_RERUN_ROW, again)])
+    assert "at commit `bbbbbbbbbbbb`" in note
+    assert "by 0.025 on average and by up to +0.040 (ased)" in note
+    assert "the mean balanced accuracy by -0.010" in note and "the mean AUC by +0.015" in note
+    assert "the worse recording's AUC by +0.010" in note
+
+
 def test_a_share_is_never_rounded_to_a_perfect_0_or_100_percent() -> None:
     assert card._pct(0.18) == "18 %" and card._pct(0.9953) == "99.5 %" and card._pct(0.002) == "0.2 %"
     assert card._pct(1.0) == "100 %" and card._pct(0.0) == "0 %" and card._pct(None) == "–"
