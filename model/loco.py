@@ -248,9 +248,10 @@ def diagnostics(work: Path, names: list[str]) -> dict:
     """What the fold scores on disk (<work>/<corpus>-scores.npz, int8) say beyond the headline,
     mean over the corpora that have each:
     - emotion_pair_auc: each negative emotion against each non-negative one (metrics);
-    - hindsight_threshold: each corpus's balanced accuracy at the threshold best on its own test
-      windows. No rule could pick it without the test labels: it is a ceiling that splits the
-      headline's shortfall into what the threshold rule costs and what the ranking (AUC) does.
+    - hindsight_threshold: each fold's balanced accuracy at the threshold of the validation rule's
+      grid (model.fit.best_threshold) that is best on the fold's own test windows. No rule on that
+      grid can do better without the test labels: it splits the headline's shortfall into what the
+      threshold costs and what the ranking (AUC) does.
     Empty when no fold has its scores (a report aggregated elsewhere)."""
     pairs: dict[str, dict[str, list[float]]] = {}
     per_corpus, hind = {}, {}

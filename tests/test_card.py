@@ -86,21 +86,32 @@ def test_a_row_on_reused_networks_is_compared_with_the_row_on_the_same_networks(
 
 
 def test_the_separation_table_comes_from_the_first_report_with_fold_scores() -> None:
-    def rep(bacc: float, diag: dict | None) -> dict:
-        return {"mean_over_corpora": {"balanced_accuracy": bacc, "roc_auc": 0.7},
+    def rep(bacc: dict[str, float], diag: dict | None) -> dict:
+        return {"mean_over_corpora": {"balanced_accuracy": sum(bacc.values()) / len(bacc),
+                                      "roc_auc": 0.7},
+                "per_corpus": {c: {"int8": {"windows": {"balanced_accuracy": b}}}
+                               for c, b in bacc.items()},
                 **({"diagnostics": diag} if diag is not None else {})}
 
+    # ravdess has no fold scores on disk: the threshold's cost is over the two corpora that have
     diag = {"emotion_pair_auc": {"anger": {"happiness": {"auc": 0.8, "corpora": 8},
                                            "calm": {"auc": 0.45, "corpora": 1}},
-                                 "sadness": {"neutral": {"auc": 0.7, "corpora": 8}}},
-            "hindsight_threshold": {"mean_balanced_accuracy": 0.69}}
-    assert card.separation([("shipped recipe", rep(0.63, None))]) == ""  # no fold scores kept
-    text = card.separation([("shipped recipe", rep(0.63, None)), ("a screen", rep(0.65, diag))])
+                                 "sadness": {"neutral": {"auc": 0.6, "corpora": 8}}},
+            "hindsight_threshold": {"per_corpus": {"ased": {"balanced_accuracy": 0.70},
+                                                   "tess": {"balanced_accuracy": 0.74}}}}
+    three = {"ased": 0.66, "tess": 0.70, "ravdess": 0.50}
+    assert card.separation([("shipped recipe", rep(three, None))]) == ""  # no diagnostics
+    text = card.separation([("shipped recipe", rep(three, None)), ("a screen", rep(three, diag))])
     assert 'From the row "a screen"' in text and "| anger | – | 0.450 (1) | 0.800 (8) |" in text
-    assert "Ranked no better than 0.6: anger against calm 0.450." in text
-    assert "would be 0.690\ninstead of 0.650. The validation threshold costs 0.040" in text
-    text = card.separation([("shipped recipe", rep(0.66, diag)), ("a screen", rep(0.65, diag))])
+    assert "Ranked below 0.6: anger against calm 0.450." in text  # sadness's 0.600 is not below
+    assert "over 2 held-out corpora" in text
+    assert "mean balanced accuracy of 0.720, against 0.680" in text and "costs 0.040" in text
+    text = card.separation([("shipped recipe", rep(three, diag)), ("a screen", rep(three, diag))])
     assert text.startswith("## What it separates\nFrom the headline run:")
+    # no held-out corpus with both classes: the table, without the threshold paragraph
+    diag["hindsight_threshold"]["per_corpus"] = {}
+    text = card.separation([("shipped recipe", rep(three, diag))])
+    assert "| anger |" in text and "Threshold or ranking" not in text
 
 
 def test_a_rerun_of_the_whole_headline_says_how_far_it_moved() -> None:
@@ -118,6 +129,9 @@ def test_a_rerun_of_the_whole_headline_says_how_far_it_moved() -> None:
     assert "by 0.025 on average and by up to +0.040 (ased)" in note
     assert "the mean balanced accuracy by -0.010" in note and "the mean AUC by +0.015" in note
     assert "the worse recording's AUC by +0.010" in note
+    other = rep(0.62, {"nemo": 0.74}, 0.69)  # no corpus in common: nothing to say
+    assert card.headline_rerun_note(loco, [("shipped recipe", loco),
+                                           (card.HEADLINE_RERUN_ROW, other)]) == ""
 
 
 def test_a_share_is_never_rounded_to_a_perfect_0_or_100_percent() -> None:
