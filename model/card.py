@@ -592,8 +592,11 @@ def headline_rerun_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
     cn = (r.get("conditioned_mean_over_corpora") or {}).get("roc_auc")
     worse = f", the worse recording's AUC by {cn - cm:+.3f}" if cm is not None and cn is not None \
         else ""
+    # The folds' own commits: a report aggregated later (--report-only) records the later one.
+    ran = ", ".join(f"`{c}`" for c in sorted({f.get("git_commit", r["git_commit"])[:12]
+                                               for f in r["per_corpus"].values()}))
     return (f"\n**How much a rerun moves the headline:** the shipped recipe run again, whole, at "
-            f"commit `{r['git_commit'][:12]}` (the row \"{HEADLINE_RERUN_ROW}\") {_spread(r, loco)}; "
+            f"commit {ran} (the row \"{HEADLINE_RERUN_ROW}\") {_spread(r, loco)}; "
             "the mean balanced accuracy by "
             f"{n['balanced_accuracy'] - m['balanced_accuracy']:+.3f} (the lowest corpus's by "
             f"{n['min_balanced_accuracy'] - m['min_balanced_accuracy']:+.3f}), the mean AUC by "

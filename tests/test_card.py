@@ -123,7 +123,9 @@ def test_a_rerun_of_the_whole_headline_says_how_far_it_moved() -> None:
 
     loco = rep(0.63, {"ased": 0.70, "tess": 0.80}, 0.68)
     assert card.headline_rerun_note(loco, [("shipped recipe", loco)]) == ""
-    again = rep(0.62, {"ased": 0.74, "tess": 0.79}, 0.69, "b" * 40)
+    again = rep(0.62, {"ased": 0.74, "tess": 0.79}, 0.69, "c" * 40)
+    for f in again["per_corpus"].values():
+        f["git_commit"] = "b" * 40  # the folds ran at b; the report was aggregated at c
     note = card.headline_rerun_note(loco, [("shipped recipe", loco), (card.HEADLINE_RERUN_ROW, again)])
     assert "at commit `bbbbbbbbbbbb`" in note
     assert "by 0.025 on average and by up to +0.040 (ased)" in note
