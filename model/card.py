@@ -187,7 +187,7 @@ def separation(rows: list[tuple[str, dict]]) -> str:
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     flat = sorted((v["auc"], n, o) for n, row in pairs.items() for o, v in row.items())
     weak = ", ".join(f"{n} against {o} {a:.3f}" for a, n, o in flat if a < 0.6)
-    where = ("the headline run" if src[0][1] is rows[0][1] else
+    where = ("the headline run" if rep is rows[0][1] else
              f"the row \"{name}\" (the headline's report has no diagnostics)")
     return f"""## What it separates
 From {where}: the test AUC of each negative emotion's windows against each non-negative emotion's
@@ -208,8 +208,8 @@ def threshold_or_ranking(rep: dict) -> str:
     grid chosen on each test corpus's own windows, over the same corpora ("" without any)."""
     hind = rep["diagnostics"]["hindsight_threshold"]["per_corpus"]
     folds = rep.get("per_corpus", {})
-    both = [c for c in hind if (folds.get(c, {}).get("int8", {}).get("windows", {})
-                                .get("balanced_accuracy")) is not None]
+    # A fold with a hindsight threshold has both classes, so it has a balanced accuracy of its own.
+    both = [c for c in hind if c in folds]
     if not both:
         return ""
     got = sum(folds[c]["int8"]["windows"]["balanced_accuracy"] for c in both) / len(both)
@@ -567,11 +567,12 @@ def rerun_note(rows: list[tuple[str, dict]]) -> str:
     own networks carries (rows on the same fold networks differ only by what they change)."""
     got = dict(rows)
     a, b = got.get(NETWORK_ROW), got.get(RERUN_ROW)
-    if a is None or b is None or not _spread(b, a):
+    spread = _spread(b, a) if a is not None and b is not None else ""
+    if not spread:
         return ""
     return (f"**How much a rerun moves these figures:** the network-alone LOCO run again with the "
             f"same recipe and seed (the row \"{RERUN_ROW}\"; TensorFlow's CPU kernels are not "
-            f"bit-exact, the runs part after a few epochs and another epoch can win) {_spread(b, a)}, "
+            f"bit-exact, the runs part after a few epochs and another epoch can win) {spread}, "
             "and the mean AUC over corpora by "
             f"{b['mean_over_corpora']['roc_auc'] - a['mean_over_corpora']['roc_auc']:+.3f}. Rows that "
             "train their own networks carry that noise; rows on the same fold networks (the heads, "
@@ -585,7 +586,8 @@ def headline_rerun_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
     """How far the whole headline moves when the shipped recipe is run again: the bar a change to
     the recipe must clear before its gain counts."""
     r = dict(rows).get(HEADLINE_RERUN_ROW)
-    if r is None or not _spread(r, loco):
+    spread = _spread(r, loco) if r is not None else ""
+    if not spread:
         return ""
     m, n = loco["mean_over_corpora"], r["mean_over_corpora"]
     cm = (loco.get("conditioned_mean_over_corpora") or {}).get("roc_auc")
@@ -596,7 +598,7 @@ def headline_rerun_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
     ran = ", ".join(f"`{c}`" for c in sorted({f.get("git_commit", r["git_commit"])[:12]
                                                for f in r["per_corpus"].values()}))
     return (f"\n**How much a rerun moves the headline:** the shipped recipe run again, whole, at "
-            f"commit {ran} (the row \"{HEADLINE_RERUN_ROW}\") {_spread(r, loco)}; "
+            f"commit {ran} (the row \"{HEADLINE_RERUN_ROW}\") {spread}; "
             "the mean balanced accuracy by "
             f"{n['balanced_accuracy'] - m['balanced_accuracy']:+.3f} (the lowest corpus's by "
             f"{n['min_balanced_accuracy'] - m['min_balanced_accuracy']:+.3f}), the mean AUC by "
