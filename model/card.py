@@ -247,6 +247,12 @@ def head_text(meta: dict) -> str:
                 f"a gate for P(high arousal: {', '.join(sorted(HIGH_AROUSAL))}) mixing one "
                 "regression for high and one for low arousal")
         parts = f"three sets of {n} coefficients and an intercept"
+    elif "emotions" in head:  # --head multinomial
+        k = len(head["emotions"])
+        form = (f"a softmax regression over {k} emotions (C = {head['C']:g}, chosen on the "
+                "validation speakers); P(negative) is the sum over "
+                f"{', '.join(head['negative'])}")
+        parts = f"{k} sets of {n} coefficients and an intercept"
     else:
         form = f"logistic\n  regression (C = {head['C']:g}, chosen on the validation speakers)"
         parts = f"{n} coefficients and intercept"

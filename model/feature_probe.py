@@ -177,7 +177,7 @@ def family(d: dict, name: str, view: str = "", egemaps_names: tuple[str, ...] = 
 
 
 def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families: tuple[str, ...],
-              view: str = "", egemaps_names: tuple[str, ...] = (), gated: bool = False
+              view: str = "", egemaps_names: tuple[str, ...] = (), form: str = "linear"
               ) -> dict[str, dict]:
     """Per held-out corpus: the head's AUC alone and fused with the network (two-class corpora).
 
@@ -196,7 +196,7 @@ def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families:
                 "corpus": np.concatenate([np.full(keep[c].sum(), c) for c, _ in train]),
                 "emotion": np.concatenate([feats[c]["emotion"][keep[c]] for c, _ in train])}
         head = fit_head(np.vstack([x[c, v][keep[c]] for c, v in train]), meta, C, EMOTION_WEIGHT,
-                        gated)
+                        form)
         h = np.array([head.logit(v) for v in x[held, view]])
         y = feats[held]["y"]
         lab = keep[held]
@@ -307,13 +307,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-clips", type=int, default=0, help="quick runs: at most this many clips "
                     "per speaker and emotion (0: all)")
     ap.add_argument("--workers", type=int, default=2, help="corpora processed at once")
-    ap.add_argument("--head", default="linear", help="the head's form, as loco --head: linear or "
-                    "gated (by arousal)")
+    ap.add_argument("--head", default="linear", help="the head's form, as loco --head: linear, "
+                    "gated (by arousal) or multinomial (over the emotions)")
     args = ap.parse_args(argv)
     t0 = time.time()
     try:
         check_head(args.head)
-        gated = args.head == "gated"
         egemaps = not args.no_egemaps
         if egemaps:
             try:
@@ -343,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                 if egemaps or not any(f.startswith("egemaps") for f in v)}
         results, base, c_base = {}, None, None
         for name, fams in sets.items():
-            rows = loco_aucs(feats, networks, fams, "", names, gated)
-            c_rows = loco_aucs(feats, c_networks, fams, "c_", names, gated)
+            rows = loco_aucs(feats, networks, fams, "", names, args.head)
+            c_rows = loco_aucs(feats, c_networks, fams, "c_", names, args.head)
             base, c_base = base or rows, c_base or c_rows
             results[name] = {"families": list(fams), "mean": summarize(rows, base), "per_corpus": rows,
                              "conditioned_mean": summarize(c_rows, c_base),
@@ -354,8 +353,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{m.get('fused_auc_mean', float('nan')):.3f}   worse recording: head "
                   f"{cm['head_auc_mean']:.3f} fused {cm.get('fused_auc_mean', float('nan')):.3f}",
                   file=sys.stderr, flush=True)
-        form = ("a logistic regression" if not gated else
-                "an arousal-gated head (three logistic regressions, model.stats_head.fit_head)")
+        form = {"linear": "a logistic regression",
+                "gated": "an arousal-gated head (three logistic regressions, "
+                         "model.stats_head.fit_head)",
+                "multinomial": "a softmax regression over the emotions (model.stats_head.fit_head)"
+                }[args.head]
         rep = {"protocol": f"leave-one-corpus-out probe: {form} (C 0.01) on the other "
                            "corpora's windows, as recorded and through a random recording condition; "
                            "no validation speakers, no threshold (AUC only)",

@@ -93,14 +93,15 @@ class Recipe:
         return dict(self.__dict__)
 
 
-# linear: one logistic regression; gated: a gate on arousal mixing one for high and one for low.
-HEADS = ("linear", "gated")
+# linear: one logistic regression; gated: a gate on arousal mixing one for high and one for low;
+# multinomial: a softmax regression over the emotions, P(negative) the negative ones' sum.
+HEADS = ("linear", "gated", "multinomial")
 
 
 def check_head(head: str) -> None:
     """SpecmonError (one line) unless `head` is one of HEADS."""
     if head not in HEADS:
-        raise SpecmonError(f"--head {head!r}: choose {' or '.join(HEADS)}")
+        raise SpecmonError(f"--head {head!r}: choose {', '.join(HEADS[:-1])} or {HEADS[-1]}")
 
 
 # unseen_corpus: each validation corpus scored by a stats head fit without it, then corpus_mean;
@@ -377,7 +378,7 @@ def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.nda
     choice = choose_head(build_streams(train, audio, recipe.seed), vws, p_val,
                          recipe.emotion_weight, recipe.seed, recipe.head_prosody,
                          unseen_corpus=recipe.threshold_rule == "unseen_corpus",
-                         gated=recipe.head == "gated")
+                         form=recipe.head)
     info = {**choice.info, "seconds": round(time.time() - t0, 1)}
     log(f"stats head ({recipe.head}): C {choice.head.c}, validation AUC network "
         f"{info.get('val_auc_network')} -> fused {info['val_auc_fused']}")

@@ -345,8 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
                     "statistics only, without the window's prosody (an ablation row)")
     ap.add_argument("--head", default=Recipe.head, help="the stats head: linear "
-                    "(one logistic regression) or gated (a gate on arousal mixing one regression "
-                    "for high and one for low arousal)")
+                    "(one logistic regression), gated (a gate on arousal mixing one regression "
+                    "for high and one for low arousal) or multinomial (a softmax regression over "
+                    "the emotions, P(negative) the negative ones' sum)")
     ap.add_argument("--networks-from", type=Path, default=None, help="reuse each fold's network "
                     "from this earlier --work folder (same protocol); fit only the stats head and "
                     "threshold again")

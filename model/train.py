@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
                     "statistics only, without the window's prosody (an ablation row)")
     ap.add_argument("--head", default=Recipe.head, help="the stats head: linear "
-                    "(one logistic regression) or gated (a gate on arousal mixing one regression "
-                    "for high and one for low arousal)")
+                    "(one logistic regression), gated (a gate on arousal mixing one regression "
+                    "for high and one for low arousal) or multinomial (a softmax regression over "
+                    "the emotions, P(negative) the negative ones' sum)")
     ap.add_argument("--network-from", type=Path, default=None, help="keep this earlier int8 "
                     "network (and its -float32 beside it); fit only the stats head and threshold")
     ap.add_argument("--network-report", type=Path, default=None, help="the training report of "

@@ -132,23 +132,33 @@ class StatsHead:
     Gated (`gate` and `low` set): valence sounds different at high and at low arousal (an angry
     voice against a happy one, a sad voice against a calm one), so a gate gives P(high arousal)
     and the logit is the gate's mix of two regressions, `coef`/`intercept` for high arousal and
-    `low` for low arousal. All three read the same standardized statistics.
+    `low` for low arousal. Multinomial (`emotions` set, `coef` None): one regression per emotion,
+    a softmax over them, and P(negative) the sum over the `negative` emotions. All read the same
+    standardized statistics.
     """
 
     mean: np.ndarray
     scale: np.ndarray
-    coef: np.ndarray
+    coef: np.ndarray | None
     intercept: float
     c: float  # the regularization it was fitted with (recorded, not used here)
     gate: Linear | None = None
     low: Linear | None = None
+    emotions: dict[str, Linear] | None = None
+    negative: tuple[str, ...] = ()
 
     @property
     def uses_prosody(self) -> bool:
-        return len(self.coef) == N_STATS + N_PROSODY
+        return len(self.mean) == N_STATS + N_PROSODY
 
     def logit(self, stats: np.ndarray) -> float:
         z = (stats - self.mean) / self.scale
+        if self.emotions is not None:
+            # log P(negative) - log P(the rest), each a log-sum-exp of the emotions' scores
+            s = {e: f(z) for e, f in self.emotions.items()}
+            neg = np.array([v for e, v in s.items() if e in self.negative])
+            rest = np.array([v for e, v in s.items() if e not in self.negative])
+            return float(np.logaddexp.reduce(neg) - np.logaddexp.reduce(rest))
         high = float(z @ self.coef + self.intercept)
         if self.gate is None:
             return high
@@ -156,9 +166,13 @@ class StatsHead:
         return float(g * high + (1.0 - g) * self.low(z))
 
     def to_dict(self) -> dict:
-        d = {"statistics": len(self.coef), "mean": [float(v) for v in self.mean],
-             "scale": [float(v) for v in self.scale], "coef": [float(v) for v in self.coef],
-             "intercept": float(self.intercept), "C": self.c}
+        d = {"statistics": len(self.mean), "mean": [float(v) for v in self.mean],
+             "scale": [float(v) for v in self.scale], "C": self.c}
+        if self.emotions is not None:
+            d.update(emotions={e: f.to_dict() for e, f in self.emotions.items()},
+                     negative=list(self.negative))
+            return d
+        d.update(coef=[float(v) for v in self.coef], intercept=float(self.intercept))
         if self.gate is not None:
             d.update(gate=self.gate.to_dict(), low=self.low.to_dict())
         return d
@@ -168,23 +182,30 @@ class StatsHead:
         if ("gate" in d) != ("low" in d):
             raise ValueError("stats head has a gate without its low-arousal regression, or the "
                              "other way round")
-        gated = "gate" in d
-        head = cls(np.asarray(d["mean"], np.float64), np.asarray(d["scale"], np.float64),
-                   np.asarray(d["coef"], np.float64), float(d["intercept"]), float(d.get("C", 0)),
-                   Linear.from_dict(d["gate"]) if gated else None,
-                   Linear.from_dict(d["low"]) if gated else None)
+        mean, scale = np.asarray(d["mean"], np.float64), np.asarray(d["scale"], np.float64)
+        if "emotions" in d:
+            emotions = {str(e): Linear.from_dict(f) for e, f in d["emotions"].items()}
+            negative = tuple(str(e) for e in d.get("negative", ()))
+            if not set(negative) < set(emotions) or not negative:
+                raise ValueError("stats head's negative emotions must be some, not all, of its "
+                                 f"emotions ({', '.join(emotions)})")
+            head = cls(mean, scale, None, 0.0, float(d.get("C", 0)), emotions=emotions,
+                       negative=negative)
+            parts = list(emotions.values())
+        else:
+            gated = "gate" in d
+            head = cls(mean, scale, np.asarray(d["coef"], np.float64), float(d["intercept"]),
+                       float(d.get("C", 0)), Linear.from_dict(d["gate"]) if gated else None,
+                       Linear.from_dict(d["low"]) if gated else None)
+            parts = [Linear(head.coef, head.intercept)] + ([head.gate, head.low] if gated else [])
         n = int(d["statistics"])
-        sizes = [len(head.mean), len(head.scale), len(head.coef)]
-        if gated:
-            sizes += [len(head.gate.coef), len(head.low.coef)]
+        sizes = [len(head.mean), len(head.scale)] + [len(f.coef) for f in parts]
         if n not in HEAD_SIZES or set(sizes) != {n}:
             older = (f" (it takes {OLDER_HEADS[n]}: retrain it with `python -m model.train`)"
                      if n in OLDER_HEADS else "")
             raise ValueError(f"stats head has {d['statistics']} statistics, specmon computes "
                              f"{' or '.join(map(str, HEAD_SIZES))}{older}")
-        values = [head.mean, head.scale, head.coef, [head.intercept]]
-        if gated:
-            values += [head.gate.coef, [head.gate.intercept], head.low.coef, [head.low.intercept]]
+        values = [head.mean, head.scale] + [np.append(f.coef, f.intercept) for f in parts]
         if not np.all(np.isfinite(np.concatenate(values))) or np.any(head.scale <= 0):
             raise ValueError("stats head has non-finite weights or a non-positive scale")
         return head

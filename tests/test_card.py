@@ -187,7 +187,8 @@ def test_an_ablation_row_is_measured_against_the_rerun_and_leaves_the_not_ablate
 
 
 def test_the_card_describes_the_heads_form_from_the_sidecar() -> None:
-    """A linear head is one regression; a gated one (--head gated) is described as three."""
+    """A linear head is one regression; a gated one (--head gated) is described as three, a
+    multinomial one (--head multinomial) as one per emotion."""
     meta = json.loads((Path(card.HERE) / "specmon.json").read_text())
     linear = card.head_text(meta)
     assert "→ logistic\n  regression (C = " in linear and "gate" not in linear
@@ -196,3 +197,9 @@ def test_the_card_describes_the_heads_form_from_the_sidecar() -> None:
     text = card.head_text({"stats_head": gated})
     assert "three logistic regressions" in text and "high and one for low arousal" in text
     assert "three sets of 170 coefficients" in text
+    multi = {k: v for k, v in meta["stats_head"].items() if k not in ("coef", "intercept")}
+    multi.update(emotions={e: {"coef": [0.0] * 170, "intercept": 0.0} for e in ("anger", "calm", "neutral")},
+                 negative=["anger"])
+    text = card.head_text({"stats_head": multi})
+    assert "softmax regression over 3 emotions" in text and "the sum over anger" in text
+    assert "3 sets of 170 coefficients" in text

@@ -74,12 +74,12 @@ def probe_data(held: str, view: str, rng: np.random.Generator) -> dict:
     return feats
 
 
-@pytest.mark.parametrize("gated", [False, True])
+@pytest.mark.parametrize("form", ["linear", "gated", "multinomial"])
 @pytest.mark.parametrize("view", ["", "c_"])
-def test_heads_never_train_on_the_held_out_corpus_or_the_test_conditions(view: str, gated: bool) -> None:
+def test_heads_never_train_on_the_held_out_corpus_or_the_test_conditions(view: str, form: str) -> None:
     rng = np.random.default_rng(0)
     for held in ("a", "d"):
-        row = loco_aucs(probe_data(held, view, rng), {}, ("window_stats",), view, (), gated)[held]
+        row = loco_aucs(probe_data(held, view, rng), {}, ("window_stats",), view, (), form)[held]
         assert row["head_auc"] > 0.9, (view, held, row)  # a leak would turn the head around
 
 
@@ -164,7 +164,7 @@ def test_probe_bad_head_is_one_line(tmp_path: Path, speech_dir: Path) -> None:
     p = run("model.feature_probe", "--manifest", str(speech_dir / "manifest.csv"), "--report",
             str(tmp_path / "r.json"), "--head", "forest", timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr
-    assert p.stderr.strip() == "feature_probe: error: --head 'forest': choose linear or gated"
+    assert p.stderr.strip() == "feature_probe: error: --head 'forest': choose linear, gated or multinomial"
 
 
 def test_probe_bad_manifest_is_one_line(tmp_path: Path) -> None:

@@ -176,7 +176,7 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
     p = subprocess.run(
         [sys.executable, "-m", "model.loco", "--manifest", str(speech_dir / "manifest.csv"),
          "--work", str(work2), "--speakers-per-corpus", "2", *MANIFEST_ARGS, "--folds", "korean",
-         "--networks-from", str(work), "--threshold-rule", "unseen_corpus"],
+         "--networks-from", str(work), "--threshold-rule", "unseen_corpus", "--head", "multinomial"],
         capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "epoch" not in p.stderr and "stats head" in p.stderr
@@ -188,6 +188,10 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
     assert "threshold_in_corpus" in again["fit"]
     assert all("val_auc_fused_unseen_corpus" in row for row in again["fit"]["stats_head"]["grid"])
     assert "fit without it" in json.loads((work2 / "korean.json").read_text())["threshold_from"]
+    # ... and a multinomial head (--head multinomial), in the sidecar the scorer reads
+    assert again["fit"]["stats_head"]["form"] == "multinomial"
+    assert {"emotions", "negative"} <= set(json.loads((work2 / "korean.json").read_text())["stats_head"])
+    assert again["int8"]["windows"]["balanced_accuracy"] is not None
 
 
 def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: Path) -> None:
@@ -234,7 +238,7 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
     (["--min-epoch", "2"], "--min-epoch 2 is not between 1 and --epochs 1"),
     (["--ema", "0.99", "--adversary", "0.3"], "--ema and --adversary do not combine"),
     (["--average-from", "2"], "--average-from 2 is not between 1 and --epochs 1"),
-    (["--head", "forest"], "--head 'forest': choose linear or gated"),
+    (["--head", "forest"], "--head 'forest': choose linear, gated or multinomial"),
     (["--average-from", "1", "--ema", "0.99"], "--average-from and --ema do not combine"),
     (["--epochs", "2", "--average-from", "1", "--min-epoch", "2"],
      "--average-from and --min-epoch do not combine"),
@@ -382,13 +386,15 @@ def test_emotion_pair_auc_tells_which_confusions_a_score_makes() -> None:
     assert "neutral" not in pairs["anger"]
 
 
-def test_a_gated_head_learns_valence_per_arousal_side() -> None:
+@pytest.mark.parametrize("form", ["gated", "multinomial"])
+def test_a_gated_or_multinomial_head_learns_valence_per_arousal_side(form: str) -> None:
     """Where the cue to negative speech points one way at high arousal and the other way at low
     arousal (anger louder than happiness, sadness quieter than calm), one regression cannot tell
-    the classes apart and the gated head can. A side without both classes gives a linear head."""
+    the classes apart; a gated head (a regression per side) and a multinomial one (a regression
+    per emotion) can. A side without both classes, or two emotions, gives a linear head."""
     from sklearn.metrics import roc_auc_score
 
-    from model.stats_head import fit_head
+    from model.stats_head import fit_head, head_form
 
     rng = np.random.default_rng(0)
     n = 2000
@@ -398,13 +404,20 @@ def test_a_gated_head_learns_valence_per_arousal_side() -> None:
     cue = np.where(high, 1.0, -1.0) * np.where(y == 1, 1.0, -1.0)
     x = np.c_[np.where(high, 2.0, -2.0), cue] + rng.normal(0, 0.7, (n, 2))
     meta = {"corpus": np.array(["a", "b"] * (n // 2)), "y": y, "emotion": emotion}
-    linear, gated = fit_head(x, meta, 1.0, {}), fit_head(x, meta, 1.0, {}, gated=True)
-    assert linear.gate is None and gated.gate is not None
-    auc = {k: roc_auc_score(y, [h.logit(v) for v in x]) for k, h in (("linear", linear), ("gated", gated))}
-    assert auc["linear"] < 0.6 and auc["gated"] > 0.9, auc
+    linear, other = fit_head(x, meta, 1.0, {}), fit_head(x, meta, 1.0, {}, form)
+    assert head_form(linear) == "linear" and head_form(other) == form
+    auc = {k: roc_auc_score(y, [h.logit(v) for v in x]) for k, h in (("linear", linear), (form, other))}
+    assert auc["linear"] < 0.6 and auc[form] > 0.9, auc
+    if form == "multinomial":
+        assert other.negative == ("anger", "sadness") and set(other.emotions) == set(emotion)
+        scores = {e: f((x[0] - other.mean) / other.scale) for e, f in other.emotions.items()}
+        p = {e: np.exp(v) / sum(np.exp(list(scores.values()))) for e, v in scores.items()}
+        pn = p["anger"] + p["sadness"]
+        assert other.logit(x[0]) == pytest.approx(np.log(pn / (1 - pn)), rel=1e-9)
+        assert "coef" not in other.to_dict() and other.to_dict()["negative"] == ["anger", "sadness"]
     low_only = ~high
     sub = {k: v[low_only] for k, v in meta.items()}
-    assert fit_head(x[low_only], sub, 1.0, {}, gated=True).gate is None
+    assert head_form(fit_head(x[low_only], sub, 1.0, {}, form)) == "linear"
 
 
 def test_frequency_warp_moves_harmonics_and_formants_together() -> None:

@@ -145,6 +145,39 @@ def test_a_gated_head_mixes_its_two_regressions_by_the_gate(tmp_path: Path) -> N
     assert scorer.head.logit(inputs) != pytest.approx(plain.head.logit(inputs))
 
 
+def _multinomial_copy(tmp_path: Path, negative: list[str]) -> Path:
+    """The shipped model with a multinomial head: anger and sadness both score as the shipped
+    regression, neutral 0, so P(negative) / P(neutral) = 2 exp(shipped logit) when both are
+    negative."""
+    model = tmp_path / "multinomial.tflite"
+    shutil.copy(DEFAULT_MODEL, model)
+    meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    h = meta["stats_head"]
+    one = {"coef": h.pop("coef"), "intercept": h.pop("intercept")}
+    h.update(emotions={"anger": one, "sadness": one,
+                       "neutral": {"coef": [0.0] * len(one["coef"]), "intercept": 0.0}},
+             negative=negative)
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    return model
+
+
+def test_a_multinomial_head_sums_its_negative_emotions(tmp_path: Path) -> None:
+    """The logit is log P(negative emotions) - log P(the rest): here the shipped logit + log 2."""
+    scorer = Scorer(_multinomial_copy(tmp_path, ["anger", "sadness"]))
+    plain = Scorer(DEFAULT_MODEL)
+    x = _harmonic(180.0)
+    inputs = head_inputs(_window(x), window_prosody(x[:WINDOW_SAMPLES]))
+    assert scorer.head.emotions is not None and scorer.head.coef is None
+    assert scorer.head.logit(inputs) == pytest.approx(plain.head.logit(inputs) + np.log(2), rel=1e-9)
+
+
+@pytest.mark.parametrize("negative", [[], ["anger", "sadness", "neutral"], ["fear"]])
+def test_a_multinomial_head_without_a_proper_negative_side_is_refused_in_one_line(
+        tmp_path: Path, negative: list[str]) -> None:
+    with pytest.raises(SpecmonError, match="not a valid stats head.*some, not all, of its emotions"):
+        Scorer(_multinomial_copy(tmp_path, negative))
+
+
 @pytest.mark.parametrize("drop", ["gate", "low"])
 def test_a_gated_head_missing_a_part_is_refused_in_one_line(tmp_path: Path, drop: str) -> None:
     model, _ = _gated_copy(tmp_path)
