@@ -335,7 +335,8 @@ class EarlierNetwork:
 
 def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Recipe) -> EarlierNetwork:
     """Check an earlier network: both files, the float32 sidecar, its run record (a LOCO fold result
-    or a training report) naming the int8 file's hash, the same validation speakers (else they
+    or a training report, also one of a head-only refit) naming the int8 file's hash, the same
+    validation speakers (else they
     would have trained it), the same architecture and seed. SpecmonError naming the file
     otherwise."""
     f32 = float_model_path(src)
@@ -347,8 +348,10 @@ def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Rec
     old = read_model_info(f32).meta.get("recipe", {})
     try:
         rec = json.loads(record.read_text())
-        was = set(rec["fit"]["val_speakers"])
         recorded = rec.get("model_sha256", {}).get(src.name)
+        # A report of a head-only refit (this network reused before) holds the run that trained it.
+        rec = rec["fit"].get("network_training", rec)
+        was = set(rec["fit"]["val_speakers"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise SpecmonError(f"{record}: not a fold result or training report ({e})") from None
     if was != set(val_speakers):

@@ -229,6 +229,20 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
     rep2 = json.loads((out2.parent / "reports" / "train_report.json").read_text())
     assert rep2["fit"]["network_training"]["minutes"] == rep["minutes"]
     assert json.loads(out2.with_suffix(".json").read_text())["stats_head"]
+    # ... and again from that refit (another head form): its report leads back to the training run
+    out3 = tmp_path / "third" / "m.tflite"
+    p = subprocess.run(
+        [sys.executable, "-m", "model.train", "--manifest", str(speech_dir / "manifest.csv"),
+         "--speakers", "ravdess-03,ravdess-04,korean-ema,korean-emf", *MANIFEST_ARGS,
+         "--network-from", str(out2), "--network-report",
+         str(out2.parent / "reports" / "train_report.json"), "--out", str(out3), "--head", "multinomial"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert out3.read_bytes() == out.read_bytes()
+    rep3 = json.loads((out3.parent / "reports" / "train_report.json").read_text())
+    assert rep3["fit"]["network_training"]["minutes"] == rep["minutes"]
+    assert "emotions" in json.loads(out3.with_suffix(".json").read_text())["stats_head"]
 
 
 @pytest.mark.parametrize("args, message", [
