@@ -361,8 +361,8 @@ ADOPTION_RULE = ("adopt if the mean balanced accuracy and AUC do not fall and th
 
 
 def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
-    """What the rows marked "not adopted" did against the shipped recipe, and which part of the rule
-    set before their runs they failed."""
+    """What the rows marked "not adopted" (or "not shipped") did against the shipped recipe, and
+    which part of the rule set before their runs they failed."""
     def head(rep: dict) -> bool:
         return bool(rep.get("recipe", {}).get("stats_head", True))
 
@@ -370,15 +370,21 @@ def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
         return rep.get("recipe", {}).get("threshold_rule")
 
     out = []
+    def screened(name: str) -> bool:
+        return "not adopted" in name or "not shipped" in name
+
     for name, r in rows:
-        if "not adopted" not in name:
+        if not screened(name):
             continue
         # Compared with the first adopted row of its kind: a network-alone screen with the network
         # alone, a recipe with the stats head with the shipped recipe; of those, one whose threshold
         # came by the same rule if there is one (balanced accuracy depends on it).
-        # A row on reused fold networks is compared with the row on the same networks if there is one.
-        kind = [(nm, rep) for nm, rep in rows if "not adopted" not in nm and head(rep) == head(r)]
-        kind = [x for x in kind if _networks(x[1]) and _networks(x[1]) == _networks(r)] or kind
+        # A row on reused fold networks is compared with the row on the same networks if there is one:
+        # one that reused them from the same folder, else the one that trained them.
+        kind = [(nm, rep) for nm, rep in rows if not screened(nm) and head(rep) == head(r)]
+        kind = ([x for x in kind if _networks(x[1]) and _networks(x[1]) == _networks(r)]
+                or [x for x in kind if _networks(r) and _network_hashes(x[1]) == _network_hashes(r)]
+                or kind)
         ref_name, ref = next((x for x in kind if rule(x[1]) == rule(r)), kind[0] if kind else ("", loco))
         m, worse = ref["mean_over_corpora"], ref.get("conditioned_mean_over_corpora") or {}
         n, cn = r["mean_over_corpora"], r.get("conditioned_mean_over_corpora") or {}
@@ -390,19 +396,52 @@ def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
                                          ("the worse recording's AUC did not rise", d_worse <= 0))
                   if bad]
         against = "" if ref is loco else f" against the row \"{ref_name}\""
+        verdict = (f"it was not adopted: {' and '.join(failed) or 'no condition failed'}"
+                   if "not adopted" in name else
+                   f"it fails: {' and '.join(failed)}" if failed else "it would be adopted")
         out.append(
             f" The row \"{name.split(' (')[0]}\"{against} changes the mean balanced accuracy by {d_ba:+.3f} "
             f"(the lowest corpus's by {n['min_balanced_accuracy'] - m['min_balanced_accuracy']:+.3f}), "
             f"the mean AUC by {d_auc:+.3f} and the worse recording's AUC by {d_worse:+.3f}; by the "
-            f"rule set before its run ({ADOPTION_RULE}) it was not adopted: "
-            f"{' and '.join(failed) or 'no condition failed'}.{_validation_change(r, ref)}")
+            f"rule set before its run ({ADOPTION_RULE}) {verdict}.{_validation_change(r, ref)}")
     return "".join(out)
+
+
+def refit_note(train: dict, refit: dict | None) -> str:
+    """What the shipped network's own validation speakers say of another head form fit on it (a
+    head-only refit: model.train --network-from --head): they, not the test folds, choose."""
+    if refit is None:
+        return ""
+
+    def chosen(fit: dict) -> dict:
+        head = fit["stats_head"]
+        return next(g for g in head["grid"] if g["C"] == head["C"])
+
+    a, b = chosen(train["fit"]), chosen(refit["fit"])
+    shipped = train["fit"]["stats_head"].get("form", "linear")
+    form = refit["fit"]["stats_head"].get("form", "linear")
+    better = b["val_auc_fused"] > a["val_auc_fused"]
+    return (f" Fit on the shipped network itself (`model.train --network-from --head {form}`, "
+            f"{refit['minutes']:g} min, peak RSS {refit['peak_rss_mb']} MB), the {form} head's "
+            f"fused AUC on the shipped model's validation speakers is {b['val_auc_fused']:.3f} "
+            f"against the shipped {shipped} head's {a['val_auc_fused']:.3f} (the head alone "
+            f"{b['val_auc_head']:.3f} against {a['val_auc_head']:.3f}; each validation corpus "
+            f"scored by a head fit without it {b['val_auc_fused_unseen_corpus']:.3f} against "
+            f"{a['val_auc_fused_unseen_corpus']:.3f}). Validation, where the recipe's choices are "
+            "made, " + ("prefers it." if better else
+                        f"prefers the {shipped} head, so the {form} head is not shipped."))
 
 
 def _networks(rep: dict) -> set[str]:
     """The folders a run reused its fold networks from (loco --networks-from); empty if it trained
     its own."""
     return {str(Path(f).parent) for f in _per_fold(rep, "network_from").values()}
+
+
+def _network_hashes(rep: dict) -> dict[str, str]:
+    """Each fold's int8 network's hash (a reused network keeps its hash)."""
+    return {c: f.get("model_sha256", {}).get(f"{c}.tflite")
+            for c, f in rep.get("per_corpus", {}).items()}
 
 
 def _per_fold(rep: dict, key: str) -> dict:
@@ -751,7 +790,8 @@ reuse between overlapping windows (raw F0 and formants are one extraction, timed
 
 def render(meta: dict, train: dict, loco: dict, rows: list[tuple[str, dict]], size_kib: float,
            memory_check: dict | None = None, kfold: dict | None = None,
-           trained: dict | None = None, probe: dict | None = None) -> str:
+           trained: dict | None = None, probe: dict | None = None,
+           refit: dict | None = None) -> str:
     rec = loco["recipe"]
     folds = loco["per_corpus"]
     n_met = sum(1 for _, get, op, t in BAR if (v := get(loco)) is not None
@@ -877,7 +917,7 @@ probe on these LOCO folds (a logistic regression on the statistics, then its ave
 networks' scores) showed the gain, so the LOCO folds shaped that one choice. The statistics are the first
 set written; subsets and other regularizations were probed on the folds and not adopted; the
 regularization in use is chosen on validation speakers.{prosody_note(loco)}\
-{threshold_note(loco, rows)}{not_adopted_note(loco, rows)}
+{threshold_note(loco, rows)}{not_adopted_note(loco, rows)}{refit_note(train, refit)}
 {probe_section(probe, bool(loco["recipe"].get("prosody")))}
 ![ROC of the paper's network](reports/loco_baseline.png)
 
@@ -924,6 +964,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--loco", type=Path, default=HERE / "reports" / "loco_specmon.json")
     ap.add_argument("--row", action="append", default=None,
                     help="NAME=REPORT: a comparison row (default: the paper baseline)")
+    ap.add_argument("--refit", type=Path, default=HERE / "reports" / "train_report_multinomial_head.json",
+                    help="a head-only refit of the shipped network with another head form "
+                    "(model.train --network-from --head): what its validation speakers say of it")
     ap.add_argument("--out", type=Path, default=HERE / "MODEL_CARD.md")
     args = ap.parse_args(argv)
     meta = json.loads(args.model.with_suffix(".json").read_text())
@@ -963,6 +1006,8 @@ def main(argv: list[str] | None = None) -> None:
         f"for the gated head)={HERE / 'reports' / 'loco_specmon_steps256_linear_head.json'}",
         "the same fold networks, with the arousal-gated stats head (--head gated; not adopted)="
         f"{HERE / 'reports' / 'loco_specmon_gated_head.json'}",
+        "the rerun's fold networks, with the multinomial stats head (--head multinomial; not shipped)="
+        f"{HERE / 'reports' / 'loco_specmon_multinomial_head.json'}",
         f"paper baseline network={HERE / 'reports' / 'loco_baseline.json'}"]
     for spec in specs:
         name, path = spec.split("=", 1)
@@ -977,8 +1022,9 @@ def main(argv: list[str] | None = None) -> None:
     trained = json.loads(tpath.read_text()) if tpath.is_file() else None
     ppath = args.loco.with_name("feature_probe.json")
     probe = json.loads(ppath.read_text()) if ppath.is_file() else None
+    refit = json.loads(args.refit.read_text()) if args.refit.is_file() else None
     args.out.write_text(render(meta, train, loco, rows, args.model.stat().st_size / 1024, memory,
-                               kfold, trained, probe))
+                               kfold, trained, probe, refit))
     print(args.out)
 
 

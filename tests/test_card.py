@@ -68,6 +68,34 @@ def test_a_network_alone_row_not_adopted_is_compared_with_the_network_alone() ->
     assert 'against the row "network alone, rerun"' in note and "the mean AUC by -0.020" in note
 
 
+def test_a_row_that_passes_but_is_not_shipped_says_so_and_validation_says_why() -> None:
+    def rep(ba: float, auc: float, worse_auc: float) -> dict:
+        return {"mean_over_corpora": {"balanced_accuracy": ba, "min_balanced_accuracy": 0.5,
+                                      "roc_auc": auc},
+                "conditioned_mean_over_corpora": {"roc_auc": worse_auc}}
+
+    shipped = rep(0.63, 0.73, 0.68)
+    rows = [("shipped recipe", shipped), ("a head (not shipped)", rep(0.64, 0.74, 0.69))]
+    assert card.not_adopted_note(shipped, rows).endswith("it would be adopted.")
+    rows[1] = ("a head (not shipped)", rep(0.64, 0.72, 0.69))
+    assert card.not_adopted_note(shipped, rows).endswith("it fails: the mean AUC fell.")
+
+    def train(form: str | None, fused: float) -> dict:
+        head = {"C": 0.1, "grid": [{"C": 0.01, "val_auc_fused": 0.9, "val_auc_head": 0.9,
+                                    "val_auc_fused_unseen_corpus": 0.9},
+                                   {"C": 0.1, "val_auc_fused": fused, "val_auc_head": 0.7,
+                                    "val_auc_fused_unseen_corpus": 0.65}]}
+        if form:
+            head["form"] = form
+        return {"fit": {"stats_head": head}, "minutes": 19.0, "peak_rss_mb": 6000}
+
+    assert card.refit_note(train(None, 0.80), None) == ""
+    note = card.refit_note(train(None, 0.80), train("multinomial", 0.79))
+    assert "0.790 against the shipped linear head's 0.800" in note  # the chosen C's row, not the best
+    assert note.endswith("prefers the linear head, so the multinomial head is not shipped.")
+    assert card.refit_note(train(None, 0.80), train("multinomial", 0.81)).endswith("prefers it.")
+
+
 def test_a_row_on_reused_networks_is_compared_with_the_row_on_the_same_networks() -> None:
     def rep(auc: float, networks: str | None) -> dict:
         fit = {"network_from": f"runs/{networks}/ased.tflite"} if networks else {}
@@ -83,6 +111,12 @@ def test_a_row_on_reused_networks_is_compared_with_the_row_on_the_same_networks(
     assert 'against the row "other networks, linear head"' in note and "the mean AUC by +0.020" in note
     rows[1] = ("third networks, linear head", rep(0.70, "third-net"))  # none on the same networks
     assert 'against the row' not in card.not_adopted_note(shipped, rows)
+    # the run that trained the networks a row reuses (same fold networks, by hash) is its pair
+    trained = rep(0.71, None)
+    for r in (trained, rows[2][1]):
+        r["per_corpus"]["ased"]["model_sha256"] = {"ased.tflite": "h1"}
+    rows.insert(2, ("the run that trained them", trained))
+    assert 'against the row "the run that trained them"' in card.not_adopted_note(shipped, rows)
 
 
 def test_the_separation_table_comes_from_the_first_report_with_fold_scores() -> None:
