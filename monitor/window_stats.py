@@ -1,4 +1,4 @@
-"""Statistics of one normalized window, and the linear head that turns them into a second opinion.
+"""Statistics of one normalized window, and the head that turns them into a second opinion.
 
 The CNN learns what it finds in the training corpora, much of it their recording chains. A linear
 model on coarse statistics of the same window carries to unseen corpora better, and the two
