@@ -383,7 +383,8 @@ def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
         # one that reused them from the same folder, else the one that trained them.
         kind = [(nm, rep) for nm, rep in rows if not screened(nm) and head(rep) == head(r)]
         kind = ([x for x in kind if _networks(x[1]) and _networks(x[1]) == _networks(r)]
-                or [x for x in kind if _networks(r) and _network_hashes(x[1]) == _network_hashes(r)]
+                or [x for x in kind if _networks(r) and all(_network_hashes(r).values())
+                    and _network_hashes(x[1]) == _network_hashes(r)]
                 or kind)
         ref_name, ref = next((x for x in kind if rule(x[1]) == rule(r)), kind[0] if kind else ("", loco))
         m, worse = ref["mean_over_corpora"], ref.get("conditioned_mean_over_corpora") or {}
@@ -410,17 +411,25 @@ def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
 def refit_note(train: dict, refit: dict | None) -> str:
     """What the shipped network's own validation speakers say of another head form fit on it (a
     head-only refit: model.train --network-from --head): they, not the test folds, choose."""
-    if refit is None:
-        return ""
+    name = "specmon.tflite"
+    if refit is None or refit.get("model_sha256", {}).get(name) != train["model_sha256"].get(name):
+        return ""  # none, or fit on another network than the shipped one
 
-    def chosen(fit: dict) -> dict:
+    def chosen(fit: dict) -> dict | None:
         head = fit["stats_head"]
-        return next(g for g in head["grid"] if g["C"] == head["C"])
+        return next((g for g in head.get("grid", []) if g["C"] == head["C"]), None)
+
+    def form_of(fit: dict) -> str:
+        head = fit["stats_head"]  # reports before the forms had only a "gated" flag
+        return head.get("form") or ("gated" if head.get("gated") else "linear")
 
     a, b = chosen(train["fit"]), chosen(refit["fit"])
-    shipped = train["fit"]["stats_head"].get("form", "linear")
-    form = refit["fit"]["stats_head"].get("form", "linear")
+    if a is None or b is None:
+        return ""
+    shipped, form = form_of(train["fit"]), form_of(refit["fit"])
     better = b["val_auc_fused"] > a["val_auc_fused"]
+    keys = ("val_auc_fused", "val_auc_head", "val_auc_fused_unseen_corpus")
+    agree = sum((b[k] > a[k]) == better for k in keys)
     return (f" Fit on the shipped network itself (`model.train --network-from --head {form}`, "
             f"{refit['minutes']:g} min, peak RSS {refit['peak_rss_mb']} MB), the {form} head's "
             f"fused AUC on the shipped model's validation speakers is {b['val_auc_fused']:.3f} "
@@ -428,8 +437,8 @@ def refit_note(train: dict, refit: dict | None) -> str:
             f"{b['val_auc_head']:.3f} against {a['val_auc_head']:.3f}; each validation corpus "
             f"scored by a head fit without it {b['val_auc_fused_unseen_corpus']:.3f} against "
             f"{a['val_auc_fused_unseen_corpus']:.3f}). Validation, where the recipe's choices are "
-            "made, " + ("prefers it." if better else
-                        f"prefers the {shipped} head, so the {form} head is not shipped."))
+            f"made, prefers the {form if better else shipped} head by {agree} of these 3 figures"
+            + ("." if better else f", so the {form} head is not shipped."))
 
 
 def _networks(rep: dict) -> set[str]:

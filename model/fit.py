@@ -54,7 +54,7 @@ class Recipe:
     augment: str = "all"
     emotion_weight: dict = field(default_factory=lambda: {"sadness": 2.0})
     arousal_balance: bool = True  # happiness and surprise get half of the non-negative draws
-    stats_head: bool = True  # fuse a linear head on window statistics (model/stats_head.py)
+    stats_head: bool = True  # fuse a head on window statistics (model/stats_head.py)
     prosody: bool = True  # the head also takes the window's prosody (monitor/prosody.py)
     head: str = "linear"  # HEADS: the stats head's form (model/stats_head.py fit_head)
     threshold_rule: str = "unseen_corpus"  # THRESHOLD_RULES: how validation picks the threshold
@@ -336,9 +336,8 @@ class EarlierNetwork:
 def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Recipe) -> EarlierNetwork:
     """Check an earlier network: both files, the float32 sidecar, its run record (a LOCO fold result
     or a training report, also one of a head-only refit) naming the int8 file's hash, the same
-    validation speakers (else they
-    would have trained it), the same architecture and seed. SpecmonError naming the file
-    otherwise."""
+    validation speakers (else they would have trained it), the same architecture and seed.
+    SpecmonError naming the file otherwise."""
     f32 = float_model_path(src)
     for p in (src, f32, record):
         if not p.is_file():

@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--network-from", type=Path, default=None, help="keep this earlier int8 "
                     "network (and its -float32 beside it); fit only the stats head and threshold")
     ap.add_argument("--network-report", type=Path, default=None, help="the training report of "
-                    "--network-from, carried into the new report (its run time and memory)")
+                    "--network-from (or of a head-only refit of it), carried into the new report "
+                    "(its run time and memory)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--speakers", default=None, help="only these speakers (comma list)")
     ap.add_argument("--max-clips", type=int, default=0, help="at most this many clips per "

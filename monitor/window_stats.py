@@ -122,12 +122,15 @@ class Linear:
 
     @classmethod
     def from_dict(cls, d: dict) -> Linear:
-        return cls(np.asarray(d["coef"], np.float64), float(d["intercept"]))
+        coef = np.asarray(d["coef"], np.float64)
+        if coef.ndim != 1:
+            raise ValueError("stats head has coefficients that are not one flat list")
+        return cls(coef, float(d["intercept"]))
 
 
 @dataclass
 class StatsHead:
-    """Standardize, then a logistic regression: window statistics -> logit of P(negative).
+    """Standardize, then logistic regression: window statistics -> logit of P(negative).
 
     Gated (`gate` and `low` set): valence sounds different at high and at low arousal (an angry
     voice against a happy one, a sad voice against a calm one), so a gate gives P(high arousal)
@@ -184,8 +187,13 @@ class StatsHead:
                              "other way round")
         mean, scale = np.asarray(d["mean"], np.float64), np.asarray(d["scale"], np.float64)
         if "emotions" in d:
+            if any(k in d for k in ("coef", "intercept", "gate", "low")):
+                raise ValueError("stats head has both regressions per emotion and a single one")
+            if not isinstance(d["emotions"], dict) or not isinstance(d.get("negative"), list):
+                raise ValueError("stats head's emotions must be an object of regressions and its "
+                                 "negative emotions a list")
             emotions = {str(e): Linear.from_dict(f) for e, f in d["emotions"].items()}
-            negative = tuple(str(e) for e in d.get("negative", ()))
+            negative = tuple(str(e) for e in d["negative"])
             if not set(negative) < set(emotions) or not negative:
                 raise ValueError("stats head's negative emotions must be some, not all, of its "
                                  f"emotions ({', '.join(emotions)})")
@@ -193,8 +201,12 @@ class StatsHead:
                        negative=negative)
             parts = list(emotions.values())
         else:
+            if "negative" in d:
+                raise ValueError("stats head names negative emotions but has no regression per "
+                                 "emotion")
             gated = "gate" in d
-            head = cls(mean, scale, np.asarray(d["coef"], np.float64), float(d["intercept"]),
+            one = Linear.from_dict(d)
+            head = cls(mean, scale, one.coef, one.intercept,
                        float(d.get("C", 0)), Linear.from_dict(d["gate"]) if gated else None,
                        Linear.from_dict(d["low"]) if gated else None)
             parts = [Linear(head.coef, head.intercept)] + ([head.gate, head.low] if gated else [])

@@ -80,20 +80,29 @@ def test_a_row_that_passes_but_is_not_shipped_says_so_and_validation_says_why() 
     rows[1] = ("a head (not shipped)", rep(0.64, 0.72, 0.69))
     assert card.not_adopted_note(shipped, rows).endswith("it fails: the mean AUC fell.")
 
-    def train(form: str | None, fused: float) -> dict:
+    def train(form: str | None, fused: float, network: str = "n1") -> dict:
         head = {"C": 0.1, "grid": [{"C": 0.01, "val_auc_fused": 0.9, "val_auc_head": 0.9,
                                     "val_auc_fused_unseen_corpus": 0.9},
                                    {"C": 0.1, "val_auc_fused": fused, "val_auc_head": 0.7,
                                     "val_auc_fused_unseen_corpus": 0.65}]}
         if form:
             head["form"] = form
-        return {"fit": {"stats_head": head}, "minutes": 19.0, "peak_rss_mb": 6000}
+        return {"fit": {"stats_head": head}, "minutes": 19.0, "peak_rss_mb": 6000,
+                "model_sha256": {"specmon.tflite": network}}
 
     assert card.refit_note(train(None, 0.80), None) == ""
     note = card.refit_note(train(None, 0.80), train("multinomial", 0.79))
     assert "0.790 against the shipped linear head's 0.800" in note  # the chosen C's row, not the best
-    assert note.endswith("prefers the linear head, so the multinomial head is not shipped.")
-    assert card.refit_note(train(None, 0.80), train("multinomial", 0.81)).endswith("prefers it.")
+    assert note.endswith("prefers the linear head by 3 of these 3 figures, so the multinomial head "
+                         "is not shipped.")
+    assert card.refit_note(train(None, 0.80), train("multinomial", 0.81)).endswith(
+        "prefers the multinomial head by 1 of these 3 figures.")
+    # a refit of another network than the shipped one (a stale report) says nothing
+    assert card.refit_note(train(None, 0.80), train("multinomial", 0.79, "n2")) == ""
+    # an older report knew only a gated flag
+    old = train(None, 0.79)
+    old["fit"]["stats_head"]["gated"] = True
+    assert "the gated head's fused AUC" in card.refit_note(train(None, 0.80), old)
 
 
 def test_a_row_on_reused_networks_is_compared_with_the_row_on_the_same_networks() -> None:
@@ -117,6 +126,8 @@ def test_a_row_on_reused_networks_is_compared_with_the_row_on_the_same_networks(
         r["per_corpus"]["ased"]["model_sha256"] = {"ased.tflite": "h1"}
     rows.insert(2, ("the run that trained them", trained))
     assert 'against the row "the run that trained them"' in card.not_adopted_note(shipped, rows)
+    del trained["per_corpus"]["ased"]["model_sha256"], rows[3][1]["per_corpus"]["ased"]["model_sha256"]
+    assert 'against the row' not in card.not_adopted_note(shipped, rows)  # no hashes: no pair
 
 
 def test_the_separation_table_comes_from_the_first_report_with_fold_scores() -> None:

@@ -178,6 +178,32 @@ def test_a_multinomial_head_without_a_proper_negative_side_is_refused_in_one_lin
         Scorer(_multinomial_copy(tmp_path, negative))
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"emotions": []}, "emotions must be an object"),
+    ({"negative": "anger"}, "negative emotions a list"),
+    ({"coef": [0.0]}, "both regressions per emotion and a single one"),
+    ({"emotions": {"anger": {"coef": [[0.0, 1.0]], "intercept": 0.0}}}, "not one flat list"),
+])
+def test_a_malformed_multinomial_sidecar_is_refused_in_one_line(tmp_path: Path, change: dict,
+                                                               message: str) -> None:
+    model = _multinomial_copy(tmp_path, ["anger", "sadness"])
+    meta = json.loads(model.with_suffix(".json").read_text())
+    meta["stats_head"].update(change)
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(SpecmonError, match=f"not a valid stats head.*{message}"):
+        Scorer(model)
+
+
+def test_negative_emotions_without_regressions_per_emotion_are_refused(tmp_path: Path) -> None:
+    model = tmp_path / "m.tflite"
+    shutil.copy(DEFAULT_MODEL, model)
+    meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    meta["stats_head"]["negative"] = ["anger"]
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(SpecmonError, match="not a valid stats head.*no regression per emotion"):
+        Scorer(model)
+
+
 @pytest.mark.parametrize("drop", ["gate", "low"])
 def test_a_gated_head_missing_a_part_is_refused_in_one_line(tmp_path: Path, drop: str) -> None:
     model, _ = _gated_copy(tmp_path)
