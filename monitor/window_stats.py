@@ -209,7 +209,7 @@ class StatsHead:
             head = cls(mean, scale, one.coef, one.intercept,
                        float(d.get("C", 0)), Linear.from_dict(d["gate"]) if gated else None,
                        Linear.from_dict(d["low"]) if gated else None)
-            parts = [Linear(head.coef, head.intercept)] + ([head.gate, head.low] if gated else [])
+            parts = [one] + ([head.gate, head.low] if gated else [])
         n = int(d["statistics"])
         sizes = [len(head.mean), len(head.scale)] + [len(f.coef) for f in parts]
         if n not in HEAD_SIZES or set(sizes) != {n}:
