@@ -139,6 +139,21 @@ def with_corpus_adversary(model, corpora: int, hidden: int = 64):
     return keras.Model(model.input, [model.output, out], name=f"{model.name}_adversarial"), strength
 
 
+def with_emotion_head(model, emotions: int):
+    """A training model: `model` with a second output, the logits of a softmax over the training
+    emotions from its last hidden layer (multi-task learning). The label alone lets the network
+    map anger and sadness, or happiness and calm, to the same side by whatever cue is cheapest
+    (loudness); naming the emotion asks the shared layers to tell each from each other one, which
+    is what separates happy from angry speech. `model` keeps its own input and output and is what
+    is exported; the emotion classifier exists only in training."""
+    import keras
+    from keras import layers
+
+    features = [layer for layer in model.layers if isinstance(layer, layers.Dense)][-2].output
+    out = layers.Dense(emotions, name="emotion")(features)  # logits
+    return keras.Model(model.input, [model.output, out], name=f"{model.name}_multitask")
+
+
 ARCHITECTURES = {"specmon": build_cnn, "specmon-centered": build_centered, "v1": build_v1,
                  "baseline": build_baseline}
 

@@ -393,6 +393,7 @@ class BalancedSampler:
             raise SpecmonError("no speaker has both negative and non-negative clips to train on")
         self.languages = sorted(self.tree)
         self.corpora = sorted({s.corpus for g in by_speaker.values() for s in g})
+        self.emotions = sorted({s.emotion for g in by_speaker.values() for s in g})
 
     def describe(self) -> dict:
         return {"languages": self.languages,

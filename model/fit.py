@@ -62,6 +62,7 @@ class Recipe:
     ema: float = 0.0  # > 0: validate and keep the weights' moving average (decay per batch)
     adversary: float = 0.0  # > 0: a corpus classifier through gradient reversal, at this strength
     average_from: int = 0  # > 0: keep the mean of the epoch-end weights from this epoch on
+    emotion_task: float = 0.0  # > 0: also name the emotion (a softmax, training only), this weight
 
     def __post_init__(self) -> None:
         if not self.stats_head and self.threshold_rule == "unseen_corpus":
@@ -83,6 +84,11 @@ class Recipe:
         if self.ema > 0 and self.adversary > 0:
             raise SpecmonError("--ema and --adversary do not combine (the average would cover the "
                                "corpus classifier's weights too)")
+        if self.emotion_task < 0:
+            raise SpecmonError(f"--emotion-task {self.emotion_task}: a weight is 0 or more")
+        if self.emotion_task > 0 and (self.adversary > 0 or self.ema > 0):
+            raise SpecmonError("--emotion-task does not combine with --adversary or --ema (one "
+                               "extra output at a time)")
 
     @property
     def head_prosody(self) -> bool:
@@ -160,15 +166,22 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     total = recipe.epochs * recipe.steps
     sched = keras.optimizers.schedules.CosineDecay(recipe.lr, total, alpha=0.05)
     loss = keras.losses.BinaryCrossentropy(label_smoothing=recipe.label_smoothing)
-    trained, callbacks, corpus_index = model, list(callbacks or []), None
+    trained, callbacks, aux_index, weights = model, list(callbacks or []), None, None
     if recipe.adversary > 0:
         from model.cnn import with_corpus_adversary
 
         trained, strength = with_corpus_adversary(model, len(sampler.corpora))
-        corpus_index = {c: i for i, c in enumerate(sampler.corpora)}
+        aux_index = {c: i for i, c in enumerate(sampler.corpora)}
         callbacks.append(adversary_ramp(strength, recipe.adversary, total))
         loss = [loss, keras.losses.SparseCategoricalCrossentropy(from_logits=True)]
-    trained.compile(optimizer=keras.optimizers.Adam(sched), loss=loss)
+    elif recipe.emotion_task > 0:
+        from model.cnn import with_emotion_head
+
+        trained = with_emotion_head(model, len(sampler.emotions))
+        aux_index = {e: i for i, e in enumerate(sampler.emotions)}
+        loss = [loss, keras.losses.SparseCategoricalCrossentropy(from_logits=True)]
+        weights = [1.0, recipe.emotion_task]
+    trained.compile(optimizer=keras.optimizers.Adam(sched), loss=loss, loss_weights=weights)
     best = {"auc": -1.0, "epoch": 0, "weights": None}
     history = []
     t0 = time.time()
@@ -183,12 +196,13 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
 
         def batches():
             while True:
-                x, y, _emo, corpora = pending.pop(0).result()
+                x, y, emotions, corpora = pending.pop(0).result()
                 pending.append(submit())
-                if corpus_index is None:
+                if aux_index is None:
                     yield x[..., None], y
-                else:
-                    yield x[..., None], (y, np.array([corpus_index[c] for c in corpora]))
+                else:  # the second output's target: the corpus (adversary) or the emotion
+                    aux = corpora if recipe.adversary > 0 else emotions
+                    yield x[..., None], (y, np.array([aux_index[a] for a in aux]))
 
         stream = batches()
         average = weight_average(recipe.ema) if recipe.ema > 0 else None
@@ -198,7 +212,7 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
         for ep in range(recipe.epochs):
             h = trained.fit(stream, steps_per_epoch=recipe.steps, epochs=1, verbose=0,
                             callbacks=callbacks or None)
-            # With the adversary the total adds the corpus classifier's loss: report the label's.
+            # With a second output the total adds its loss: report the label's.
             losses = h.history.get("p_negative_loss", h.history["loss"])
             current = model.get_weights() if average or mean else None
             if mean is not None and ep + 1 >= recipe.average_from:

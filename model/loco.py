@@ -330,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--average-from", type=int, default=Recipe.average_from, help="train every "
                     "epoch and keep the mean of the weights at the end of each epoch from this one "
                     "on, instead of the best validation epoch (0: off)")
+    ap.add_argument("--emotion-task", type=float, default=Recipe.emotion_task, help="also train "
+                    "the network to name the emotion (a softmax on its last hidden layer, in "
+                    "training only) with this weight in the loss (0: none)")
     ap.add_argument("--folds", default=None, help="only these held-out corpora (comma list)")
     ap.add_argument("--speakers-per-corpus", type=int, default=0, help="at most this many speakers "
                     "of each corpus (0: all), for quick runs")
@@ -366,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                         prosody=not args.no_prosody,
                         head=args.head, threshold_rule=args.threshold_rule,
                         seed=args.seed, ema=args.ema, adversary=args.adversary,
+                        emotion_task=args.emotion_task,
                         min_epoch=args.min_epoch, average_from=args.average_from)
         from model.augment import Augment
         from model.cnn import builder

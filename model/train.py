@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--network-report", type=Path, default=None, help="the training report of "
                     "--network-from (or of a head-only refit of it), carried into the new report "
                     "(its run time and memory)")
+    ap.add_argument("--emotion-task", type=float, default=Recipe.emotion_task, help="also train "
+                    "the network to name the emotion (a softmax on its last hidden layer, in "
+                    "training only) with this weight in the loss (0: none)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--speakers", default=None, help="only these speakers (comma list)")
     ap.add_argument("--max-clips", type=int, default=0, help="at most this many clips per "
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         clips = subset(clips, 0, args.max_clips)
         recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
                         stats_head=not args.no_stats_head, prosody=not args.no_prosody,
-                        head=args.head,
+                        head=args.head, emotion_task=args.emotion_task,
                         threshold_rule=args.threshold_rule, seed=args.seed)
         val_spk = validation_speakers(clips, seed=args.seed)
         train = [c for c in clips if c.speaker not in val_spk]
