@@ -251,6 +251,9 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
     (["--augment", "wobble"], "unknown augmentation(s) wobble"),
     (["--min-epoch", "2"], "--min-epoch 2 is not between 1 and --epochs 1"),
     (["--ema", "0.99", "--adversary", "0.3"], "--ema and --adversary do not combine"),
+    (["--emotion-task", "0.5", "--adversary", "0.3"],
+     "--emotion-task does not combine with --adversary or --ema"),
+    (["--emotion-task", "-1"], "--emotion-task -1.0: a weight is 0 or more"),
     (["--average-from", "2"], "--average-from 2 is not between 1 and --epochs 1"),
     (["--head", "forest"], "--head 'forest': choose linear, gated or multinomial"),
     (["--average-from", "1", "--ema", "0.99"], "--average-from and --ema do not combine"),
@@ -504,6 +507,37 @@ def test_fit_with_average_from_trains_every_epoch_and_keeps_the_mean(speech_dir:
     kept = model.get_weights()[0]
     assert np.allclose(kept, (seen[1][0] + seen[2][0]) / 2, atol=1e-6)
     assert not np.allclose(kept, seen[2][0])
+
+
+def test_emotion_task_names_the_training_emotions_with_its_weight_in_the_loss(
+        speech_dir: Path) -> None:
+    """With --emotion-task the network trains with a second output, a softmax over the training
+    emotions, whose loss counts at the given weight; the history reports the label's loss, and
+    the kept network has its one output."""
+    import keras
+
+    from model.fit import Recipe, fit
+
+    clips = subset([c for c in read_manifest(speech_dir / "manifest.csv")
+                    if c.speaker in {"emodb-08", "emodb-10", "emodb-11"}], 0, 2)
+    audio = load_all(clips)
+    train = [c for c in clips if c.speaker != "emodb-11"]
+    val = [c for c in clips if c.speaker == "emodb-11"]
+    logs_seen, outputs = [], []
+
+    class Watch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            logs_seen.append(dict(logs))
+            outputs.append([o.shape[-1] for o in self.model.outputs])
+
+    model, info, _, _ = fit(train, val, audio, Recipe(epochs=2, steps=2, stats_head=False,
+                                                      emotion_task=0.5), callbacks=[Watch()])
+    trained_emotions = {c.emotion for c in train} - {"boredom"}
+    assert outputs[0] == [1, len(trained_emotions)] and len(model.outputs) == 1
+    logs = logs_seen[-1]
+    assert logs["loss"] == pytest.approx(logs["p_negative_loss"] + 0.5 * logs["emotion_loss"],
+                                         rel=1e-3)
+    assert info["history"][-1]["loss"] == round(logs["p_negative_loss"], 4)
 
 
 def test_fit_keeps_an_epoch_from_min_epoch_on_and_lets_go_of_its_audio(speech_dir: Path) -> None:
