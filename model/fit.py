@@ -379,12 +379,14 @@ def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Rec
 
 
 def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.ndarray,
-                   recipe: Recipe) -> tuple[dict | None, dict, np.ndarray | None]:
+                   recipe: Recipe, cache: Path | None = None
+                   ) -> tuple[dict | None, dict, np.ndarray | None]:
     """The stats head's sidecar entry (None when the recipe has none), how it was chosen, and the
     validation windows' logits from heads fit without their corpus (only for the unseen_corpus
     threshold rule; else None).
 
-    p_val: the network's scores of the labelled validation windows.
+    p_val: the network's scores of the labelled validation windows. cache: a folder for the
+    training windows' head inputs (model.stats_head.stream_stats).
     """
     if not recipe.stats_head:
         return None, {}, None
@@ -394,7 +396,7 @@ def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.nda
     choice = choose_head(build_streams(train, audio, recipe.seed), vws, p_val,
                          recipe.emotion_weight, recipe.seed, recipe.head_prosody,
                          unseen_corpus=recipe.threshold_rule == "unseen_corpus",
-                         form=recipe.head)
+                         form=recipe.head, cache=cache)
     info = {**choice.info, "seconds": round(time.time() - t0, 1)}
     log(f"stats head ({recipe.head}): C {choice.head.c}, validation AUC network "
         f"{info.get('val_auc_network')} -> fused {info['val_auc_fused']}")

@@ -133,8 +133,10 @@ def component_aucs(y: np.ndarray, net: np.ndarray, head: np.ndarray | None) -> d
 
 
 def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, recipe: Recipe,
-             work: Path, earlier: EarlierNetwork | None = None) -> dict:
-    """Train on `train` (validation speakers inside it), score the unseen `test` clips."""
+             work: Path, earlier: EarlierNetwork | None = None, head_cache: Path | None = None
+             ) -> dict:
+    """Train on `train` (validation speakers inside it), score the unseen `test` clips
+    (`head_cache`: a folder for the stats head's training inputs, model.stats_head.stream_stats)."""
     t0 = time.time()
     val_spk = validation_speakers(train, seed=recipe.seed)
     tr = [c for c in train if c.speaker not in val_spk]
@@ -153,7 +155,7 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
         vws = all_windows(build_streams(va, audio, recipe.seed), recipe.head_prosody)
         p_val = earlier.validation_scores(vws)
     meta = {"fold": corpus, "recipe": recipe.to_dict()}
-    head, info["stats_head"], unseen = stats_head_for(tr, audio, vws, p_val, recipe)
+    head, info["stats_head"], unseen = stats_head_for(tr, audio, vws, p_val, recipe, head_cache)
     if head:
         meta["stats_head"] = head
     if earlier is not None:
@@ -354,6 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--networks-from", type=Path, default=None, help="reuse each fold's network "
                     "from this earlier --work folder (same protocol); fit only the stats head and "
                     "threshold again")
+    ap.add_argument("--head-cache", type=Path, default=None, help="keep the stats head's "
+                    "training inputs in this folder and reuse them: they do not depend on the "
+                    "network, so every later run on the same folds (any network, any head) skips "
+                    "most of a head's fit; keyed by the audio, the options and the code")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--kfold", type=int, default=0, help="speaker-independent k-fold instead of "
                     "leave-one-corpus-out (the second view)")
@@ -400,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
             audio = load_all(clips)
             for i, (corpus, train, test) in enumerate(todo):
                 log(f"fold {i + 1}/{len(todo)}: held out {corpus} ({len(test)} clips)")
-                rep = run_fold(corpus, train, test, audio, recipe, args.work, earlier.get(corpus))
+                rep = run_fold(corpus, train, test, audio, recipe, args.work, earlier.get(corpus),
+                               args.head_cache)
                 rep["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
                 (args.work / f"{corpus}.result.json").write_text(json.dumps(rep, indent=2) + "\n")
                 w = rep["int8"]["windows"]

@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--emotion-task", type=float, default=Recipe.emotion_task, help="also train "
                     "the network to name the emotion (a softmax on its last hidden layer, in "
                     "training only) with this weight in the loss (0: none)")
+    ap.add_argument("--head-cache", type=Path, default=None, help="keep the stats head's "
+                    "training inputs in this folder and reuse them (they do not depend on the "
+                    "network; keyed by the audio, the options and the code)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--speakers", default=None, help="only these speakers (comma list)")
     ap.add_argument("--max-clips", type=int, default=0, help="at most this many clips per "
@@ -132,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                 "recipe": recipe.to_dict(), "best_epoch": info["best_epoch"],
                 "target": "P(negative): anger, sadness, fear, disgust against neutral, calm, "
                           "happiness, surprise"}
-        head, info["stats_head"], unseen = stats_head_for(train, audio, vws, p_val, recipe)
+        head, info["stats_head"], unseen = stats_head_for(train, audio, vws, p_val, recipe,
+                                                               args.head_cache)
         if head:
             meta["stats_head"] = head
         if earlier is not None:

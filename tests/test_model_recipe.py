@@ -132,7 +132,7 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
     p = subprocess.run(
         [sys.executable, "-m", "model.loco", "--manifest", str(speech_dir / "manifest.csv"),
          "--work", str(work), "--speakers-per-corpus", "2", *MANIFEST_ARGS, "--folds",
-         "korean,tess"],
+         "korean,tess", "--head-cache", str(tmp_path / "cache")],
         capture_output=True, text=True, timeout=900,
     )
     assert p.returncode == 0, p.stderr[-3000:]
@@ -172,14 +172,18 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
         assert head["C"] in (0.01, 0.1, 1.0) and head["train_windows"] > 0
         assert json.loads((work / f"{corpus}.json").read_text())["stats_head"]["C"] == head["C"]
     # a network reused from an earlier run is not trained again, only its head and threshold
+    cached = sorted((tmp_path / "cache").iterdir())
     work2 = tmp_path / "reuse"
     p = subprocess.run(
         [sys.executable, "-m", "model.loco", "--manifest", str(speech_dir / "manifest.csv"),
          "--work", str(work2), "--speakers-per-corpus", "2", *MANIFEST_ARGS, "--folds", "korean",
-         "--networks-from", str(work), "--threshold-rule", "unseen_corpus", "--head", "multinomial"],
+         "--networks-from", str(work), "--threshold-rule", "unseen_corpus", "--head", "multinomial",
+         "--head-cache", str(tmp_path / "cache")],
         capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "epoch" not in p.stderr and "stats head" in p.stderr
+    # ... its head's training inputs from the cache the first run filled (one entry a fold)
+    assert len(cached) == 2 and sorted((tmp_path / "cache").iterdir()) == cached
     again = json.loads((work2 / "korean.result.json").read_text())
     assert again["model_sha256"] == rep["per_corpus"]["korean"]["model_sha256"]
     assert again["fit"]["network_from"] == str(work / "korean.tflite")
@@ -192,6 +196,29 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
     assert again["fit"]["stats_head"]["form"] == "multinomial"
     assert {"emotions", "negative"} <= set(json.loads((work2 / "korean.json").read_text())["stats_head"])
     assert again["int8"]["windows"]["balanced_accuracy"] is not None
+
+
+def test_head_inputs_cache_returns_what_it_computed_and_keys_on_the_audio(
+        tmp_path: Path, speech_dir: Path) -> None:
+    """stream_stats with a cache gives exactly what it computes without one, reads it back on the
+    next call instead of computing, and a stream with other audio gets another entry."""
+    from model.dataset import build_streams
+    from model.stats_head import stream_stats
+
+    clips = subset([c for c in read_manifest(speech_dir / "manifest.csv")
+                    if c.speaker == "emodb-11"], 0, 1)
+    streams = build_streams(clips, load_all(clips))
+    x, meta = stream_stats(streams, prosody=False)
+    cx, cmeta = stream_stats(streams, prosody=False, cache=tmp_path)
+    assert np.array_equal(cx, x) and cx.dtype == x.dtype
+    for k in ("corpus", "emotion", "y"):
+        assert np.array_equal(cmeta[k], meta[k])
+    (entry,) = list(tmp_path.iterdir())
+    np.savez(entry, x=x + 1.0, **meta)  # what the next call returns is what the cache holds
+    assert np.array_equal(stream_stats(streams, prosody=False, cache=tmp_path)[0], x + 1.0)
+    streams[0].audio = streams[0].audio * 0.5
+    stream_stats(streams, prosody=False, cache=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 2
 
 
 def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: Path) -> None:
