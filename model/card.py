@@ -1012,6 +1012,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{HERE / 'reports' / 'loco_specmon_network_steps256.json'}",
         "network alone, the mean of the weights of epochs 7-14 instead of the best validation epoch "
         f"(not adopted)={HERE / 'reports' / 'loco_specmon_network_average7.json'}",
+        "network alone, also trained to name the emotion (a softmax over the training emotions "
+        "beside its output, weight 0.5; not adopted)="
+        f"{HERE / 'reports' / 'loco_specmon_network_emotion_task.json'}",
         "the fold networks of the twice-the-batches screen, with the linear stats head (reference "
         f"for the gated head)={HERE / 'reports' / 'loco_specmon_steps256_linear_head.json'}",
         "the same fold networks, with the arousal-gated stats head (--head gated; not adopted)="
