@@ -297,7 +297,16 @@ def head_run(train: dict) -> str:
            f"`{train['git_commit'][:12]}`) in {train['minutes']} min, peak RSS "
            f"{train['peak_rss_mb']} MB" if "network_training" in fit
            else f"; fitting the stats head took {h['seconds']:.0f} s of it")
+    if h.get("inputs_cached"):  # --head-cache: the inputs' computation is not in that time
+        how += " (its training inputs read from an earlier run's cache)"
     return how
+
+
+def cached_note(loco: dict) -> str:
+    """Which folds read their stats head's inputs from an earlier run (`--head-cache`)."""
+    cached = loco.get("head_inputs_cached_folds") or []
+    return (f" (the stats head's training inputs of {', '.join(cached)} read from an earlier run's "
+            "cache, their computation not counted)" if cached else "")
 
 
 def prosody_note(loco: dict) -> str:
@@ -940,8 +949,8 @@ for neutral against negative on unseen speakers of its own corpus; the rows abov
 ## Provenance
 - LOCO report `reports/loco_{rec['arch']}.json`: commit `{loco['git_commit'][:12]}`, manifest SHA-256
   `{loco['manifest_sha256'][:16]}…`, {loco['machine']['cores']} cores ({loco['machine']['cpu']}),
-  {loco['fold_minutes_total']} min of fold time; the largest fold process (a process runs several
-  folds) peaked at {loco['peak_rss_mb']} MB.
+  {loco['fold_minutes_total']} min of fold time{cached_note(loco)}; the largest fold process (a
+  process runs several folds) peaked at {loco['peak_rss_mb']} MB.
 - Fold runs by commit: {commits}.{trained_note(loco, trained)}
 - Fold int8 models (SHA-256): {hashes}.
 - Shipped model: network trained at commit `{net_run['git_commit'][:12]}`{head_commit(train)},

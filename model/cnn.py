@@ -141,11 +141,14 @@ def with_corpus_adversary(model, corpora: int, hidden: int = 64):
 
 def with_emotion_head(model, emotions: int):
     """A training model: `model` with a second output, the logits of a softmax over the training
-    emotions from its last hidden layer (multi-task learning). The label alone lets the network
-    map anger and sadness, or happiness and calm, to the same side by whatever cue is cheapest
-    (loudness); naming the emotion asks the shared layers to tell each from each other one, which
-    is what separates happy from angry speech. `model` keeps its own input and output and is what
-    is exported; the emotion classifier exists only in training."""
+    emotions from its last hidden layer (multi-task learning). `model` keeps its own input and
+    output and is what is exported; the emotion classifier exists only in training.
+
+    The hypothesis it tested: the label alone lets the network put anger and sadness, or happiness
+    and calm, on one side by whatever cue is cheapest (loudness), and naming the emotion would make
+    the shared layers tell each from each other one. Under LOCO (weight 0.5) the network alone
+    lost 0.044 of mean AUC, while its in-corpus validation AUC barely moved: the emotion
+    categories it learned are the training corpora's own. Not adopted."""
     import keras
     from keras import layers
 

@@ -137,7 +137,7 @@ def corpus_features(clips: list[Clip], seed: int = 0, sm=None, network: Path | N
     audio = load_all(clips)
     for i, s in enumerate(build_streams(clips, audio, seed)):
         x = loop_to_window(s.audio)
-        # Training copies: a condition per corpus and stream (29, as stats_head.stream_stats). The
+        # Training copies: a condition per corpus and stream (29, as head_inputs.stream_stats). The
         # test view: loco.conditioned's seed and stream order, so the LOCO report's own condition.
         train_rng = np.random.default_rng([seed, 29, zlib.crc32(s.corpus.encode()), i])
         views = {"": x, "t_": recording_condition(x, train_rng),

@@ -84,8 +84,8 @@ class Recipe:
         if self.ema > 0 and self.adversary > 0:
             raise SpecmonError("--ema and --adversary do not combine (the average would cover the "
                                "corpus classifier's weights too)")
-        if self.emotion_task < 0:
-            raise SpecmonError(f"--emotion-task {self.emotion_task}: a weight is 0 or more")
+        if not 0 <= self.emotion_task < float("inf"):  # NaN fails too
+            raise SpecmonError(f"--emotion-task {self.emotion_task}: a weight is a number, 0 or more")
         if self.emotion_task > 0 and (self.adversary > 0 or self.ema > 0):
             raise SpecmonError("--emotion-task does not combine with --adversary or --ema (one "
                                "extra output at a time)")
@@ -378,6 +378,16 @@ def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Rec
     return EarlierNetwork(src, f32, rec)
 
 
+def check_head_cache(folder: Path, recipe: Recipe) -> Path:
+    """`--head-cache`'s folder, created and checked before any long work (SpecmonError, one line)."""
+    if not recipe.stats_head:
+        raise SpecmonError("--head-cache keeps the stats head's inputs, and --no-stats-head has no "
+                           "head")
+    from model.head_inputs import check_cache
+
+    return check_cache(folder)
+
+
 def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.ndarray,
                    recipe: Recipe, cache: Path | None = None
                    ) -> tuple[dict | None, dict, np.ndarray | None]:
@@ -386,7 +396,7 @@ def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.nda
     threshold rule; else None).
 
     p_val: the network's scores of the labelled validation windows. cache: a folder for the
-    training windows' head inputs (model.stats_head.stream_stats).
+    training windows' head inputs (model.head_inputs.stream_stats).
     """
     if not recipe.stats_head:
         return None, {}, None
@@ -396,7 +406,7 @@ def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.nda
     choice = choose_head(build_streams(train, audio, recipe.seed), vws, p_val,
                          recipe.emotion_weight, recipe.seed, recipe.head_prosody,
                          unseen_corpus=recipe.threshold_rule == "unseen_corpus",
-                         form=recipe.head, cache=cache)
+                         form=recipe.head, cache=cache, log=log)
     info = {**choice.info, "seconds": round(time.time() - t0, 1)}
     log(f"stats head ({recipe.head}): C {choice.head.c}, validation AUC network "
         f"{info.get('val_auc_network')} -> fused {info['val_auc_fused']}")

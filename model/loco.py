@@ -51,6 +51,7 @@ from model.fit import (
     EarlierNetwork,
     Recipe,
     best_threshold,
+    check_head_cache,
     earlier_network,
     export_with_threshold,
     fit,
@@ -136,7 +137,7 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
              work: Path, earlier: EarlierNetwork | None = None, head_cache: Path | None = None
              ) -> dict:
     """Train on `train` (validation speakers inside it), score the unseen `test` clips
-    (`head_cache`: a folder for the stats head's training inputs, model.stats_head.stream_stats)."""
+    (`head_cache`: a folder for the stats head's training inputs, model.head_inputs.stream_stats)."""
     t0 = time.time()
     val_spk = validation_speakers(train, seed=recipe.seed)
     tr = [c for c in train if c.speaker not in val_spk]
@@ -382,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
 
         builder(args.arch)  # fail before any decoding
         Augment.from_names(args.augment)
+        if args.head_cache:
+            check_head_cache(args.head_cache, recipe)
         clips = subset(read_manifest(args.manifest), args.speakers_per_corpus, args.max_clips)
         splits = kfold_splits(clips, args.kfold, args.seed) if args.kfold else loco_splits(clips)
         names = [name for name, _, _ in splits]
@@ -423,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
                "recipe": recipe.to_dict(), **provenance(args.manifest), **aggregate(folds),
                "diagnostics": diagnostics(args.work, [f["corpus"] for f in folds]),
                "fold_minutes_total": round(sum(f["minutes"] for f in folds), 1),
+               # --head-cache: folds whose head inputs an earlier run computed (not in their minutes)
+               "head_inputs_cached_folds": sorted(f["corpus"] for f in folds if f.get("fit", {}).get(
+                   "stats_head", {}).get("inputs_cached")),
                "peak_rss_mb": max(f.get("peak_rss_mb", 0) for f in folds),
                "report_minutes": round((time.time() - t0) / 60, 1)}
         path = args.report or args.work / "loco_report.json"

@@ -12,8 +12,6 @@ rule, each validation corpus is also scored by a head fit without it (`unseen_co
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,87 +20,15 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from model.augment import recording_condition
-from model.dataset import Stream, WindowSet, stream_prosody, stream_windows
+from model.dataset import Stream, WindowSet
+from model.head_inputs import stream_stats
 from model.metrics import two_class_corpora
-from monitor.features import loop_to_window
 from monitor.window_stats import Linear, StatsHead, fuse, head_inputs
 
-STRIDE = 62  # frames: a window every ~2 s
 C_GRID = (0.01, 0.1, 1.0)
 # The gated head's high-arousal side (boredom is not trained on). Disgust sits between the two in
 # circumplex studies; it goes with anger, whose loud, tense delivery it shares in these corpora.
 HIGH_AROUSAL = frozenset({"anger", "disgust", "fear", "happiness", "surprise"})
-
-
-# The code the head's inputs come from: a change to any of it makes every cached input stale.
-_INPUT_CODE = ("monitor/window_stats.py", "monitor/prosody.py", "monitor/features.py",
-               "model/augment.py", "model/dataset.py", "model/stats_head.py")
-
-
-def stats_key(streams: list[Stream], stride: int, conditioned: bool, seed: int,
-              prosody: bool) -> str:
-    """A digest of everything `stream_stats` computes from: each labelled stream's audio, corpus,
-    emotion and place in the list (its recording condition is seeded by it), the options, and
-    the source of the code that computes the inputs."""
-    h = hashlib.sha256(repr((stride, conditioned, seed, prosody)).encode())
-    root = Path(__file__).resolve().parent.parent
-    for name in _INPUT_CODE:
-        h.update((root / name).read_bytes())
-    for i, s in enumerate(streams):
-        if s.label is not None:
-            h.update(repr((i, s.corpus, s.emotion, s.audio.dtype.str, len(s.audio))).encode())
-            h.update(np.ascontiguousarray(s.audio).data)
-    return h.hexdigest()
-
-
-def stream_stats(streams: list[Stream], stride: int = STRIDE, conditioned: bool = True,
-                 seed: int = 0, prosody: bool = True, cache: Path | None = None
-                 ) -> tuple[np.ndarray, dict]:
-    """The head's inputs for every window of every labelled stream (window statistics, then the
-    window's prosody when `prosody`), and per-window corpus/emotion/label.
-
-    conditioned: each stream also once more through a random recording condition (microphone, room,
-    noise), so the head does not lean on the training corpora's recording chains.
-    cache: a folder for the result, keyed by `stats_key`. The inputs do not depend on the network,
-    so every run on the same training streams (each LOCO fold of each screen) computes them once;
-    computing them is most of a head's fit.
-    """
-    path = None
-    if cache is not None:
-        path = cache / f"stats-{stats_key(streams, stride, conditioned, seed, prosody)[:32]}.npz"
-        if path.is_file():
-            with np.load(path) as f:
-                return f["x"], {k: f[k] for k in ("corpus", "emotion", "y")}
-    x, meta = _stream_stats(streams, stride, conditioned, seed, prosody)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Renamed when whole: a killed run leaves no torn file, and a run beside it no clash.
-        part = path.with_suffix(f".{os.getpid()}.part.npz")
-        np.savez(part, x=x, **meta)
-        part.replace(path)
-    return x, meta
-
-
-def _stream_stats(streams: list[Stream], stride: int, conditioned: bool, seed: int,
-                  prosody: bool) -> tuple[np.ndarray, dict]:
-    xs, cor, emo, ys = [], [], [], []
-    for i, s in enumerate(streams):
-        if s.label is None:
-            continue
-        x = loop_to_window(s.audio)
-        versions = [x]
-        if conditioned:
-            versions.append(recording_condition(x, np.random.default_rng([seed, 29, i])))
-        for v in versions:
-            windows = stream_windows(v, stride)
-            pros = stream_prosody(v, stride) if prosody else [None] * len(windows)
-            for w, p in zip(windows, pros, strict=True):
-                xs.append(head_inputs(w, p))
-                cor.append(s.corpus)
-                emo.append(s.emotion)
-                ys.append(s.label)
-    return np.stack(xs), {"corpus": np.array(cor), "emotion": np.array(emo), "y": np.array(ys)}
 
 
 def balance_weights(corpus: np.ndarray, y: np.ndarray, emotion: np.ndarray,
@@ -197,19 +123,19 @@ class HeadChoice:
 
 def choose_head(train_streams: list[Stream], vws: WindowSet, p_val: np.ndarray,
                 emotion_weight: dict, seed: int = 0, prosody: bool = True,
-                unseen_corpus: bool = False, form: str = "linear", cache: Path | None = None
-                ) -> HeadChoice:
+                unseen_corpus: bool = False, form: str = "linear", cache: Path | None = None,
+                log=None) -> HeadChoice:
     """Fit one head per regularization in C_GRID; keep the best fused validation AUC.
 
     p_val: the network's scores of the labelled validation windows (vws.y >= 0), in order.
     unseen_corpus: also score the validation windows by heads fit without their corpus (with the
     chosen C), and record each C's fused AUC on those scores (mean over validation corpora).
     form: the head's form (fit_head). cache: a folder for the training windows' inputs
-    (stream_stats).
+    (model.head_inputs.stream_stats); log: where to say what the cache could not do.
     """
     t0 = time.time()
-    x, meta = stream_stats(train_streams, seed=seed, prosody=prosody, cache=cache)
-    took = {"inputs_seconds": round(time.time() - t0, 1)}  # small when the cache had them
+    x, meta, cached = stream_stats(train_streams, seed=seed, prosody=prosody, cache=cache, log=log)
+    took = {"inputs_seconds": round(time.time() - t0, 1), "inputs_cached": cached}
     lab = vws.y >= 0
     yv, cv = vws.y[lab], vws.corpus[lab]
     vx = np.stack([head_inputs(vws.x[i], vws.prosody[i] if prosody else None)

@@ -29,6 +29,7 @@ from model.dataset import (
 from model.fit import (
     THRESHOLD_RULES,
     Recipe,
+    check_head_cache,
     earlier_network,
     export_with_threshold,
     fit,
@@ -71,9 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--network-report", type=Path, default=None, help="the training report of "
                     "--network-from (or of a head-only refit of it), carried into the new report "
                     "(its run time and memory)")
-    ap.add_argument("--emotion-task", type=float, default=Recipe.emotion_task, help="also train "
-                    "the network to name the emotion (a softmax on its last hidden layer, in "
-                    "training only) with this weight in the loss (0: none)")
     ap.add_argument("--head-cache", type=Path, default=None, help="keep the stats head's "
                     "training inputs in this folder and reuse them (they do not depend on the "
                     "network; keyed by the audio, the options and the code)")
@@ -103,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         clips = subset(clips, 0, args.max_clips)
         recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
                         stats_head=not args.no_stats_head, prosody=not args.no_prosody,
-                        head=args.head, emotion_task=args.emotion_task,
+                        head=args.head,
                         threshold_rule=args.threshold_rule, seed=args.seed)
+        if args.head_cache:
+            check_head_cache(args.head_cache, recipe)
         val_spk = validation_speakers(clips, seed=args.seed)
         train = [c for c in clips if c.speaker not in val_spk]
         val = [c for c in clips if c.speaker in val_spk]

@@ -184,6 +184,9 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
     assert "epoch" not in p.stderr and "stats head" in p.stderr
     # ... its head's training inputs from the cache the first run filled (one entry a fold)
     assert len(cached) == 2 and sorted((tmp_path / "cache").iterdir()) == cached
+    assert rep["head_inputs_cached_folds"] == []
+    assert json.loads((work2 / "loco_report.json").read_text())["head_inputs_cached_folds"] == [
+        "korean"]
     again = json.loads((work2 / "korean.result.json").read_text())
     assert again["model_sha256"] == rep["per_corpus"]["korean"]["model_sha256"]
     assert again["fit"]["network_from"] == str(work / "korean.tflite")
@@ -198,27 +201,37 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
     assert again["int8"]["windows"]["balanced_accuracy"] is not None
 
 
-def test_head_inputs_cache_returns_what_it_computed_and_keys_on_the_audio(
+def test_head_inputs_cache_returns_what_it_computed_and_keys_on_what_they_come_from(
         tmp_path: Path, speech_dir: Path) -> None:
-    """stream_stats with a cache gives exactly what it computes without one, reads it back on the
-    next call instead of computing, and a stream with other audio gets another entry."""
+    """A cache hit gives exactly what stream_stats computes without a cache (values, dtypes, order);
+    the entry is what is read back; other audio, options or stream order make another key; an
+    unreadable entry is computed again."""
     from model.dataset import build_streams
-    from model.stats_head import stream_stats
+    from model.head_inputs import stats_key, stream_stats
 
     clips = subset([c for c in read_manifest(speech_dir / "manifest.csv")
                     if c.speaker == "emodb-11"], 0, 1)
     streams = build_streams(clips, load_all(clips))
-    x, meta = stream_stats(streams, prosody=False)
-    cx, cmeta = stream_stats(streams, prosody=False, cache=tmp_path)
-    assert np.array_equal(cx, x) and cx.dtype == x.dtype
+    x, meta, cached = stream_stats(streams, prosody=False)
+    assert not cached
+    assert not stream_stats(streams, prosody=False, cache=tmp_path)[2]  # a miss fills it
+    cx, cmeta, cached = stream_stats(streams, prosody=False, cache=tmp_path)
+    assert cached and np.array_equal(cx, x) and cx.dtype == x.dtype
     for k in ("corpus", "emotion", "y"):
-        assert np.array_equal(cmeta[k], meta[k])
+        assert np.array_equal(cmeta[k], meta[k]) and cmeta[k].dtype == meta[k].dtype
     (entry,) = list(tmp_path.iterdir())
-    np.savez(entry, x=x + 1.0, **meta)  # what the next call returns is what the cache holds
+    np.savez(entry, x=x + 1.0, **meta)  # what a hit returns is what the entry holds
     assert np.array_equal(stream_stats(streams, prosody=False, cache=tmp_path)[0], x + 1.0)
+    entry.write_bytes(b"torn")  # unreadable: computed again, and kept again
+    again, _, cached = stream_stats(streams, prosody=False, cache=tmp_path)
+    assert not cached and np.array_equal(again, x)
+    assert stream_stats(streams, prosody=False, cache=tmp_path)[2]
+    key = stats_key(streams, 62, True, 0, False)
+    assert len({key, stats_key(streams, 62, True, 1, False), stats_key(streams, 62, False, 0, False),
+                stats_key(streams, 62, True, 0, True), stats_key(streams, 31, True, 0, False),
+                stats_key(streams[::-1], 62, True, 0, False)}) == 6
     streams[0].audio = streams[0].audio * 0.5
-    stream_stats(streams, prosody=False, cache=tmp_path)
-    assert len(list(tmp_path.iterdir())) == 2
+    assert stats_key(streams, 62, True, 0, False) != key
 
 
 def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: Path) -> None:
@@ -280,7 +293,10 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
     (["--ema", "0.99", "--adversary", "0.3"], "--ema and --adversary do not combine"),
     (["--emotion-task", "0.5", "--adversary", "0.3"],
      "--emotion-task does not combine with --adversary or --ema"),
-    (["--emotion-task", "-1"], "--emotion-task -1.0: a weight is 0 or more"),
+    (["--emotion-task", "-1"], "--emotion-task -1.0: a weight is a number, 0 or more"),
+    (["--emotion-task", "nan"], "--emotion-task nan: a weight is a number, 0 or more"),
+    (["--no-stats-head", "--head-cache", "cache"], "--no-stats-head has no head"),
+    (["--head-cache", sys.executable], f"--head-cache {sys.executable}: not a folder"),
     (["--average-from", "2"], "--average-from 2 is not between 1 and --epochs 1"),
     (["--head", "forest"], "--head 'forest': choose linear, gated or multinomial"),
     (["--average-from", "1", "--ema", "0.99"], "--average-from and --ema do not combine"),
@@ -313,6 +329,7 @@ def test_loco_missing_earlier_network_is_one_line(tmp_path: Path, speech_dir: Pa
 @pytest.mark.parametrize("args, message", [
     (["--network-report", "r.json"], "--network-report goes with --network-from"),
     (["--network-from", "m.tflite"], "--network-from needs --network-report"),
+    (["--head-cache", sys.executable], f"--head-cache {sys.executable}: not a folder"),
 ])
 def test_train_bad_reuse_is_one_line(tmp_path: Path, speech_dir: Path, args, message) -> None:
     p = subprocess.run(
