@@ -6,7 +6,7 @@ fit, so `stream_stats` can keep them in a cache folder: every later run on the s
 streams (each LOCO fold of each screen, any network, any head form) reads them back. An entry is
 keyed by the streams' audio, labels and order, the options, the source of the code that computes
 them and the versions of the libraries it runs on; a change to any of these makes a new entry
-(old ones are not removed: about 35 MB a fold).
+(old ones are not removed: about 18 MB a fold).
 """
 
 from __future__ import annotations
