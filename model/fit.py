@@ -166,21 +166,23 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     total = recipe.epochs * recipe.steps
     sched = keras.optimizers.schedules.CosineDecay(recipe.lr, total, alpha=0.05)
     loss = keras.losses.BinaryCrossentropy(label_smoothing=recipe.label_smoothing)
-    trained, callbacks, aux_index, weights = model, list(callbacks or []), None, None
+    # A second output, in training only: its classes and which of a draw's lists names them.
+    trained, callbacks, classes, weights = model, list(callbacks or []), None, None
     if recipe.adversary > 0:
         from model.cnn import with_corpus_adversary
 
         trained, strength = with_corpus_adversary(model, len(sampler.corpora))
-        aux_index = {c: i for i, c in enumerate(sampler.corpora)}
+        classes, of_draw = sampler.corpora, lambda emotions, corpora: corpora
         callbacks.append(adversary_ramp(strength, recipe.adversary, total))
-        loss = [loss, keras.losses.SparseCategoricalCrossentropy(from_logits=True)]
     elif recipe.emotion_task > 0:
         from model.cnn import with_emotion_head
 
         trained = with_emotion_head(model, len(sampler.emotions))
-        aux_index = {e: i for i, e in enumerate(sampler.emotions)}
-        loss = [loss, keras.losses.SparseCategoricalCrossentropy(from_logits=True)]
+        classes, of_draw = sampler.emotions, lambda emotions, corpora: emotions
         weights = [1.0, recipe.emotion_task]
+    if classes is not None:
+        index = {c: i for i, c in enumerate(classes)}
+        loss = [loss, keras.losses.SparseCategoricalCrossentropy(from_logits=True)]
     trained.compile(optimizer=keras.optimizers.Adam(sched), loss=loss, loss_weights=weights)
     best = {"auc": -1.0, "epoch": 0, "weights": None}
     history = []
@@ -198,11 +200,10 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
             while True:
                 x, y, emotions, corpora = pending.pop(0).result()
                 pending.append(submit())
-                if aux_index is None:
+                if classes is None:
                     yield x[..., None], y
-                else:  # the second output's target: the corpus (adversary) or the emotion
-                    aux = corpora if recipe.adversary > 0 else emotions
-                    yield x[..., None], (y, np.array([aux_index[a] for a in aux]))
+                else:
+                    yield x[..., None], (y, np.array([index[c] for c in of_draw(emotions, corpora)]))
 
         stream = batches()
         average = weight_average(recipe.ema) if recipe.ema > 0 else None
