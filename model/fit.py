@@ -336,7 +336,7 @@ class EarlierNetwork:
 
     def validation_scores(self, vws: WindowSet) -> np.ndarray:
         """The network's own float32 P(negative) for the labelled validation windows."""
-        net = Scorer(self.float32)
+        net = Scorer(self.float32, head=False)
         return np.array([net.cnn_score(w) for w in vws.x[vws.y >= 0]])
 
     def place(self, out: Path) -> None:
@@ -358,8 +358,9 @@ def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Rec
         if not p.is_file():
             raise SpecmonError(f"{p}: not found (an earlier network needs its int8 file, its float32 "
                                "file with sidecar, and the record of the run that trained it)")
-    # The int8 file is checked against the record's hash below; its sidecar is written anew.
-    old = read_model_info(f32).meta.get("recipe", {})
+    # The int8 file is checked against the record's hash below; its sidecar is written anew. Its
+    # stats head is not read: the new head may take other inputs (a prosody screen).
+    old = read_model_info(f32, head=False).meta.get("recipe", {})
     try:
         rec = json.loads(record.read_text())
         recorded = rec.get("model_sha256", {}).get(src.name)

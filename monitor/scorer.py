@@ -63,8 +63,9 @@ class ModelInfo:
     head: StatsHead | None = None  # the sidecar's stats head, parsed and checked
 
 
-def read_model_info(model_path: str | Path) -> ModelInfo:
-    """Read and check the sidecar of model_path; SpecmonError naming the file if anything is off."""
+def read_model_info(model_path: str | Path, head: bool = True) -> ModelInfo:
+    """Read and check the sidecar of model_path; SpecmonError naming the file if anything is off.
+    head=False leaves out the sidecar's stats head: the network alone, for a head on other inputs."""
     p = Path(model_path)
     if not p.is_file():
         raise SpecmonError(f"{p}: model file not found")
@@ -88,13 +89,13 @@ def read_model_info(model_path: str | Path) -> ModelInfo:
         raise SpecmonError(
             f"{p}: model expects {k}={features.get(k)!r} but specmon computes {ours.get(k)!r}"
         )
-    head = None
-    if "stats_head" in meta:
+    stats_head = None
+    if head and "stats_head" in meta:
         try:
-            head = StatsHead.from_dict(meta["stats_head"])
+            stats_head = StatsHead.from_dict(meta["stats_head"])
         except (ValueError, KeyError, TypeError) as e:
             raise SpecmonError(f"{side}: not a valid stats head ({e})") from None
-    return ModelInfo(p, meta.get("model_id", digest[:12]), threshold, labels, meta, head)
+    return ModelInfo(p, meta.get("model_id", digest[:12]), threshold, labels, meta, stats_head)
 
 
 class Scorer:
@@ -104,8 +105,8 @@ class Scorer:
     head's opinions fused; the threshold in the sidecar was chosen for that fused score.
     """
 
-    def __init__(self, model_path: str | Path | None = None, threads: int = 1) -> None:
-        self.info = read_model_info(model_path or DEFAULT_MODEL)
+    def __init__(self, model_path: str | Path | None = None, threads: int = 1, head: bool = True) -> None:
+        self.info = read_model_info(model_path or DEFAULT_MODEL, head=head)
         interp_cls = _interpreter_class()
         from monitor.devices import quiet_stderr
 

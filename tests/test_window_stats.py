@@ -14,7 +14,7 @@ import pytest
 from monitor.errors import SpecmonError
 from monitor.features import SAMPLE_RATE, WINDOW_SAMPLES, normalize, stft_logpower
 from monitor.prosody import window_prosody
-from monitor.scorer import DEFAULT_MODEL, Scorer
+from monitor.scorer import DEFAULT_MODEL, Scorer, read_model_info
 from monitor.window_stats import (
     N_MELS,
     N_STATS,
@@ -97,6 +97,19 @@ def test_a_head_of_an_older_prosody_is_refused_with_what_to_do(tmp_path: Path) -
     model.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(SpecmonError, match="before loudness and rhythm: retrain it"):
         Scorer(model)
+
+
+def test_the_network_alone_is_read_past_a_head_on_other_inputs(tmp_path: Path) -> None:
+    """Reusing a network for a head on other inputs (loco --networks-from after a prosody change):
+    head=False reads the sidecar without its head, and the network scores as before."""
+    model = _broken_copy(tmp_path)
+    with pytest.raises(SpecmonError, match="not a valid stats head"):
+        read_model_info(model)
+    assert read_model_info(model, head=False).head is None
+    net, shipped = Scorer(model, head=False), Scorer(DEFAULT_MODEL)
+    assert net.head is None and shipped.head is not None
+    w = np.random.default_rng(0).normal(-40, 20, (513, 125)).astype(np.float32)
+    assert net.cnn_score(w) == shipped.cnn_score(w)
 
 
 def test_a_broken_stats_head_is_refused_in_one_line(tmp_path: Path, speech_dir: Path) -> None:
