@@ -993,7 +993,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = [("shipped recipe", loco)]
     specs = args.row if args.row is not None else [
         f"{HEADLINE_RERUN_ROW}={HERE / 'reports' / 'loco_specmon_rerun.json'}",
-        "F0 as the best path through autocorrelation candidates (not adopted: branch f0-path)="
+        "F0 as the best path through autocorrelation candidates (not adopted; its code, commit f2b3fb8, was not kept)="
         f"{HERE / 'reports' / 'loco_specmon_f0_path.json'}",
         "prosody without loudness and rhythm (the head shipped before)="
         f"{HERE / 'reports' / 'loco_specmon_no_loudness.json'}",
