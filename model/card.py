@@ -470,17 +470,26 @@ def _per_fold(rep: dict, key: str) -> dict:
 
 def _validation_change(r: dict, ref: dict) -> str:
     """How the kept networks' validation AUC (the training corpora's own held-out speakers) moved
-    between two runs that trained their own networks: whether validation would have told the same."""
+    between two runs that trained their own networks, and the heads' fused validation AUC between
+    two runs with heads (the same networks or not): whether validation would have told the same."""
     def val(rep: dict) -> dict[str, float]:
         return {c: v for c, v in _per_fold(rep, "val_auc").items()
                 if "network_from" not in rep["per_corpus"][c]["fit"]}
-    a, b = val(r), val(ref)
-    both = sorted(set(a) & set(b))
-    if not both or a == b:
-        return ""
-    d = [a[c] - b[c] for c in both]
-    return (f" Its kept networks' validation AUC changed by {sum(d) / len(d):+.3f} on average "
-            f"(lower in {sum(x < 0 for x in d)} of {len(d)} folds).")
+    def head_val(rep: dict) -> dict[str, float]:
+        return {c: v["val_auc_fused"] for c, v in _per_fold(rep, "stats_head").items()
+                if v.get("val_auc_fused") is not None}
+
+    out = ""
+    heads = "heads' fused AUC on their folds' validation speakers"
+    for what, (a, b) in (("kept networks' validation AUC", (val(r), val(ref))),
+                         (heads, (head_val(r), head_val(ref)))):
+        both = sorted(set(a) & set(b))
+        if not both or a == b:
+            continue
+        d = [a[c] - b[c] for c in both]
+        out += (f" Its {what} changed by {sum(d) / len(d):+.3f} on average "
+                f"(lower in {sum(x < 0 for x in d)} of {len(d)} folds).")
+    return out
 
 
 def commits_by_fold(folds: dict) -> str:
@@ -993,7 +1002,10 @@ def main(argv: list[str] | None = None) -> None:
     rows = [("shipped recipe", loco)]
     specs = args.row if args.row is not None else [
         f"{HEADLINE_RERUN_ROW}={HERE / 'reports' / 'loco_specmon_rerun.json'}",
-        "F0 as the best path through autocorrelation candidates (not adopted; its code, commit f2b3fb8, was not kept)="
+        "the rerun's fold networks, with F0 by subharmonic summation added to the prosody (not "
+        f"adopted: branch shs-f0)={HERE / 'reports' / 'loco_specmon_shs_f0.json'}",
+        "F0 as the best path through autocorrelation candidates (not adopted; its code, commit "
+        "f2b3fb8, was not kept)="
         f"{HERE / 'reports' / 'loco_specmon_f0_path.json'}",
         "prosody without loudness and rhythm (the head shipped before)="
         f"{HERE / 'reports' / 'loco_specmon_no_loudness.json'}",

@@ -45,6 +45,14 @@ def test_a_row_not_adopted_says_what_it_changed() -> None:
     rows[1][1]["per_corpus"]["a"]["fit"]["network_from"] = "earlier"  # the same networks: no figure
     rows[1][1]["per_corpus"]["b"]["fit"]["network_from"] = "earlier"
     assert card.not_adopted_note(shipped, rows).endswith("did not rise.")
+    # ... and rows with heads, how the heads' fused validation AUC moved (a head screen on the same
+    # networks: validation's verdict beside the unseen corpora's)
+    for r, vals in ((shipped, {"a": 0.80, "b": 0.70}), (rows[1][1], {"a": 0.81, "b": 0.72})):
+        for c, v in vals.items():
+            r["per_corpus"][c]["fit"]["stats_head"] = {"val_auc_fused": v}
+    assert card.not_adopted_note(shipped, rows).endswith(
+        "did not rise. Its heads' fused AUC on their folds' validation speakers changed by +0.015 on "
+        "average (lower in 0 of 2 folds).")
 
 
 def test_a_network_alone_row_not_adopted_is_compared_with_the_network_alone() -> None:
