@@ -61,6 +61,7 @@ from model.fit import (
 )
 from monitor.errors import SpecmonError
 from monitor.scorer import float_model_path, sha256_of
+from monitor.window_stats import EPS
 
 HEADLINE = ("balanced_accuracy", "roc_auc", "f1", "precision", "recall", "specificity")
 
@@ -188,8 +189,10 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
         "minutes": round((time.time() - t0) / 60, 2),
         "git_commit": COMMIT_AT_START,
     }
+    parts = {} if s_head is None else {"s_net": s_net, "head_logit": s_head}
     np.savez_compressed(work / f"{corpus}-scores.npz", s=s, s_f=s_f, y=ws.y, emotion=ws.emotion,
-                        speaker=ws.speaker, s_mixed=s_m, y_mixed=mws.y, emotion_mixed=mws.emotion)
+                        speaker=ws.speaker, s_mixed=s_m, y_mixed=mws.y, emotion_mixed=mws.emotion,
+                        **parts)
     return rep
 
 
@@ -254,10 +257,13 @@ def diagnostics(work: Path, names: list[str]) -> dict:
     - hindsight_threshold: each fold's balanced accuracy at the threshold of the validation rule's
       grid (model.fit.best_threshold) that is best on the fold's own test windows. No rule on that
       grid can do better without the test labels: it splits the headline's shortfall into what the
-      threshold costs and what the ranking (AUC) does.
+      threshold costs and what the ranking (AUC) does;
+    - hindsight_fusion: the test AUC were the network's logit weighted w and the head's 1 - w
+      (shipped: w = 0.5), for folds whose scores keep both parts: whether the fusion, set a priori,
+      leaves ranking on the table for unseen corpora.
     Empty when no fold has its scores (a report aggregated elsewhere)."""
     pairs: dict[str, dict[str, list[float]]] = {}
-    per_corpus, hind = {}, {}
+    per_corpus, hind, fusion = {}, {}, {}
     for name in names:
         f = work / f"{name}-scores.npz"
         if not f.is_file():
@@ -271,14 +277,33 @@ def diagnostics(work: Path, names: list[str]) -> dict:
         if len(set(d["y"][lab].tolist())) == 2:
             thr, bacc = best_threshold(d["y"][lab], d["s"][lab])
             hind[name] = {"threshold": thr, "balanced_accuracy": round(bacc, 4)}
+            if "head_logit" in d.files:
+                fusion[name] = fusion_aucs(d["y"][lab], d["s_net"][lab], d["head_logit"][lab])
     if not per_corpus:
         return {}
     mean = {n: {o: {"auc": round(float(np.mean(v)), 4), "corpora": len(v)} for o, v in row.items()}
             for n, row in pairs.items()}
-    return {"emotion_pair_auc": mean, "emotion_pair_auc_per_corpus": per_corpus,
-            "hindsight_threshold": {
-                "per_corpus": hind,
-                "mean_balanced_accuracy": mean_defined([h["balanced_accuracy"] for h in hind.values()])}}
+    out = {"emotion_pair_auc": mean, "emotion_pair_auc_per_corpus": per_corpus,
+           "hindsight_threshold": {
+               "per_corpus": hind,
+               "mean_balanced_accuracy": mean_defined([h["balanced_accuracy"] for h in hind.values()])}}
+    if fusion:
+        out["hindsight_fusion"] = {"per_corpus": fusion, "mean_auc": {
+            w: mean_defined([f[w] for f in fusion.values()]) for w in next(iter(fusion.values()))}}
+    return out
+
+
+FUSION_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # the network's share of the fused logit
+
+
+def fusion_aucs(y: np.ndarray, p_net: np.ndarray, head_logit: np.ndarray) -> dict[str, float]:
+    """Test AUC of w * logit(network) + (1 - w) * head logit for each w in FUSION_WEIGHTS."""
+    from sklearn.metrics import roc_auc_score
+
+    p = np.clip(p_net, EPS, 1.0 - EPS)
+    net = np.log(p / (1.0 - p))
+    return {f"{w:.2f}": round(float(roc_auc_score(y, w * net + (1.0 - w) * head_logit)), 4)
+            for w in FUSION_WEIGHTS}
 
 
 def plot_roc(work: Path, names: list[str], out: Path, title: str) -> None:

@@ -160,6 +160,13 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
     for corpus, h in hind.items():
         assert h["balanced_accuracy"] >= rep["per_corpus"][corpus]["int8"]["windows"][
             "balanced_accuracy"] - 1e-4
+    # ... and the fusion's weights in hindsight: the shipped equal weights rank as the fused score
+    fusion = rep["diagnostics"]["hindsight_fusion"]
+    assert set(fusion["per_corpus"]) == {"korean", "tess"}
+    for corpus, aucs in fusion["per_corpus"].items():
+        assert list(aucs) == ["0.00", "0.25", "0.50", "0.75", "1.00"]
+        assert abs(aucs["0.50"] - rep["per_corpus"][corpus]["int8"]["windows"]["roc_auc"]) <= 1e-4
+        assert aucs["1.00"] == rep["per_corpus"][corpus]["components_int8"]["network_auc"]
     # a rerun resumes: finished folds are not trained again
     p = subprocess.run(
         [sys.executable, "-m", "model.loco", "--manifest", str(speech_dir / "manifest.csv"),
