@@ -4,13 +4,14 @@ random recording condition, as window statistics and prosody (monitor/window_sta
 They do not depend on the network, and computing them (the prosody above all) is most of a head's
 fit, so `stream_stats` can keep them in a cache folder: every later run on the same training
 streams (each LOCO fold of each screen, any network, any head form) reads them back. An entry is
-keyed by the streams' audio, labels and order, the options, the source of the code that computes
-them and the versions of the libraries it runs on; a change to any of these makes a new entry
-(old ones are not removed: about 18 MB a fold).
+keyed by the streams' audio, labels and order, the options, the code that computes them (its
+syntax tree: comments, docstrings and layout do not count) and the versions of the libraries it
+runs on; a change to any of these makes a new entry (old ones are not removed: about 18 MB a fold).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import sys
@@ -32,12 +33,25 @@ from monitor.window_stats import head_inputs
 STRIDE = 62  # frames: a window every ~2 s
 
 
+def code_of(source: str) -> str:
+    """A module's code without its comments, docstrings and layout (its syntax tree): editing the
+    words around the code must not throw away hours of cached inputs."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 def _code_digest() -> str:
-    """The source this process computes the inputs with (read once, at import: a file edited while
+    """The code this process computes the inputs with (read once, at import: a file edited while
     a run goes on must not lend its key to the old code's results) and its libraries' versions."""
     h = hashlib.sha256(repr((np.__version__, scipy.__version__, numba.__version__)).encode())
     for mod in (sys.modules[__name__], window_stats, prosody, features, augment, dataset):
-        h.update(Path(mod.__file__).read_bytes())
+        h.update(code_of(Path(mod.__file__).read_text()).encode())
     return h.hexdigest()
 
 

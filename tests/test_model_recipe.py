@@ -241,6 +241,17 @@ def test_head_inputs_cache_returns_what_it_computed_and_keys_on_what_they_come_f
     assert stats_key(streams, 62, True, 0, False) != key
 
 
+def test_head_inputs_key_reads_the_code_not_the_words_around_it() -> None:
+    """A comment, a docstring or the layout does not throw the cache away; a change of code does."""
+    from model.head_inputs import code_of
+
+    src = 'def f(x):\n    """Twice x."""\n    return 2 * x  # doubled\n'
+    assert code_of(src) == code_of('def f(x):\n    """Two times x."""\n\n    return 2*x\n')
+    assert code_of(src) == code_of("def f(x):\n    return 2 * x\n")
+    assert code_of(src) != code_of('def f(x):\n    """Twice x."""\n    return 3 * x\n')
+    assert code_of('X = "a string constant"\n') != code_of('X = "another"\n')
+
+
 def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: Path) -> None:
     rows = read_manifest(speech_dir / "manifest.csv")
     flac = next(c for c in rows if c.path.suffix == ".flac")
