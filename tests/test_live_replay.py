@@ -324,11 +324,14 @@ def test_ctrl_c_during_start_up_exits_130_and_keeps_the_log(tmp_path: Path, spee
             # -SIGINT: the signal came before Python's own handler (a loaded machine).
             assert proc.returncode in (130, -signal.SIGINT), (share, log, proc.returncode, err)
             assert err == "", (share, log, err)
-            assert kept.read_bytes() == before, share
-            if out:  # late (start-up times vary on a loaded machine): the session had begun
-                assert "(interrupted)" in out and "windows: 0 " in out, out
+            if out:  # late (start-up times vary on a loaded machine): the session had begun, says
+                # it was interrupted, and only appended to the existing log
+                assert "(interrupted)" in out, out
+                assert kept.read_bytes().startswith(before), share
+                kept.write_bytes(before)
                 (tmp_path / "new.csv").unlink(missing_ok=True)
             else:
+                assert kept.read_bytes() == before, share
                 assert not (tmp_path / "new.csv").exists(), share
                 codes.append(share)
     assert len(codes) >= 4 and min(codes) == 0.2, codes  # interrupted inside start-up
