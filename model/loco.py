@@ -61,7 +61,7 @@ from model.fit import (
 )
 from monitor.errors import SpecmonError
 from monitor.scorer import float_model_path, sha256_of
-from monitor.window_stats import EPS
+from monitor.window_stats import cnn_logit
 
 HEADLINE = ("balanced_accuracy", "roc_auc", "f1", "precision", "recall", "specificity")
 
@@ -300,8 +300,7 @@ def fusion_aucs(y: np.ndarray, p_net: np.ndarray, head_logit: np.ndarray) -> dic
     """Test AUC of w * logit(network) + (1 - w) * head logit for each w in FUSION_WEIGHTS."""
     from sklearn.metrics import roc_auc_score
 
-    p = np.clip(p_net, EPS, 1.0 - EPS)
-    net = np.log(p / (1.0 - p))
+    net = cnn_logit(p_net)
     return {f"{w:.2f}": round(float(roc_auc_score(y, w * net + (1.0 - w) * head_logit)), 4)
             for w in FUSION_WEIGHTS}
 

@@ -226,8 +226,13 @@ class StatsHead:
 EPS = 1e-3  # the network may say exactly 0 or 1 (int8 output): keep its logit finite
 
 
+def cnn_logit(p_cnn):
+    """The CNN's P(negative) as a logit, kept finite (floats or arrays)."""
+    p = np.clip(p_cnn, EPS, 1.0 - EPS)
+    return np.log(p / (1.0 - p))
+
+
 def fuse(p_cnn, head_logit):
     """The shipped score: the mean of the CNN's and the head's logits, as a probability (floats or
     arrays)."""
-    p = np.clip(p_cnn, EPS, 1.0 - EPS)
-    return 1.0 / (1.0 + np.exp(-(np.log(p / (1.0 - p)) + head_logit) / 2.0))
+    return 1.0 / (1.0 + np.exp(-(cnn_logit(p_cnn) + head_logit) / 2.0))
