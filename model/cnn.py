@@ -82,6 +82,48 @@ def build_cnn(filters: tuple[int, int, int] = (16, 32, 48), dense: int = 64, dro
     return keras.Model(inp, out, name="specmon_cnn")
 
 
+def build_mel(n_mels: int = 64, filters: tuple[int, int, int] = (16, 32, 48), dense: int = 64,
+              dropout: float = 0.3):
+    """The specmon CNN behind a fixed mel filterbank: (513, 125, 1) -> 64 mel bands x 125 frames.
+
+    The hypothesis: on the linear frequency axis a higher voice spaces its harmonics and places its
+    formants differently, which no convolution sees as the same pattern; on a mel axis a shift of
+    pitch or vocal tract length is close to a shift along the axis, which the convolutions and
+    pooling tolerate. So unseen speakers and languages should look more like the training ones.
+    The filterbank is `monitor/window_stats.py`'s (the stats head's, with more bands), as a frozen
+    Dense layer on the frequency axis, so the input contract and the int8 export stay as they are.
+    """
+    import keras
+    import numpy as np
+    from keras import layers
+
+    from monitor.window_stats import _mel_matrix as mel_matrix  # the stats head's filterbank
+
+    mel = mel_matrix(n_mels)  # (n_mels, 513), rows summing to 1: a mean of log power per band
+    inp = keras.Input((N_BINS, WINDOW_FRAMES, 1), name="logspec")
+    # A Dense on the frequency axis (a 513 x 1 convolution crashed oneDNN's training kernels).
+    x = layers.Permute((2, 1))(layers.Reshape((N_BINS, WINDOW_FRAMES))(inp))  # 125 x 513
+    bank = layers.Dense(n_mels, use_bias=False, trainable=False, name="mel")
+    x = bank(x)  # 125 x n_mels
+    bank.set_weights([mel.T.astype(np.float32)])
+    x = layers.Reshape((n_mels, WINDOW_FRAMES, 1))(layers.Permute((2, 1))(x))
+    x = layers.Conv2D(filters[0], (5, 5), padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D((2, 2))(x)  # 32 bands x 62 frames
+    x = layers.Conv2D(filters[1], (3, 3), padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D((2, 2))(x)  # 16 x 31
+    x = layers.Conv2D(filters[2], (3, 3), padding="same", activation="relu")(x)
+    t = x.shape[2]
+    hi = layers.MaxPooling2D((1, t))(x)
+    mean = layers.AveragePooling2D((1, t))(x)
+    x = layers.Concatenate()([hi, mean])
+    x = layers.Reshape((x.shape[1] * x.shape[3],))(x)
+    x = layers.Dropout(dropout)(x)
+    x = layers.Dense(dense, activation="relu")(x)
+    x = layers.Dropout(dropout / 2)(x)
+    out = layers.Dense(1, activation="sigmoid", name="p_negative")(x)
+    return keras.Model(inp, out, name="specmon_mel")
+
+
 def build_v1(filters: tuple[int, int] = (16, 32), dense: int = 64, dropout: float = 0.3):
     """The network shipped before (two convolutions, max over time only): an ablation row."""
     import keras
@@ -157,8 +199,8 @@ def with_emotion_head(model, emotions: int):
     return keras.Model(model.input, [model.output, out], name=f"{model.name}_multitask")
 
 
-ARCHITECTURES = {"specmon": build_cnn, "specmon-centered": build_centered, "v1": build_v1,
-                 "baseline": build_baseline}
+ARCHITECTURES = {"specmon": build_cnn, "specmon-centered": build_centered, "specmon-mel": build_mel,
+                 "v1": build_v1, "baseline": build_baseline}
 
 
 def builder(name: str):
