@@ -272,7 +272,7 @@ def head_validation(loco: dict, fit: dict) -> str:
     if not pairs:
         return ""
     worse = sum(1 for net, fused in pairs if fused < net)
-    smallest = sum(1 for h in folds if h.get("C") == min(C_GRID))
+    smallest = sum(1 for h in folds if h.get("C") == min(loco["recipe"].get("head_c", C_GRID)))
     sh = fit.get("stats_head") or {}
     return (f"- **The head does not help on validation speakers:** their corpora are the training "
             f"corpora, and there the network alone scores better in {worse} of {len(pairs)} LOCO "
@@ -886,7 +886,7 @@ so does this model's use. LibriSpeech read speech is labelled neutral by assumpt
   of every corpus with at least four (corpora with fewer stay wholly in training). After each epoch
   the network scores them; the epoch with the best validation AUC is kept (stop after
   {rec['patience']} epochs without gain); the stats head's regularization is the one of
-  {', '.join(f'{c:g}' for c in C_GRID)} whose fused score has the best validation AUC;
+  {', '.join(f'{c:g}' for c in rec.get('head_c', C_GRID))} whose fused score has the best validation AUC;
   {threshold_rule_text(rec.get('threshold_rule', 'pooled'))}.
 {head_validation(loco, fit)}
 - **The shipped model:** best epoch {net_fit['best_epoch']}, network validation AUC

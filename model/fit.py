@@ -30,6 +30,7 @@ from model.augment import Augment
 from model.dataset import BalancedSampler, Clip, WindowSet, all_windows, build_streams, speakers_of
 from model.evaluate import score_components
 from model.metrics import two_class_corpora
+from model.stats_head import C_GRID
 from monitor.errors import SpecmonError
 from monitor.scorer import Scorer, float_model_path, read_model_info, sha256_of
 from monitor.window_stats import fuse
@@ -63,8 +64,13 @@ class Recipe:
     adversary: float = 0.0  # > 0: a corpus classifier through gradient reversal, at this strength
     average_from: int = 0  # > 0: keep the mean of the epoch-end weights from this epoch on
     emotion_task: float = 0.0  # > 0: also name the emotion (a softmax, training only), this weight
+    head_c: tuple[float, ...] = C_GRID  # the stats head's regularizations, validation picks one
 
     def __post_init__(self) -> None:
+        self.head_c = tuple(float(c) for c in self.head_c)
+        if not self.head_c or not all(0 < c < float("inf") for c in self.head_c):
+            raise SpecmonError(f"--head-c {','.join(f'{c:g}' for c in self.head_c) or '(none)'}: "
+                               "give one or more regularizations, each a number above 0")
         if not self.stats_head and self.threshold_rule == "unseen_corpus":
             self.threshold_rule = "corpus_mean"  # no head to fit without a corpus
         check_head(self.head)
@@ -102,6 +108,14 @@ class Recipe:
 # linear: one logistic regression; gated: a gate on arousal mixing one for high and one for low;
 # multinomial: a softmax regression over the emotions, P(negative) the negative ones' sum.
 HEADS = ("linear", "gated", "multinomial")
+
+
+def c_grid_arg(text: str) -> tuple[float, ...]:
+    """`--head-c 0.001,0.01`: the regularizations, or SpecmonError (one line)."""
+    try:
+        return tuple(float(c) for c in text.split(","))
+    except ValueError:
+        raise SpecmonError(f"--head-c {text!r}: give numbers above 0, separated by commas") from None
 
 
 def check_head(head: str) -> None:
@@ -408,7 +422,7 @@ def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.nda
     choice = choose_head(build_streams(train, audio, recipe.seed), vws, p_val,
                          recipe.emotion_weight, recipe.seed, recipe.head_prosody,
                          unseen_corpus=recipe.threshold_rule == "unseen_corpus",
-                         form=recipe.head, cache=cache, log=log)
+                         form=recipe.head, cache=cache, log=log, c_grid=recipe.head_c)
     info = {**choice.info, "seconds": round(time.time() - t0, 1)}
     log(f"stats head ({recipe.head}): C {choice.head.c}, validation AUC network "
         f"{info.get('val_auc_network')} -> fused {info['val_auc_fused']}")

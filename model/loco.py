@@ -51,6 +51,7 @@ from model.fit import (
     EarlierNetwork,
     Recipe,
     best_threshold,
+    c_grid_arg,
     check_head_cache,
     earlier_network,
     export_with_threshold,
@@ -385,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                     "training inputs in this folder and reuse them: they do not depend on the "
                     "network, so every later run on the same folds (any network, any head) skips "
                     "most of a head's fit; keyed by the audio, the options and the code")
+    ap.add_argument("--head-c", default=None, help="the stats head's regularizations (comma list, "
+                    f"default {','.join(f'{c:g}' for c in Recipe.head_c)}); validation picks one")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--kfold", type=int, default=0, help="speaker-independent k-fold instead of "
                     "leave-one-corpus-out (the second view)")
@@ -401,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                         head=args.head, threshold_rule=args.threshold_rule,
                         seed=args.seed, ema=args.ema, adversary=args.adversary,
                         emotion_task=args.emotion_task,
-                        min_epoch=args.min_epoch, average_from=args.average_from)
+                        min_epoch=args.min_epoch, average_from=args.average_from,
+                        head_c=c_grid_arg(args.head_c) if args.head_c else Recipe.head_c)
         from model.augment import Augment
         from model.cnn import builder
 

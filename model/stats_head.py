@@ -25,7 +25,7 @@ from model.head_inputs import stream_stats
 from model.metrics import two_class_corpora
 from monitor.window_stats import Linear, StatsHead, fuse, head_inputs
 
-C_GRID = (0.01, 0.1, 1.0)
+C_GRID = (0.01, 0.1, 1.0)  # the regularizations a head is chosen from (Recipe.head_c)
 # The gated head's high-arousal side (boredom is not trained on). Disgust sits between the two in
 # circumplex studies; it goes with anger, whose loud, tense delivery it shares in these corpora.
 HIGH_AROUSAL = frozenset({"anger", "disgust", "fear", "happiness", "surprise"})
@@ -124,8 +124,8 @@ class HeadChoice:
 def choose_head(train_streams: list[Stream], vws: WindowSet, p_val: np.ndarray,
                 emotion_weight: dict, seed: int = 0, prosody: bool = True,
                 unseen_corpus: bool = False, form: str = "linear", cache: Path | None = None,
-                log=None) -> HeadChoice:
-    """Fit one head per regularization in C_GRID; keep the best fused validation AUC.
+                log=None, c_grid: tuple[float, ...] = C_GRID) -> HeadChoice:
+    """Fit one head per regularization in `c_grid`; keep the best fused validation AUC.
 
     p_val: the network's scores of the labelled validation windows (vws.y >= 0), in order.
     unseen_corpus: also score the validation windows by heads fit without their corpus (with the
@@ -141,14 +141,14 @@ def choose_head(train_streams: list[Stream], vws: WindowSet, p_val: np.ndarray,
     vx = np.stack([head_inputs(vws.x[i], vws.prosody[i] if prosody else None)
                    for i in np.flatnonzero(lab)]) if lab.any() else np.zeros((0, x.shape[1]))
     if len(set(yv.tolist())) < 2:  # no validation speakers of both classes: the middle of the grid
-        head = fit_head(x, meta, C_GRID[1], emotion_weight, form)
+        head = fit_head(x, meta, c_grid[len(c_grid) // 2], emotion_weight, form)
         unseen = unseen_corpus_logits(x, meta, vx, cv, head.c, emotion_weight, form) \
             if unseen_corpus else None
         return HeadChoice(head, {"train_windows": len(x), **took, "C": head.c,
                                  "form": head_form(head), "val_auc_fused": None},
                           unseen)
     best, rows, unseen = None, [], None
-    for c in C_GRID:
+    for c in c_grid:
         head = fit_head(x, meta, c, emotion_weight, form)
         hl = np.array([head.logit(v) for v in vx])
         auc = float(roc_auc_score(yv, fuse(p_val, hl)))

@@ -185,7 +185,7 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
         [sys.executable, "-m", "model.loco", "--manifest", str(speech_dir / "manifest.csv"),
          "--work", str(work2), "--speakers-per-corpus", "2", *MANIFEST_ARGS, "--folds", "korean",
          "--networks-from", str(work), "--threshold-rule", "unseen_corpus", "--head", "multinomial",
-         "--head-cache", str(tmp_path / "cache")],
+         "--head-cache", str(tmp_path / "cache"), "--head-c", "0.002,0.02"],
         capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "epoch" not in p.stderr and "stats head" in p.stderr
@@ -201,6 +201,9 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
     assert again["fit"]["threshold_rule"] == "unseen_corpus"
     assert "threshold_in_corpus" in again["fit"]
     assert all("val_auc_fused_unseen_corpus" in row for row in again["fit"]["stats_head"]["grid"])
+    # ... its regularization chosen from the grid given (--head-c)
+    assert [row["C"] for row in again["fit"]["stats_head"]["grid"]] == [0.002, 0.02]
+    assert again["fit"]["stats_head"]["C"] in (0.002, 0.02)
     assert "fit without it" in json.loads((work2 / "korean.json").read_text())["threshold_from"]
     # ... and a multinomial head (--head multinomial), in the sidecar the scorer reads
     assert again["fit"]["stats_head"]["form"] == "multinomial"
@@ -317,6 +320,8 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
     (["--head-cache", sys.executable], f"--head-cache {sys.executable}: not a folder"),
     (["--average-from", "2"], "--average-from 2 is not between 1 and --epochs 1"),
     (["--head", "forest"], "--head 'forest': choose linear, gated or multinomial"),
+    (["--head-c", "0.01,x"], "--head-c '0.01,x': give numbers above 0, separated by commas"),
+    (["--head-c", "0.01,0"], "--head-c 0.01,0: give one or more regularizations, each a number"),
     (["--average-from", "1", "--ema", "0.99"], "--average-from and --ema do not combine"),
     (["--epochs", "2", "--average-from", "1", "--min-epoch", "2"],
      "--average-from and --min-epoch do not combine"),
@@ -664,3 +669,23 @@ def test_corpus_adversary_reverses_its_gradient_into_the_network() -> None:
         ramp.on_train_batch_begin(b)
         seen.append(float(strength.value))
     assert seen[0] == 0.0 and bool(np.all(np.diff(seen) > 0)) and 0.49 < seen[-1] <= 0.5
+
+
+def test_mel_network_sees_the_stats_heads_mel_bands_and_keeps_them_frozen() -> None:
+    """`--arch specmon-mel` takes the same 513 x 125 window; its first layer is the stats head's
+    mel filterbank (each band the mean of its bins' log power), and training leaves it as it is."""
+    import keras
+
+    from model.cnn import builder
+    from monitor.window_stats import _mel_matrix
+
+    net = builder("specmon-mel")()
+    assert net.input_shape == (None, 513, 125, 1) and net.output_shape == (None, 1)
+    x = np.random.default_rng(1).standard_normal((4, 513, 125, 1)).astype("float32")
+    bands = keras.Model(net.input, net.get_layer("mel").output)(x).numpy()  # (4, 125, 64)
+    want = np.einsum("mf,bft->btm", _mel_matrix(64), x[..., 0])
+    np.testing.assert_allclose(bands, want, rtol=1e-4, atol=1e-5)
+    before = net.get_layer("mel").get_weights()[0].copy()
+    net.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    net.fit(x, np.array([0, 1, 0, 1], "float32"), epochs=2, verbose=0)
+    np.testing.assert_array_equal(net.get_layer("mel").get_weights()[0], before)
