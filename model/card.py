@@ -1036,6 +1036,8 @@ def main(argv: list[str] | None = None) -> None:
         "network alone, also trained to name the emotion (a softmax over the training emotions "
         "beside its output, weight 0.5; not adopted)="
         f"{HERE / 'reports' / 'loco_specmon_network_emotion_task.json'}",
+        "network alone, behind a frozen 64-band mel filterbank (--arch specmon-mel; a network "
+        f"screen)={HERE / 'reports' / 'loco_specmon_network_mel.json'}",
         "the fold networks of the twice-the-batches screen, with the linear stats head (reference "
         f"for the gated head)={HERE / 'reports' / 'loco_specmon_steps256_linear_head.json'}",
         "the same fold networks, with the arousal-gated stats head (--head gated; not adopted)="
