@@ -1038,6 +1038,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{HERE / 'reports' / 'loco_specmon_network_emotion_task.json'}",
         "network alone, behind a frozen 64-band mel filterbank (--arch specmon-mel; a network "
         f"screen)={HERE / 'reports' / 'loco_specmon_network_mel.json'}",
+        "the mel screen's fold networks, with the stats head (--arch specmon-mel; not adopted)="
+        f"{HERE / 'reports' / 'loco_specmon_mel.json'}",
+        "the rerun's fold networks, the head's regularization chosen from 0.0003-1 instead of 0.01-1 "
+        f"(--head-c; not adopted)={HERE / 'reports' / 'loco_specmon_head_c.json'}",
         "the fold networks of the twice-the-batches screen, with the linear stats head (reference "
         f"for the gated head)={HERE / 'reports' / 'loco_specmon_steps256_linear_head.json'}",
         "the same fold networks, with the arousal-gated stats head (--head gated; not adopted)="
