@@ -38,6 +38,23 @@ def build_baseline(filters: tuple[int, int] = (16, 32), dense: int = 64):
     return keras.Model(inp, out, name="paper_baseline")
 
 
+def _over_time(x, dense: int, dropout: float):
+    """The specmon networks' output from (bands, time, channels) features: statistics over the
+    whole time axis (where speech sits in the window does not matter), then two dense layers."""
+    from keras import layers
+
+    t = x.shape[2]
+    hi = layers.MaxPooling2D((1, t))(x)
+    mean = layers.AveragePooling2D((1, t))(x)
+    x = layers.Concatenate()([hi, mean])
+    # A static Reshape, not Flatten: Flatten exports dynamic shape ops that split the TFLite graph.
+    x = layers.Reshape((x.shape[1] * x.shape[3],))(x)
+    x = layers.Dropout(dropout)(x)
+    x = layers.Dense(dense, activation="relu")(x)
+    x = layers.Dropout(dropout / 2)(x)
+    return layers.Dense(1, activation="sigmoid", name="p_negative")(x)
+
+
 def build_cnn(filters: tuple[int, int, int] = (16, 32, 48), dense: int = 64, dropout: float = 0.3,
               batch_norm: bool = False, center_time: bool = False):
     """The shipped CNN: (513, 125, 1) normalized log-power window -> P(negative).
@@ -68,18 +85,7 @@ def build_cnn(filters: tuple[int, int, int] = (16, 32, 48), dense: int = 64, dro
     x = layers.MaxPooling2D((2, 2))(x)  # 64 x 15
     x = conv(x, filters[2], (3, 3))
     x = layers.MaxPooling2D((4, 1))(x)  # 16 frequency bands x 15 time steps
-    t = x.shape[2]
-    # Statistics over the whole time axis: where speech sits in the window does not matter.
-    hi = layers.MaxPooling2D((1, t))(x)
-    mean = layers.AveragePooling2D((1, t))(x)
-    x = layers.Concatenate()([hi, mean])
-    # A static Reshape, not Flatten: Flatten exports dynamic shape ops that split the TFLite graph.
-    x = layers.Reshape((x.shape[1] * x.shape[3],))(x)
-    x = layers.Dropout(dropout)(x)
-    x = layers.Dense(dense, activation="relu")(x)
-    x = layers.Dropout(dropout / 2)(x)
-    out = layers.Dense(1, activation="sigmoid", name="p_negative")(x)
-    return keras.Model(inp, out, name="specmon_cnn")
+    return keras.Model(inp, _over_time(x, dense, dropout), name="specmon_cnn")
 
 
 def build_mel(n_mels: int = 64, filters: tuple[int, int, int] = (16, 32, 48), dense: int = 64,
@@ -112,16 +118,7 @@ def build_mel(n_mels: int = 64, filters: tuple[int, int, int] = (16, 32, 48), de
     x = layers.Conv2D(filters[1], (3, 3), padding="same", activation="relu")(x)
     x = layers.MaxPooling2D((2, 2))(x)  # 16 x 31
     x = layers.Conv2D(filters[2], (3, 3), padding="same", activation="relu")(x)
-    t = x.shape[2]
-    hi = layers.MaxPooling2D((1, t))(x)
-    mean = layers.AveragePooling2D((1, t))(x)
-    x = layers.Concatenate()([hi, mean])
-    x = layers.Reshape((x.shape[1] * x.shape[3],))(x)
-    x = layers.Dropout(dropout)(x)
-    x = layers.Dense(dense, activation="relu")(x)
-    x = layers.Dropout(dropout / 2)(x)
-    out = layers.Dense(1, activation="sigmoid", name="p_negative")(x)
-    return keras.Model(inp, out, name="specmon_mel")
+    return keras.Model(inp, _over_time(x, dense, dropout), name="specmon_mel")
 
 
 def build_v1(filters: tuple[int, int] = (16, 32), dense: int = 64, dropout: float = 0.3):
