@@ -65,6 +65,7 @@ class Recipe:
     average_from: int = 0  # > 0: keep the mean of the epoch-end weights from this epoch on
     emotion_task: float = 0.0  # > 0: also name the emotion (a softmax, training only), this weight
     head_c: tuple[float, ...] = C_GRID  # the stats head's regularizations, validation picks one
+    mixup: float = 0.0  # > 0: train on mixed pairs of windows and labels, weights ~ Beta(mixup, mixup)
 
     def __post_init__(self) -> None:
         self.head_c = tuple(float(c) for c in self.head_c)
@@ -92,6 +93,12 @@ class Recipe:
                                "corpus classifier's weights too)")
         if not 0 <= self.emotion_task < float("inf"):  # NaN fails too
             raise SpecmonError(f"--emotion-task {self.emotion_task}: a weight is a number, 0 or more")
+        if not 0 <= self.mixup < float("inf"):
+            raise SpecmonError(f"--mixup {self.mixup}: a Beta distribution's parameter is a number, "
+                               "0 (off) or more")
+        if self.mixup > 0 and (self.adversary > 0 or self.emotion_task > 0):
+            raise SpecmonError("--mixup does not combine with --adversary or --emotion-task (a mixed "
+                               "window has no one corpus or emotion)")
         if self.emotion_task > 0 and (self.adversary > 0 or self.ema > 0):
             raise SpecmonError("--emotion-task does not combine with --adversary or --ema (one "
                                "extra output at a time)")
@@ -145,6 +152,17 @@ def best_threshold(y: np.ndarray, s: np.ndarray, corpus: np.ndarray | None = Non
         if b > best[1] + 1e-9:
             best = (float(t), b)
     return best
+
+
+def mixup(x: np.ndarray, y: np.ndarray, alpha: float, rng: np.random.Generator
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Mix each window of a batch with another of the same batch, its label in the same proportion
+    (Zhang et al. 2018): the network sees the space between the corpora it trains on, not only
+    their points. The proportion is drawn per window from Beta(alpha, alpha)."""
+    lam = rng.beta(alpha, alpha, len(y)).astype(np.float32)
+    other = rng.permutation(len(y))
+    mix = lam.reshape((-1,) + (1,) * (x.ndim - 1))
+    return mix * x + (1 - mix) * x[other], lam * y + (1 - lam) * y[other]
 
 
 def predict(model, x: np.ndarray) -> np.ndarray:
@@ -205,8 +223,14 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     with ThreadPoolExecutor(max_workers=2) as pool:
         seeds = (np.random.SeedSequence([recipe.seed, 17, i]) for i in itertools.count())
 
+        def draw(rng: np.random.Generator):
+            x, y, emotions, corpora = sampler.draw(recipe.batch, rng)
+            if recipe.mixup > 0:
+                x, y = mixup(x, y, recipe.mixup, rng)
+            return x, y, emotions, corpora
+
         def submit():
-            return pool.submit(sampler.draw, recipe.batch, np.random.default_rng(next(seeds)))
+            return pool.submit(draw, np.random.default_rng(next(seeds)))
 
         pending = [submit(), submit()]
 

@@ -361,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--emotion-task", type=float, default=Recipe.emotion_task, help="also train "
                     "the network to name the emotion (a softmax on its last hidden layer, in "
                     "training only) with this weight in the loss (0: none)")
+    ap.add_argument("--mixup", type=float, default=Recipe.mixup, help="train on mixed pairs of "
+                    "windows, their labels mixed alike, in proportions drawn from Beta(MIXUP, "
+                    "MIXUP) (0: none)")
     ap.add_argument("--folds", default=None, help="only these held-out corpora (comma list)")
     ap.add_argument("--speakers-per-corpus", type=int, default=0, help="at most this many speakers "
                     "of each corpus (0: all), for quick runs")
@@ -403,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                         prosody=not args.no_prosody,
                         head=args.head, threshold_rule=args.threshold_rule,
                         seed=args.seed, ema=args.ema, adversary=args.adversary,
-                        emotion_task=args.emotion_task,
+                        emotion_task=args.emotion_task, mixup=args.mixup,
                         min_epoch=args.min_epoch, average_from=args.average_from,
                         head_c=c_grid_arg(args.head_c) if args.head_c else Recipe.head_c)
         from model.augment import Augment

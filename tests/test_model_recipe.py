@@ -316,6 +316,9 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
      "--emotion-task does not combine with --adversary or --ema"),
     (["--emotion-task", "-1"], "--emotion-task -1.0: a weight is a number, 0 or more"),
     (["--emotion-task", "nan"], "--emotion-task nan: a weight is a number, 0 or more"),
+    (["--mixup", "-1"], "--mixup -1.0: a Beta distribution's parameter is a number, 0 (off) or more"),
+    (["--mixup", "0.4", "--emotion-task", "0.5"],
+     "--mixup does not combine with --adversary or --emotion-task"),
     (["--no-stats-head", "--head-cache", "cache"], "--no-stats-head has no head"),
     (["--head-cache", sys.executable], f"--head-cache {sys.executable}: not a folder"),
     (["--average-from", "2"], "--average-from 2 is not between 1 and --epochs 1"),
@@ -574,6 +577,39 @@ def test_fit_with_average_from_trains_every_epoch_and_keeps_the_mean(speech_dir:
     kept = model.get_weights()[0]
     assert np.allclose(kept, (seen[1][0] + seen[2][0]) / 2, atol=1e-6)
     assert not np.allclose(kept, seen[2][0])
+
+
+def test_mixup_mixes_each_window_and_its_label_in_one_proportion() -> None:
+    """Each mixed window is one proportion of two of the batch's windows, and its label the same
+    proportion of their labels; the proportions spread over (0, 1) as Beta(alpha, alpha) does."""
+    from model.fit import mixup
+
+    rng = np.random.default_rng(0)
+    y = (np.arange(4000) % 2).astype(np.float32)
+    x = np.broadcast_to(y[:, None, None], (4000, 3, 2)).copy()  # a window holds its label
+    mx, my = mixup(x, y, 0.4, rng)
+    assert mx.shape == x.shape and my.dtype == np.float32
+    assert np.allclose(mx, my[:, None, None])
+    assert ((my > 0) & (my < 1)).mean() > 0.4  # about half the pairs mix a 0 with a 1
+    assert my.mean() == pytest.approx(0.5, abs=0.02)  # mixing keeps the classes' balance
+    lam = my[(my > 0) & (my < 1)]
+    assert (lam < 0.1).mean() > 0.15 and (lam > 0.9).mean() > 0.15  # Beta(0.4, 0.4): U-shaped
+
+
+def test_fit_trains_on_mixed_windows_with_mixup(speech_dir: Path) -> None:
+    """--mixup reaches training: from the same seed and batches, one step with mixup leaves other
+    weights than one without it."""
+    from model.fit import Recipe, fit
+
+    clips = subset([c for c in read_manifest(speech_dir / "manifest.csv")
+                    if c.speaker in {"emodb-08", "emodb-10", "emodb-11"}], 0, 2)
+    audio = load_all(clips)
+    train = [c for c in clips if c.speaker != "emodb-11"]
+    val = [c for c in clips if c.speaker == "emodb-11"]
+    weights = [fit(train, val, audio, Recipe(epochs=1, steps=1, stats_head=False, mixup=m))[0]
+               .get_weights()[0] for m in (0.0, 0.0, 0.4)]
+    assert np.array_equal(weights[0], weights[1])  # training is repeatable: the change is mixup's
+    assert not np.allclose(weights[0], weights[2])
 
 
 def test_emotion_task_names_the_training_emotions_with_its_weight_in_the_loss(
