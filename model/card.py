@@ -539,13 +539,12 @@ ABLATABLE = (("sadness weighting", "emotion_weight"), ("label smoothing", "label
              ("the three-convolution trunk against the two-convolution network shipped before "
               "(`--arch v1`)", "arch"),
              ("the happiness/surprise share of the non-negative draws", "arousal_balance"))
-SAME_FOR_ABLATION = ("augment", "ema", "adversary", "emotion_task", "mixup", "average_from",
-                     "min_epoch",
-                     "threshold_rule",
-                     "epochs", "steps", "seed")
+SAME_FOR_ABLATION = ("augment", "ema", "adversary", "emotion_task", "mixup", "epoch_auc",
+                     "average_from", "min_epoch", "threshold_rule", "epochs", "steps", "seed")
 # What a report from before a recipe key existed ran with.
 RECIPE_DEFAULTS = {"arousal_balance": True, "min_epoch": 1, "adversary": 0.0, "ema": 0.0,
-                   "average_from": 0, "head": "linear", "emotion_task": 0.0, "mixup": 0.0}
+                   "average_from": 0, "head": "linear", "emotion_task": 0.0, "mixup": 0.0,
+                   "epoch_auc": "pooled"}
 
 
 def _recipe(rep: dict, key: str):

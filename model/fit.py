@@ -66,6 +66,7 @@ class Recipe:
     emotion_task: float = 0.0  # > 0: also name the emotion (a softmax, training only), this weight
     head_c: tuple[float, ...] = C_GRID  # the stats head's regularizations, validation picks one
     mixup: float = 0.0  # > 0: train on mixed pairs of windows and labels, weights ~ Beta(mixup, mixup)
+    epoch_auc: str = "pooled"  # EPOCH_AUCS: the validation AUC that keeps an epoch
 
     def __post_init__(self) -> None:
         self.head_c = tuple(float(c) for c in self.head_c)
@@ -75,6 +76,8 @@ class Recipe:
         if not self.stats_head and self.threshold_rule == "unseen_corpus":
             self.threshold_rule = "corpus_mean"  # no head to fit without a corpus
         check_head(self.head)
+        if self.epoch_auc not in EPOCH_AUCS:
+            raise SpecmonError(f"--epoch-auc {self.epoch_auc!r}: choose {' or '.join(EPOCH_AUCS)}")
         if self.epochs < 1:
             raise SpecmonError(f"--epochs {self.epochs}: train for at least one epoch")
         if not 1 <= self.min_epoch <= self.epochs:
@@ -134,6 +137,9 @@ def check_head(head: str) -> None:
 # unseen_corpus: each validation corpus scored by a stats head fit without it, then corpus_mean;
 # corpus_mean: balanced accuracy averaged over validation corpora; pooled: over all their windows.
 THRESHOLD_RULES = ("unseen_corpus", "corpus_mean", "pooled")
+# pooled: the AUC of all validation windows together; corpus_mean: each validation corpus's own AUC,
+# averaged, as LOCO averages over held-out corpora (a score shift between corpora does not count).
+EPOCH_AUCS = ("pooled", "corpus_mean")
 
 
 def best_threshold(y: np.ndarray, s: np.ndarray, corpus: np.ndarray | None = None
@@ -152,6 +158,14 @@ def best_threshold(y: np.ndarray, s: np.ndarray, corpus: np.ndarray | None = Non
         if b > best[1] + 1e-9:
             best = (float(t), b)
     return best
+
+
+def validation_auc(y: np.ndarray, s: np.ndarray, corpus: np.ndarray, how: str = "pooled") -> float:
+    """The validation AUC that keeps an epoch (EPOCH_AUCS); 0 without both classes."""
+    groups = two_class_corpora(y, corpus) if how == "corpus_mean" else []
+    if groups:
+        return float(np.mean([roc_auc_score(y[g], s[g]) for g in groups]))
+    return float(roc_auc_score(y, s)) if len(set(y.tolist())) == 2 else 0.0
 
 
 def mixup(x: np.ndarray, y: np.ndarray, alpha: float, rng: np.random.Generator
@@ -216,7 +230,7 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
         index = {c: i for i, c in enumerate(classes)}
         loss = [loss, keras.losses.SparseCategoricalCrossentropy(from_logits=True)]
     trained.compile(optimizer=keras.optimizers.Adam(sched), loss=loss, loss_weights=weights)
-    best = {"auc": -1.0, "epoch": 0, "weights": None}
+    best = {"auc": -1.0, "crit": -1.0, "epoch": 0, "weights": None}
     history = []
     t0 = time.time()
     # Two workers draw and augment batches while Keras trains on the previous one.
@@ -261,14 +275,18 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
             elif mean is not None and mean.n:
                 model.set_weights(mean.weights)
             s = predict(model, vws.x[lab])
-            auc = float(roc_auc_score(vws.y[lab], s)) if len(set(vws.y[lab].tolist())) == 2 else 0.0
+            auc = validation_auc(vws.y[lab], s, vws.corpus[lab])
+            # The criterion that keeps an epoch; history and info report the pooled AUC beside it.
+            crit = validation_auc(vws.y[lab], s, vws.corpus[lab], recipe.epoch_auc)
             _, bacc = best_threshold(vws.y[lab], s)
             history.append({"epoch": ep + 1, "loss": round(float(np.mean(losses)), 4),
-                            "val_auc": round(auc, 4), "val_balanced_accuracy": round(bacc, 4)})
+                            "val_auc": round(auc, 4), "val_balanced_accuracy": round(bacc, 4),
+                            **({} if recipe.epoch_auc == "pooled" else
+                               {f"val_{recipe.epoch_auc}_auc": round(crit, 4)})})
             # With the mean, the mean so far is kept, whatever validation says of it.
-            keep = mean.n > 0 if mean is not None else ep + 1 >= recipe.min_epoch and auc > best["auc"]
+            keep = mean.n > 0 if mean is not None else ep + 1 >= recipe.min_epoch and crit > best["crit"]
             if keep:
-                best = {"auc": auc, "epoch": ep + 1, "weights": model.get_weights()}
+                best = {"auc": auc, "crit": crit, "epoch": ep + 1, "weights": model.get_weights()}
             if current is not None:
                 model.set_weights(current)  # training goes on from the raw weights
             el = time.time() - t0

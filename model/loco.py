@@ -364,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mixup", type=float, default=Recipe.mixup, help="train on mixed pairs of "
                     "windows, their labels mixed alike, in proportions drawn from Beta(MIXUP, "
                     "MIXUP) (0: none)")
+    ap.add_argument("--epoch-auc", default=Recipe.epoch_auc, help="the validation AUC that keeps an "
+                    "epoch: pooled (all validation windows together) or corpus_mean (each "
+                    "validation corpus's own AUC, averaged, as LOCO averages over corpora)")
     ap.add_argument("--folds", default=None, help="only these held-out corpora (comma list)")
     ap.add_argument("--speakers-per-corpus", type=int, default=0, help="at most this many speakers "
                     "of each corpus (0: all), for quick runs")
@@ -406,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
                         prosody=not args.no_prosody,
                         head=args.head, threshold_rule=args.threshold_rule,
                         seed=args.seed, ema=args.ema, adversary=args.adversary,
-                        emotion_task=args.emotion_task, mixup=args.mixup,
+                        emotion_task=args.emotion_task, mixup=args.mixup, epoch_auc=args.epoch_auc,
                         min_epoch=args.min_epoch, average_from=args.average_from,
                         head_c=c_grid_arg(args.head_c) if args.head_c else Recipe.head_c)
         from model.augment import Augment

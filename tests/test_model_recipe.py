@@ -316,6 +316,7 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
      "--emotion-task does not combine with --adversary or --ema"),
     (["--emotion-task", "-1"], "--emotion-task -1.0: a weight is a number, 0 or more"),
     (["--emotion-task", "nan"], "--emotion-task nan: a weight is a number, 0 or more"),
+    (["--epoch-auc", "median"], "--epoch-auc 'median': choose pooled or corpus_mean"),
     (["--mixup", "-1"], "--mixup -1.0: a Beta distribution's parameter is a number, 0 (off) or more"),
     (["--mixup", "0.4", "--emotion-task", "0.5"],
      "--mixup does not combine with --adversary or --emotion-task"),
@@ -577,6 +578,19 @@ def test_fit_with_average_from_trains_every_epoch_and_keeps_the_mean(speech_dir:
     kept = model.get_weights()[0]
     assert np.allclose(kept, (seen[1][0] + seen[2][0]) / 2, atol=1e-6)
     assert not np.allclose(kept, seen[2][0])
+
+
+def test_epoch_auc_by_corpus_ignores_a_score_shift_between_corpora() -> None:
+    """corpus_mean averages each validation corpus's own AUC (corpora without both classes left
+    out), so a corpus whose scores all sit higher neither helps nor hurts; pooled counts it."""
+    from model.fit import validation_auc
+
+    y = np.array([0, 1, 0, 1, 0, 0])
+    s = np.array([0.1, 0.2, 0.8, 0.9, 0.5, 0.95])  # a ranks right, b ranks right but sits higher
+    corpus = np.array(["a", "a", "b", "b", "c", "c"])  # c: one class only
+    assert validation_auc(y, s, corpus, "corpus_mean") == 1.0
+    assert validation_auc(y, s, corpus, "pooled") == validation_auc(y, s, corpus) == 0.5
+    assert validation_auc(y[:1], s[:1], corpus[:1], "corpus_mean") == 0.0
 
 
 def test_mixup_mixes_each_window_and_its_label_in_one_proportion() -> None:
