@@ -1036,6 +1036,8 @@ def main(argv: list[str] | None = None) -> None:
         "network alone, also trained to name the emotion (a softmax over the training emotions "
         "beside its output, weight 0.5; not adopted)="
         f"{HERE / 'reports' / 'loco_specmon_network_emotion_task.json'}",
+        "network alone, trained on mixed pairs of windows and labels (--mixup 0.4; not adopted)="
+        f"{HERE / 'reports' / 'loco_specmon_network_mixup.json'}",
         "network alone, behind a frozen 64-band mel filterbank (--arch specmon-mel; a network "
         f"screen)={HERE / 'reports' / 'loco_specmon_network_mel.json'}",
         "the mel screen's fold networks, with the stats head (--arch specmon-mel; not adopted)="
