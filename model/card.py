@@ -1038,6 +1038,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{HERE / 'reports' / 'loco_specmon_network_emotion_task.json'}",
         "network alone, trained on mixed pairs of windows and labels (--mixup 0.4; not adopted)="
         f"{HERE / 'reports' / 'loco_specmon_network_mixup.json'}",
+        "network alone, the epoch kept by its validation corpora's own AUCs averaged instead of "
+        "the AUC of all validation windows pooled (--epoch-auc corpus_mean; not adopted)="
+        f"{HERE / 'reports' / 'loco_specmon_network_epoch_auc.json'}",
         "network alone, behind a frozen 64-band mel filterbank (--arch specmon-mel; a network "
         f"screen)={HERE / 'reports' / 'loco_specmon_network_mel.json'}",
         "the mel screen's fold networks, with the stats head (--arch specmon-mel; not adopted)="
