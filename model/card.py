@@ -1043,6 +1043,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{HERE / 'reports' / 'loco_specmon_network_epoch_auc.json'}",
         "network alone, behind a frozen 64-band mel filterbank (--arch specmon-mel; a network "
         f"screen)={HERE / 'reports' / 'loco_specmon_network_mel.json'}",
+        "network alone, behind the mel filterbank, seed 1 (--seed 1: other validation speakers, "
+        "test streams and training draws; a repeat of the row above)="
+        f"{HERE / 'reports' / 'loco_specmon_network_mel_seed1.json'}",
         "the mel screen's fold networks, with the stats head (--arch specmon-mel; not adopted)="
         f"{HERE / 'reports' / 'loco_specmon_mel.json'}",
         "the rerun's fold networks, the head's regularization chosen from 0.0003-1 instead of 0.01-1 "
