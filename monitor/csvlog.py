@@ -1,12 +1,14 @@
 """The session's CSV log: one row per scheduled window, safe against kills, power cuts and full disks.
 
 Each row is formatted completely and handed to the OS in one os.write() on an O_APPEND descriptor,
-so an interrupted session (SIGINT, SIGTERM, SIGKILL) leaves only whole rows behind. The file is
+so a session stopped by SIGINT or SIGTERM (handled: the write completes) leaves only whole rows
+behind. A SIGKILL can still cut the row being written where it crosses a page of the file (Linux
+checks for a fatal signal between the pages of one write); the next append repairs that. The file is
 fsync'ed every `fsync_s` seconds (default FSYNC_EVERY_S, chosen for SD cards: one flush per 10 s
 instead of per row), on rotation and on close, so a power cut loses at most the rows of the last
 fsync_s seconds. A power cut can also leave a torn last row (or a tail of NUL bytes, when the size
-reached the disk before the data): appending to such a file first cuts it back to its last whole row
-and says so (LogRepaired).
+reached the disk before the data): appending to such a file, torn either way, first cuts it back to
+its last whole row and says so (LogRepaired).
 
 reopen() (SIGHUP, between two rows) closes the file and opens the path again: after logrotate moved
 the log away, the next row starts a fresh file with a header; if it was not moved, rows continue.
