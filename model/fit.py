@@ -30,7 +30,7 @@ from model.augment import Augment
 from model.dataset import BalancedSampler, Clip, WindowSet, all_windows, build_streams, speakers_of
 from model.evaluate import score_components
 from model.metrics import two_class_corpora
-from model.stats_head import C_GRID
+from model.stats_head import C_GRID, corpus_mean_auc
 from monitor.errors import SpecmonError
 from monitor.scorer import Scorer, float_model_path, read_model_info, sha256_of
 from monitor.window_stats import fuse
@@ -161,10 +161,11 @@ def best_threshold(y: np.ndarray, s: np.ndarray, corpus: np.ndarray | None = Non
 
 
 def validation_auc(y: np.ndarray, s: np.ndarray, corpus: np.ndarray, how: str = "pooled") -> float:
-    """The validation AUC that keeps an epoch (EPOCH_AUCS); 0 without both classes."""
-    groups = two_class_corpora(y, corpus) if how == "corpus_mean" else []
-    if groups:
-        return float(np.mean([roc_auc_score(y[g], s[g]) for g in groups]))
+    """The validation AUC that keeps an epoch (EPOCH_AUCS): corpus_mean falls back to the pooled
+    AUC when no corpus has both classes; 0 without both classes at all."""
+    by_corpus = corpus_mean_auc(y, s, corpus) if how == "corpus_mean" else None
+    if by_corpus is not None:
+        return by_corpus
     return float(roc_auc_score(y, s)) if len(set(y.tolist())) == 2 else 0.0
 
 
@@ -277,7 +278,8 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
             s = predict(model, vws.x[lab])
             auc = validation_auc(vws.y[lab], s, vws.corpus[lab])
             # The criterion that keeps an epoch; history and info report the pooled AUC beside it.
-            crit = validation_auc(vws.y[lab], s, vws.corpus[lab], recipe.epoch_auc)
+            crit = (auc if recipe.epoch_auc == "pooled" else
+                    validation_auc(vws.y[lab], s, vws.corpus[lab], recipe.epoch_auc))
             _, bacc = best_threshold(vws.y[lab], s)
             history.append({"epoch": ep + 1, "loss": round(float(np.mean(losses)), 4),
                             "val_auc": round(auc, 4), "val_balanced_accuracy": round(bacc, 4),
