@@ -721,6 +721,26 @@ def test_corpus_adversary_reverses_its_gradient_into_the_network() -> None:
     assert seen[0] == 0.0 and bool(np.all(np.diff(seen) > 0)) and 0.49 < seen[-1] <= 0.5
 
 
+def test_wide_network_is_the_shipped_layer_list_with_more_channels() -> None:
+    """`--arch specmon-wide` takes the same 513 x 125 window through the same layers as the shipped
+    network, only wider: a screen of capacity alone."""
+    from keras import layers
+
+    from model.cnn import builder, layer_list
+
+    wide, shipped = builder("specmon-wide")(), builder("specmon")()
+    assert wide.input_shape == shipped.input_shape == (None, 513, 125, 1)
+    assert wide.output_shape == (None, 1)
+    assert layer_list(wide) == layer_list(shipped)
+
+    def widths(net):
+        return [(type(x).__name__, x.filters if isinstance(x, layers.Conv2D) else x.units)
+                for x in net.layers if isinstance(x, (layers.Conv2D, layers.Dense))]
+
+    assert widths(shipped) == [("Conv2D", 16), ("Conv2D", 32), ("Conv2D", 48), ("Dense", 64), ("Dense", 1)]
+    assert widths(wide) == [("Conv2D", 24), ("Conv2D", 48), ("Conv2D", 64), ("Dense", 96), ("Dense", 1)]
+
+
 def test_mel_network_sees_the_stats_heads_mel_bands_and_keeps_them_frozen() -> None:
     """`--arch specmon-mel` takes the same 513 x 125 window; its first layer is the stats head's
     mel filterbank (each band the mean of its bins' log power), and training leaves it as it is."""
