@@ -79,10 +79,31 @@ class Device(threading.Thread):
         self.client.loop_stop()
 
 
-def _collector(url: str, db: str, client_id: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "collect", "--mqtt", url, "--db", db,
+def _collector(url: str, db: str, client_id: str, timeout: float = 60.0) -> subprocess.Popen:
+    """A `specmon collect` process, returned once it has subscribed (its "connected" line).
+
+    Its first session holds nothing: a message published before it subscribes goes to no one. A
+    fixed wait lost the first second of every device on a loaded machine (start-up took longer)."""
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "collect", "--mqtt", url, "--db", db,
                              "--client-id", client_id, "--stats-every", "3600"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    seen: list[str] = []
+    connected = threading.Event()
+
+    def watch() -> None:  # stops reading at the line, so that _stop still gets the rest of stderr
+        for line in proc.stderr:
+            if line.startswith("collect: connected"):
+                connected.set()
+                return
+            seen.append(line.strip())
+
+    threading.Thread(target=watch, daemon=True).start()
+    if connected.wait(timeout):
+        return proc
+    proc.kill()
+    proc.wait()
+    err = " | ".join(seen)
+    raise RuntimeError(f"collector did not connect within {timeout:g} s: {err[-500:]}")
 
 
 def _stop(proc: subprocess.Popen) -> str:
@@ -149,7 +170,6 @@ def run(devices: int = 200, seconds: float = 60.0, rate: float = 1.0, db: str | 
     try:
         base = _count(db)
         col = _collector(broker_url, db, cid)
-        time.sleep(1.5)  # connected and subscribed
         start_at = time.monotonic() + 1.0
         devs = [Device(f"dev{i:03d}", port, int(seconds * rate), rate, start_at) for i in range(devices)]
         for d in devs:
