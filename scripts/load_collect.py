@@ -79,7 +79,7 @@ class Device(threading.Thread):
         self.client.loop_stop()
 
 
-def _collector(url: str, db: str, client_id: str, timeout: float = 60.0) -> subprocess.Popen:
+def start_collector(url: str, db: str, client_id: str, timeout: float = 60.0) -> subprocess.Popen:
     """A `specmon collect` process, returned once it has subscribed (its "connected" line).
 
     Its first session holds nothing: a message published before it subscribes goes to no one. A
@@ -169,7 +169,7 @@ def run(devices: int = 200, seconds: float = 60.0, rate: float = 1.0, db: str | 
                  db.startswith("postgres") else "sqlite"}
     try:
         base = _count(db)
-        col = _collector(broker_url, db, cid)
+        col = start_collector(broker_url, db, cid)
         start_at = time.monotonic() + 1.0
         devs = [Device(f"dev{i:03d}", port, int(seconds * rate), rate, start_at) for i in range(devices)]
         for d in devs:
@@ -190,7 +190,7 @@ def run(devices: int = 200, seconds: float = 60.0, rate: float = 1.0, db: str | 
             bdev = Device("backlog", port, backlog, 1e9, time.monotonic())  # as fast as it can
             bdev.run()
             bdev.finish(60)
-            col = _collector(broker_url, db, cid)
+            col = start_collector(broker_url, db, cid)
             t0 = time.monotonic()
             n2, t_done = _wait_count(db, n + backlog, 120)
             out.update(backlog=backlog, backlog_stored=n2 - n,

@@ -234,12 +234,9 @@ def test_listen_to_collect_through_a_broker_restart(tmp_path, broker):
     import os
 
     db = str(tmp_path / "fleet.sqlite")
-    col = subprocess.Popen([sys.executable, "-m", "monitor.cli", "collect", "--mqtt", broker.url, "--db", db,
-                            "--client-id", "col-e2e"], cwd=REPO, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    col = load_collect.start_collector(broker.url, db, "col-e2e")  # returns once subscribed
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPECMON_MQTT")}
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
-    time.sleep(1.0)
     lis = subprocess.Popen([sys.executable, "-m", "monitor.cli", "listen", "--input",
                             str(REPO / "scripts" / "sample.flac"), "--headless", "--csv", "s.csv",
                             "--mqtt", broker.url, "--device-id", "e2e"], cwd=tmp_path, env=env,
