@@ -143,7 +143,7 @@ def build_v1(filters: tuple[int, int] = (16, 32), dense: int = 64, dropout: floa
 
 
 def build_wide():
-    """The specmon CNN with half as many channels again and a wider dense layer (24/48/64, 96):
+    """The specmon CNN with more channels (24/48/64 against 16/32/48) and dense units (96 against 64):
     a capacity screen (`--arch specmon-wide`). Trained as shipped, the fold networks still end at a
     training loss near 0.53 and some still gain validation AUC at the last epoch, so the network
     may be too small to hold what separates negative speech across nine corpora. It costs about
