@@ -9,7 +9,10 @@ the window's raw samples would add, before anyone builds it into `listen`:
   autocorrelation (40-ms frames, 10-ms hop; eGeMAPS-style functionals in semitones), F1-F3 by LPC
   (order 16, 25-ms frames), the loudness contour and the rhythm of voiced segments, by group;
 - `egemaps`: the eGeMAPS v02 functionals of opensmile (optional: `pip install opensmile`), whole or
-  only its F0 and formant groups.
+  only its F0 and formant groups;
+- `voice_encoder` (with --voice-encoder): a pretrained speaker encoder's LSTM states
+  (model/voice_encoder.py), to measure what a representation learned from thousands of voices
+  carries that ours do not.
 
 Every feature set is judged the same way: for each corpus, a logistic regression (standardized,
 C 0.01, every corpus and class weighing the same, sadness 2x) is trained on the other corpora's
@@ -31,6 +34,10 @@ favours must still be measured by a full LOCO run before it ships.
         --networks runs/loco-network --report model/reports/feature_probe.json
 
 About 19 minutes on this 2-core machine (eGeMAPS is ~50 ms a window, our raw prosody ~10 ms).
+The voice encoder's probe (~45 ms a window, three views):
+
+    python -m model.feature_probe --manifest ../shared/data/speech/manifest.csv --no-egemaps \\
+        --voice-encoder --report model/reports/feature_probe_voice_encoder.json
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from model.dataset import Clip, build_streams, load_all, read_manifest, stream_w
 from model.fit import check_head
 from model.loco import provenance, subset
 from model.stats_head import fit_head
+from model.voice_encoder import VoiceEncoder
 from monitor import prosody
 from monitor.errors import SpecmonError
 from monitor.features import HOP, SAMPLE_RATE, WINDOW_FRAMES, WINDOW_SAMPLES, loop_to_window
@@ -101,6 +109,9 @@ FEATURE_SETS = {
     "eGeMAPS alone": ("egemaps",),
     "shipped head inputs + eGeMAPS": (*SHIPPED, "egemaps"),
     **{f"shipped head inputs + eGeMAPS {g}": (*SHIPPED, f"egemaps:{g}") for g in EGEMAPS_GROUPS},
+    "voice encoder states alone": ("voice_encoder",),
+    "window_stats + voice encoder states": ("window_stats", "voice_encoder"),
+    "shipped head inputs + voice encoder states": (*SHIPPED, "voice_encoder"),
 }
 
 
@@ -123,15 +134,17 @@ def smile():
                            feature_level=opensmile.FeatureLevel.Functionals)
 
 
-def corpus_features(clips: list[Clip], seed: int = 0, sm=None, network: Path | None = None) -> dict:
+def corpus_features(clips: list[Clip], seed: int = 0, sm=None, network: Path | None = None,
+                    encoder=None) -> dict:
     """Every non-overlapping window of the corpus's streams (the LOCO test windows, in their order):
     label, emotion, speaker and the feature families in three views (VIEWS): as recorded, a training
     copy through a random recording condition, and loco.conditioned's worse recording of the same
-    stream, with `network`'s own scores of those last windows. sm: smile() for eGeMAPS, or None."""
+    stream, with `network`'s own scores of those last windows. sm: smile() for eGeMAPS, or None;
+    encoder: a model.voice_encoder.VoiceEncoder, or None."""
     from model.augment import recording_condition
 
     scorer = Scorer(network) if network is not None else None
-    fams = ("window_stats", "raw", "egemaps")
+    fams = ("window_stats", "raw", "egemaps", "voice")
     out: dict[str, list] = {f"{v}{f}": [] for v in VIEWS for f in fams}
     out.update({k: [] for k in ("c_network", "network_first", "y", "emotion", "speaker")})
     audio = load_all(clips)
@@ -151,6 +164,8 @@ def corpus_features(clips: list[Clip], seed: int = 0, sm=None, network: Path | N
                 out[v + "raw"].append(raw_prosody(seg))
                 if sm is not None:
                     out[v + "egemaps"].append(sm.process_signal(seg, SAMPLE_RATE).values[0])
+            if encoder is not None:
+                out[v + "voice"] += list(encoder.features(segs))
             if scorer is not None and v == "c_":
                 out["c_network"] += [scorer.cnn_score(w) for w in windows]
             if scorer is not None and v == "" and i == 0:  # to match the run's scores against
@@ -173,7 +188,8 @@ def family(d: dict, name: str, view: str = "", egemaps_names: tuple[str, ...] = 
         return d[view + "egemaps"][:, cols]
     if name in RAW_GROUPS:
         return d[view + "raw"][:, RAW_GROUPS[name]]
-    return d[view + {"window_stats": "window_stats", "egemaps": "egemaps"}[name]]
+    return d[view + {"window_stats": "window_stats", "egemaps": "egemaps",
+                     "voice_encoder": "voice"}[name]]
 
 
 def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families: tuple[str, ...],
@@ -259,7 +275,7 @@ def network_scores(folder: Path, corpus: str, d: dict) -> np.ndarray:
     return s
 
 
-def extraction_ms(clips: list[Clip], sm=None, n: int = 40) -> dict[str, float]:
+def extraction_ms(clips: list[Clip], sm=None, n: int = 40, encoder=None) -> dict[str, float]:
     """Each family's extraction time, ms per window (median over up to `n` windows of `clips`),
     measured in this process alone: the parallel extraction would time the workers' contention."""
     windows, segs = windows_and_samples(loop_to_window(build_streams(clips, load_all(clips))[0].audio),
@@ -269,6 +285,8 @@ def extraction_ms(clips: list[Clip], sm=None, n: int = 40) -> dict[str, float]:
            "raw_prosody": lambda i: raw_prosody(segs[i])}
     if sm is not None:
         fns["egemaps"] = lambda i: sm.process_signal(segs[i], SAMPLE_RATE)
+    if encoder is not None:
+        fns["voice_encoder"] = lambda i: encoder.features(segs[i:i + 1])
     out = {}
     for name, fn in fns.items():
         fn(0)  # warm-up
@@ -289,9 +307,10 @@ def _one_thread() -> None:
 
 
 def _features_of(args: tuple) -> tuple[str, dict, float]:
-    corpus, clips, seed, egemaps, network = args
+    corpus, clips, seed, egemaps, network, voice = args
     t0 = time.time()
-    return corpus, corpus_features(clips, seed, smile() if egemaps else None, network), time.time() - t0
+    return corpus, corpus_features(clips, seed, smile() if egemaps else None, network,
+                                   VoiceEncoder() if voice else None), time.time() - t0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                     "scores give the fused rows")
     ap.add_argument("--report", type=Path, required=True)
     ap.add_argument("--no-egemaps", action="store_true", help="without opensmile's eGeMAPS rows")
+    ap.add_argument("--voice-encoder", action="store_true", help="also the rows of a pretrained "
+                    "voice encoder's states (model/voice_encoder.py; ~45 ms a window)")
     ap.add_argument("--speakers-per-corpus", type=int, default=0, help="quick runs: at most this "
                     "many speakers of each corpus (0: all)")
     ap.add_argument("--max-clips", type=int, default=0, help="quick runs: at most this many clips "
@@ -326,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SpecmonError("the probe needs at least 3 corpora (one held out, two to train on)")
         seed = check_networks(args.networks, corpora) if args.networks else 0
         nets = {c: args.networks / f"{c}.tflite" for c in corpora} if args.networks else {}
-        jobs = [(c, [k for k in clips if k.corpus == c], seed, egemaps, nets.get(c)) for c in corpora]
+        jobs = [(c, [k for k in clips if k.corpus == c], seed, egemaps, nets.get(c), args.voice_encoder)
+                for c in corpora]
         feats = {}
         with ProcessPoolExecutor(max_workers=max(1, args.workers), initializer=_one_thread) as pool:
             for corpus, d, sec in pool.map(_features_of, jobs):
@@ -336,10 +358,12 @@ def main(argv: list[str] | None = None) -> int:
         c_networks = {c: feats[c]["c_network"] for c in nets}
         longest = max(corpora, key=lambda c: sum(k.seconds for k in clips if k.corpus == c))
         sm = smile() if egemaps else None
-        ms_per_window = extraction_ms([k for k in clips if k.corpus == longest][:20], sm)
+        ms_per_window = extraction_ms([k for k in clips if k.corpus == longest][:20], sm,
+                                      encoder=VoiceEncoder() if args.voice_encoder else None)
         names = tuple(sm.feature_names) if sm is not None else ()
         sets = {k: v for k, v in FEATURE_SETS.items()
-                if egemaps or not any(f.startswith("egemaps") for f in v)}
+                if (egemaps or not any(f.startswith("egemaps") for f in v))
+                and (args.voice_encoder or "voice_encoder" not in v)}
         results, base, c_base = {}, None, None
         for name, fams in sets.items():
             rows = loco_aucs(feats, networks, fams, "", names, args.head)

@@ -15,6 +15,7 @@ import ast
 import hashlib
 import os
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -27,10 +28,11 @@ from model.augment import recording_condition
 from model.dataset import Stream, stream_prosody, stream_windows
 from monitor import features, prosody, window_stats
 from monitor.errors import SpecmonError
-from monitor.features import loop_to_window
+from monitor.features import SAMPLE_RATE, loop_to_window
 from monitor.window_stats import head_inputs
 
 STRIDE = 62  # frames: a window every ~2 s
+PROGRESS_EVERY = 60.0  # seconds between progress lines while the inputs are computed
 
 
 def code_of(source: str) -> str:
@@ -108,7 +110,7 @@ def stream_stats(streams: list[Stream], stride: int = STRIDE, conditioned: bool 
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             if log:
                 log(f"head cache: {path.name} unreadable ({e}); computing it again")
-    x, meta = _compute(streams, stride, conditioned, seed, prosody)
+    x, meta = _compute(streams, stride, conditioned, seed, prosody, log)
     if path is not None:
         # Renamed when whole: a killed run leaves no torn entry, and a run beside it no clash.
         part = path.with_name(f"{path.stem}.{os.getpid()}.part.npz")
@@ -124,11 +126,18 @@ def stream_stats(streams: list[Stream], stride: int = STRIDE, conditioned: bool 
 
 
 def _compute(streams: list[Stream], stride: int, conditioned: bool, seed: int,
-             prosody: bool) -> tuple[np.ndarray, dict]:
+             prosody: bool, log=None) -> tuple[np.ndarray, dict]:
     xs, cor, emo, ys = [], [], [], []
+    seconds = sum(len(s.audio) for s in streams if s.label is not None) / SAMPLE_RATE
+    done, t0, shown = 0.0, time.time(), time.time()
     for i, s in enumerate(streams):
         if s.label is None:
             continue
+        if log and time.time() - shown >= PROGRESS_EVERY:  # minutes of work: show it moving
+            shown = time.time()
+            log(f"stats head inputs: {done / seconds:.0%} of {seconds / 3600:.1f} h of speech "
+                f"({shown - t0:.0f} s)")
+        done += len(s.audio) / SAMPLE_RATE
         x = loop_to_window(s.audio)
         versions = [x]
         if conditioned:

@@ -102,14 +102,15 @@ def test_tiny_probe_run_agrees_with_the_loco_run(tmp_path: Path, speech_dir: Pat
                                                 networks: Path) -> None:
     rep_path = tmp_path / "probe.json"
     p = run("model.feature_probe", "--manifest", str(speech_dir / "manifest.csv"), "--report",
-            str(rep_path), "--networks", str(networks), *SUBSET)
+            str(rep_path), "--networks", str(networks), "--voice-encoder", *SUBSET)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "windows (" in p.stderr  # progress per corpus
     rep = json.loads(rep_path.read_text())
     loco = json.loads((networks / "loco_report.json").read_text())["per_corpus"]
     assert set(rep["windows"]) == set(loco) and rep["seed"] == 0
-    assert set(rep["ms_per_window"]) == {"window_stats", "raw_prosody", "egemaps"}
-    assert set(rep["feature_sets"]) >= {"window_stats", "window_stats + eGeMAPS F0 and formants"}
+    assert set(rep["ms_per_window"]) == {"window_stats", "raw_prosody", "egemaps", "voice_encoder"}
+    assert set(rep["feature_sets"]) >= {"window_stats", "window_stats + eGeMAPS F0 and formants",
+                                        "shipped head inputs + voice encoder states"}
     for name, fs in rep["feature_sets"].items():
         assert set(fs["per_corpus"]) == set(loco), name  # every corpus held out once
         for corpus, row in fs["per_corpus"].items():

@@ -775,3 +775,22 @@ def test_training_turns_onednn_on_unless_the_user_turned_it_off(setting: str | N
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
                          timeout=300, check=True).stdout.split()
     assert out[-1] == str(on)
+
+
+def test_head_inputs_show_progress_while_they_are_computed(speech_dir: Path, monkeypatch) -> None:
+    """Minutes of work (the head's inputs of all of ../shared) print a progress line now and then,
+    naming the share done; a run that is quick enough prints none."""
+    from model import head_inputs
+    from model.dataset import build_streams
+
+    clips = subset([c for c in read_manifest(speech_dir / "manifest.csv")
+                    if c.speaker == "emodb-11"], 0, 1)
+    streams = build_streams(clips, load_all(clips))
+    lines: list[str] = []
+    head_inputs.stream_stats(streams, prosody=False, log=lines.append)
+    assert lines == []
+    monkeypatch.setattr(head_inputs, "PROGRESS_EVERY", 0.0)
+    head_inputs.stream_stats(streams, prosody=False, log=lines.append)
+    labelled = [s for s in streams if s.label is not None]
+    assert len(lines) == len(labelled) and lines[0].startswith("stats head inputs: 0% of ")
+    assert all("% of " in m and m.endswith(" s)") for m in lines)
