@@ -816,10 +816,86 @@ reuse between overlapping windows (raw F0 and formants are one extraction, timed
 """
 
 
+def voice_probe_section(rep: dict | None, loco: dict) -> str:
+    """The voice-encoder probe (feature_probe --voice-encoder): what a pretrained speaker encoder's
+    states add to the shipped head's inputs (head alone, as recorded and through the worse
+    recording)."""
+    if rep is None:
+        return ""
+    sets = rep["feature_sets"]
+    shipped, voice = "window_stats + raw F0, formants, loudness and rhythm", "voice encoder states"
+    both, alone = f"shipped head inputs + {voice}", f"{voice} alone"
+    ms = rep["ms_per_window"]
+    cost = {"window_stats": ms["window_stats"], "raw": ms["raw_prosody"],
+            "voice_encoder": ms["voice_encoder"]}
+
+    def lowest(per: dict) -> str:
+        c, r = min(((c, r) for c, r in per.items() if "head_auc" in r), key=lambda kv: kv[1]["head_auc"])
+        return f"{_f(r['head_auc'])}, {c}"
+
+    lines = ["| head inputs | head alone: mean AUC (lowest corpus) | worse recording: mean AUC "
+             "(lowest corpus) | extraction, ms a window |", "| --- | --- | --- | --- |"]
+    for name, fs in sets.items():
+        spent = sum(cost[k] for k in {next(k for k in cost if f.startswith(k)) for f in fs["families"]})
+        lines.append(f"| {name} | {_f(fs['mean']['head_auc_mean'])} ({lowest(fs['per_corpus'])}) | "
+                     f"{_f(fs['conditioned_mean']['head_auc_mean'])} "
+                     f"({lowest(fs['conditioned_per_corpus'])}) | {spent:.1f} |")
+    per = ["| held-out corpus | shipped head inputs | + voice encoder states | voice encoder states alone "
+           "| worse recording: shipped / + voice encoder |", "| --- | --- | --- | --- | --- |"]
+    two = [c for c, r in sets[shipped]["per_corpus"].items() if "head_auc" in r]
+    for c in two:
+        a, b, v = (sets[k]["per_corpus"][c]["head_auc"] for k in (shipped, both, alone))
+        ca, cb = (sets[k]["conditioned_per_corpus"][c]["head_auc"] for k in (shipped, both))
+        per.append(f"| {c} | {_f(a)} | {_f(b)} | {_f(v)} | {_f(ca)} / {_f(cb)} |")
+    m = {k: sets[k]["mean"]["head_auc_mean"] for k in (shipped, both, alone)}
+    cm = {k: sets[k]["conditioned_mean"]["head_auc_mean"] for k in (shipped, both)}
+    up = sum(sets[both]["per_corpus"][c]["head_auc"] > sets[shipped]["per_corpus"][c]["head_auc"]
+             for c in two)
+    head_ms = ms["window_stats"] + ms["raw_prosody"]
+    verdict = ("\nA speaker encoder is trained to ignore how one voice varies, yet alone its states\n"
+               "separate negative from the rest on unseen corpora better than the head's inputs built\n"
+               "here: what is missing looks like a representation learned from many voices."
+               if m[alone] > m[shipped] and m[both] > m[shipped] else "")
+    worse = [c for c in two if sets[both]["conditioned_per_corpus"][c]["head_auc"]
+             < sets[shipped]["conditioned_per_corpus"][c]["head_auc"]]
+    worse_note = (f" Through the worse recording it loses on {', '.join(worse)}." if worse else "")
+    gain = (f"{cm[both] - cm[shipped]:+.3f} through the worse recording ({_f(cm[shipped])} → "
+            f"{_f(cm[both])}).{worse_note}")
+    cost = (f"It costs {ms['voice_encoder']:.0f} ms a window here, one window at a time in numpy "
+            f"({ms['voice_encoder'] / head_ms:.1f}× the\n{head_ms:.0f} ms of the shipped head's own "
+            "inputs; 0.65 G multiply-adds, 17 times the network's 38 M)")
+    return f"""
+### What a pretrained voice encoder carries (a probe)
+`reports/feature_probe_voice_encoder.json` (`python -m model.feature_probe --no-egemaps
+--voice-encoder`, commit `{rep['git_commit'][:12]}`, {rep['minutes']} min) asks the question every
+screen above left open: is what the unseen corpora need simply not learnable from ~120 acted voices?
+It puts the LSTM states of a pretrained speaker encoder (`model/voice_encoder.py`: Resemblyzer's GE2E
+encoder, trained by its authors on LibriSpeech train-other and VoxCeleb 1 and 2, thousands of voices
+in real rooms; the only pretrained speech network we found whose weights come in a PyPI package)
+beside the head's inputs, under the probe's protocol above, head alone (no networks).
+
+{chr(10).join(lines)}
+
+{chr(10).join(per)}
+
+The encoder's states add {m[both] - m[shipped]:+.3f} to the shipped head inputs' mean AUC as recorded
+({_f(m[shipped])} → {_f(m[both])}, higher on {up} of {len(two)} corpora) and
+{gain} Alone they reach {_f(m[alone])}. For scale only (another protocol: network and head, validation-chosen
+regularization and threshold): the shipped model's LOCO mean AUC is
+{_f(loco['mean_over_corpora']['roc_auc'])}.{verdict}
+{cost}: at a 1-s stride a laptop could afford it, a Pi 4 is not measured. Two ways to use
+it, neither built yet: as a head input in `listen` where the machine affords it, or as a teacher
+in training only, the 513 × 125 network learning to predict its states.
+LibriSpeech is in the encoder's training data; its windows are all neutral, so it is in no mean
+AUC above. The corpora are the test corpora and the state layers were picked by looking at them
+(the last layer's final state and mean output, not the whole stack): a probe figure, not a test figure.
+"""
+
+
 def render(meta: dict, train: dict, loco: dict, rows: list[tuple[str, dict]], size_kib: float,
            memory_check: dict | None = None, kfold: dict | None = None,
            trained: dict | None = None, probe: dict | None = None,
-           refit: dict | None = None) -> str:
+           refit: dict | None = None, voice_probe: dict | None = None) -> str:
     rec = loco["recipe"]
     folds = loco["per_corpus"]
     n_met = sum(1 for _, get, op, t in BAR if (v := get(loco)) is not None
@@ -946,7 +1022,7 @@ networks' scores) showed the gain, so the LOCO folds shaped that one choice. The
 set written; subsets and other regularizations were probed on the folds and not adopted; the
 regularization in use is chosen on validation speakers.{prosody_note(loco)}\
 {threshold_note(loco, rows)}{not_adopted_note(loco, rows)}{refit_note(train, refit)}
-{probe_section(probe, bool(loco["recipe"].get("prosody")))}
+{probe_section(probe, bool(loco["recipe"].get("prosody")))}{voice_probe_section(voice_probe, loco)}
 ![ROC of the paper's network](reports/loco_baseline.png)
 
 The paper's network (two convolutions, two max-pools, flatten, two dense layers) flattens a
@@ -1071,8 +1147,10 @@ def main(argv: list[str] | None = None) -> None:
     ppath = args.loco.with_name("feature_probe.json")
     probe = json.loads(ppath.read_text()) if ppath.is_file() else None
     refit = json.loads(args.refit.read_text()) if args.refit.is_file() else None
+    vpath = args.loco.with_name("feature_probe_voice_encoder.json")
+    voice_probe = json.loads(vpath.read_text()) if vpath.is_file() else None
     args.out.write_text(render(meta, train, loco, rows, args.model.stat().st_size / 1024, memory,
-                               kfold, trained, probe, refit))
+                               kfold, trained, probe, refit, voice_probe))
     print(args.out)
 
 
