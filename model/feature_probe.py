@@ -34,7 +34,8 @@ favours must still be measured by a full LOCO run before it ships.
         --networks runs/loco-network --report model/reports/feature_probe.json
 
 About 19 minutes on this 2-core machine (eGeMAPS is ~50 ms a window, our raw prosody ~10 ms).
-The voice encoder's probe (~45 ms a window, three views):
+The voice encoder's probe: 37 minutes on a 2-core AMD EPYC (Zen 3), where our raw prosody takes
+36 ms a window and the encoder 86 ms:
 
     python -m model.feature_probe --manifest ../shared/data/speech/manifest.csv --no-egemaps \\
         --voice-encoder --report model/reports/feature_probe_voice_encoder.json
@@ -322,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", type=Path, required=True)
     ap.add_argument("--no-egemaps", action="store_true", help="without opensmile's eGeMAPS rows")
     ap.add_argument("--voice-encoder", action="store_true", help="also the rows of a pretrained "
-                    "voice encoder's states (model/voice_encoder.py; ~45 ms a window)")
+                    "voice encoder's states (model/voice_encoder.py; ~90 ms a window)")
     ap.add_argument("--speakers-per-corpus", type=int, default=0, help="quick runs: at most this "
                     "many speakers of each corpus (0: all)")
     ap.add_argument("--max-clips", type=int, default=0, help="quick runs: at most this many clips "

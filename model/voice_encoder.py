@@ -8,8 +8,9 @@ model, but one trained on thousands of voices in real rooms.
 
 A window's features are its last layer's final state and its mean output, each averaged over three
 1.6-s partials (the start, the middle and the end of the window, as Resemblyzer's embed_utterance
-covers an utterance): 512 numbers. About 0.5 G multiply-adds a window, far above the runtime's
-budget: this is for measuring what such a representation carries, not for `listen`.
+covers an utterance): 512 numbers. About 0.65 G multiply-adds a window, 17 times the network's:
+for measuring what such a representation carries (model/feature_probe.py); whether `listen` could
+afford it on a Pi 4 is not measured.
 """
 
 from __future__ import annotations
