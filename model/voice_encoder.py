@@ -1,10 +1,11 @@
 """A pretrained voice encoder's states as features of a 4-s window, in numpy (a probe's input).
 
 The encoder is Resemblyzer's GE2E speaker encoder (three LSTM layers of 256 over 40 mel bands,
-trained by its authors on LibriSpeech train-other and VoxCeleb 1 and 2; Apache-2.0), converted once
-by scripts/convert_voice_encoder.py into `voice_encoder.npz`. It is the one pretrained speech network
-whose weights come from a package registry this project reaches: a speaker encoder, not an emotion
-model, but one trained on thousands of voices in real rooms.
+trained by its authors on LibriSpeech train-other and VoxCeleb 1 and 2; Apache-2.0, see
+voice_encoder_LICENSE.txt), converted once by scripts/convert_voice_encoder.py into
+`voice_encoder.npz`. It is the only pretrained speech network we found whose weights come in a PyPI
+package: a speaker encoder, not an emotion model, but one trained on thousands of voices in real
+rooms.
 
 A window's features are its last layer's final state and its mean output, each averaged over three
 1.6-s partials (the start, the middle and the end of the window, as Resemblyzer's embed_utterance
