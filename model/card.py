@@ -764,6 +764,18 @@ def egemaps_on_top(sets: dict, shipped: dict) -> str:
                     d(groups["F0"], "mean"), d(groups["F0"], "conditioned_mean")) > 0 else ""))
 
 
+# Each feature family's extraction, by the prefix of its name, and its key in a probe's ms_per_window.
+EXTRACTIONS = {"window_stats": "window_stats", "raw": "raw_prosody", "egemaps": "egemaps",
+               "voice_encoder": "voice_encoder"}
+
+
+def extraction_cost(families: list[str], ms: dict) -> float:
+    """A feature set's extraction, ms a window: each extraction counted once (raw F0 and formants
+    are one)."""
+    return sum(ms[EXTRACTIONS[k]] for k in {next(k for k in EXTRACTIONS if f.startswith(k))
+                                            for f in families})
+
+
 def probe_section(rep: dict | None, adopted: bool = False) -> str:
     """The feature probe (model/feature_probe.py): what finer prosody from the raw audio would add;
     adopted: the shipped head takes the probe's raw F0 and formants."""
@@ -776,9 +788,6 @@ def probe_section(rep: dict | None, adopted: bool = False) -> str:
              if adopted else "")
     sets = rep["feature_sets"]
     base = sets["window_stats"]
-    ms = rep["ms_per_window"]
-    cost = {"window_stats": ms.get("window_stats"), "raw": ms.get("raw_prosody"),
-            "egemaps": ms.get("egemaps")}
     fused = rep.get("networks") is not None
     lines = ["| head inputs | head alone: mean AUC | fused with the network: mean AUC | corpora "
              "where fused beats window_stats in this probe | worse recording: head / fused AUC | "
@@ -788,8 +797,7 @@ def probe_section(rep: dict | None, adopted: bool = False) -> str:
         m, cm = fs["mean"], fs["conditioned_mean"]
         better = m.get("corpora_fused_better_than_window_stats")
         better = "–" if fs is base or better is None else f"{better} of {m['corpora']}"
-        # raw F0 and formants are one extraction: each extraction counted once
-        spent = sum(cost[k] for k in {next(k for k in cost if f.startswith(k)) for f in fs["families"]})
+        spent = extraction_cost(fs["families"], rep["ms_per_window"])
         lines.append(f"| {name} | {_f(m['head_auc_mean'])} | {_f(m.get('fused_auc_mean'))} | "
                      f"{better} | {_f(cm['head_auc_mean'])} / {_f(cm.get('fused_auc_mean'))} | "
                      f"{spent:.1f} |")
@@ -826,8 +834,6 @@ def voice_probe_section(rep: dict | None, loco: dict) -> str:
     shipped, voice = "window_stats + raw F0, formants, loudness and rhythm", "voice encoder states"
     both, alone = f"shipped head inputs + {voice}", f"{voice} alone"
     ms = rep["ms_per_window"]
-    cost = {"window_stats": ms["window_stats"], "raw": ms["raw_prosody"],
-            "voice_encoder": ms["voice_encoder"]}
 
     def lowest(per: dict) -> str:
         c, r = min(((c, r) for c, r in per.items() if "head_auc" in r), key=lambda kv: kv[1]["head_auc"])
@@ -836,7 +842,7 @@ def voice_probe_section(rep: dict | None, loco: dict) -> str:
     lines = ["| head inputs | head alone: mean AUC (lowest corpus) | worse recording: mean AUC "
              "(lowest corpus) | extraction, ms a window |", "| --- | --- | --- | --- |"]
     for name, fs in sets.items():
-        spent = sum(cost[k] for k in {next(k for k in cost if f.startswith(k)) for f in fs["families"]})
+        spent = extraction_cost(fs["families"], ms)
         lines.append(f"| {name} | {_f(fs['mean']['head_auc_mean'])} ({lowest(fs['per_corpus'])}) | "
                      f"{_f(fs['conditioned_mean']['head_auc_mean'])} "
                      f"({lowest(fs['conditioned_per_corpus'])}) | {spent:.1f} |")
@@ -851,7 +857,7 @@ def voice_probe_section(rep: dict | None, loco: dict) -> str:
     cm = {k: sets[k]["conditioned_mean"]["head_auc_mean"] for k in (shipped, both)}
     up = sum(sets[both]["per_corpus"][c]["head_auc"] > sets[shipped]["per_corpus"][c]["head_auc"]
              for c in two)
-    head_ms = ms["window_stats"] + ms["raw_prosody"]
+    head_ms = extraction_cost(sets[shipped]["families"], ms)
     verdict = ("\nA speaker encoder is trained to ignore how one voice varies, yet alone its states\n"
                "separate negative from the rest on unseen corpora better than the head's inputs built\n"
                "here: what is missing looks like a representation learned from many voices."
