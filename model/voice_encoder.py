@@ -36,7 +36,8 @@ class VoiceEncoder:
 
     def __init__(self, path: Path = WEIGHTS) -> None:
         z = np.load(path)
-        self.mel_basis = z["mel_basis"]  # (40, 201), librosa's Slaney mel filterbank
+        # librosa's Slaney mel filterbank, (40, 201), stored as it is applied: (201, 40), float64
+        self.mel_basis_t = z["mel_basis"].T.astype(np.float64)
         self.target_dbfs = float(z["target_dbfs"])
         self.layers = [(z[f"kernel{k}"], z[f"recurrent{k}"], z[f"bias{k}"]) for k in range(3)]
         n = np.arange(N_FFT)
@@ -54,7 +55,7 @@ class VoiceEncoder:
         xp = np.pad(x, N_FFT // 2)
         frames = np.lib.stride_tricks.sliding_window_view(xp, N_FFT)[::HOP]
         spec = np.abs(np.fft.rfft(frames * self.window, axis=1)) ** 2
-        return (spec @ self.mel_basis.T.astype(np.float64)).astype(np.float32)
+        return (spec @ self.mel_basis_t).astype(np.float32)
 
     def lstm(self, mels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(batch, frames, 40) -> the last layer's outputs (batch, frames, 256) and final state."""

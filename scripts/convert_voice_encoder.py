@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # its venv need not have specmon installed: model/ comes from here
+    sys.path.insert(0, str(ROOT))
 
 
 def main() -> int:
@@ -31,8 +33,10 @@ def main() -> int:
     from resemblyzer.audio import normalize_volume, wav_to_mel_spectrogram
     from resemblyzer.hparams import audio_norm_target_dBFS
 
+    from model.voice_encoder import N_FFT, PARTIAL
+
     enc = VoiceEncoder("cpu", verbose=False).eval()
-    out = {"mel_basis": librosa.filters.mel(sr=16000, n_fft=400, n_mels=40).astype(np.float32),
+    out = {"mel_basis": librosa.filters.mel(sr=16000, n_fft=N_FFT, n_mels=40).astype(np.float32),
            "target_dbfs": np.float32(audio_norm_target_dBFS)}
     for k in range(3):
         out[f"kernel{k}"] = getattr(enc.lstm, f"weight_ih_l{k}").detach().numpy().T.copy()
@@ -48,7 +52,7 @@ def main() -> int:
     mels = np.stack([wav_to_mel_spectrogram(normalize_volume(s, audio_norm_target_dBFS,
                                                              increase_only=True)) for s in segs])
     with torch.no_grad():
-        seq, (h, _) = enc.lstm(torch.from_numpy(mels[:, :160]))
+        seq, (h, _) = enc.lstm(torch.from_numpy(mels[:, :PARTIAL]))
     np.savez_compressed(ROOT / "tests" / "data" / "voice_encoder_reference.npz", starts=starts, gains=gains,
                         mels=mels, last_state=h[-1].numpy(), mean_output=seq.mean(1).numpy())
     print("wrote model/voice_encoder.npz and tests/data/voice_encoder_reference.npz")
