@@ -875,7 +875,7 @@ def voice_probe_section(rep: dict | None, loco: dict) -> str:
 `reports/feature_probe_voice_encoder.json` (`python -m model.feature_probe --no-egemaps
 --voice-encoder`, commit `{rep['git_commit'][:12]}`, {rep['minutes']} min) asks the question every
 screen above left open: is what the unseen corpora need simply not learnable from ~120 acted voices?
-It puts the LSTM states of a pretrained speaker encoder (`model/voice_encoder.py`: Resemblyzer's GE2E
+It puts the LSTM states of a pretrained speaker encoder (`monitor/voice_encoder.py`: Resemblyzer's GE2E
 encoder, trained by its authors on LibriSpeech train-other and VoxCeleb 1 and 2, thousands of voices
 in real rooms; the only pretrained speech network we found whose weights come in a PyPI package)
 beside the head's inputs, under the probe's protocol above, head alone (no networks).

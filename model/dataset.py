@@ -31,7 +31,7 @@ from monitor.features import (
     stft_logpower,
     window_ends,
 )
-from monitor.prosody import WindowProsody
+from monitor.sample_features import SampleFeatures
 
 COLUMNS = ("path", "corpus", "speaker", "gender", "emotion", "language", "seconds")
 # The target: negative against everything else a person sounds like.
@@ -225,22 +225,25 @@ def stream_windows(audio: np.ndarray, stride: int = WINDOW_FRAMES) -> np.ndarray
                      window_ends(spec.shape[1], stride)])
 
 
-def stream_prosody(audio: np.ndarray, stride: int = WINDOW_FRAMES) -> np.ndarray:
-    """The prosody of stream_windows(audio, stride)'s windows, in their order."""
+def stream_prosody(audio: np.ndarray, stride: int = WINDOW_FRAMES, voice: bool = False) -> np.ndarray:
+    """The sample features (prosody; with `voice` the encoder's states after it) of
+    stream_windows(audio, stride)'s windows, in their order."""
     x = loop_to_window(audio)
-    wp = WindowProsody()
-    return np.stack([wp(x[a:a + WINDOW_SAMPLES], a) for a in window_starts(len(x), stride)])
+    sf = SampleFeatures(voice)
+    sf.fill(x)
+    return np.stack([sf(x[a:a + WINDOW_SAMPLES], a) for a in window_starts(len(x), stride)])
 
 
-def all_windows(streams: list[Stream], prosody: bool = True) -> WindowSet:
+def all_windows(streams: list[Stream], prosody: bool = True, voice: bool = False) -> WindowSet:
     """Every non-overlapping window of every stream (each speaker's emotions as they come), with
-    their prosody when `prosody` (what a head that takes it needs; ~17 ms a window)."""
+    their prosody when `prosody` (what a head that takes it needs; ~17 ms a window), and the voice
+    encoder's states after it when `voice`."""
     xs, ps, ys, spk, cor, emo = [], [], [], [], [], []
     for s in streams:
         w = stream_windows(s.audio)
         xs.append(w)
         if prosody:
-            ps.append(stream_prosody(s.audio))
+            ps.append(stream_prosody(s.audio, voice=voice))
         ys.extend([-1 if s.label is None else s.label] * len(w))
         spk.extend([s.speaker] * len(w))
         cor.extend([s.corpus] * len(w))
@@ -253,8 +256,8 @@ def all_windows(streams: list[Stream], prosody: bool = True) -> WindowSet:
 
 # Kept name: `specmon evaluate` and older scripts call it.
 def eval_windows(streams: list[Stream], seed: int = 0, others: bool = True,
-                 prosody: bool = True) -> WindowSet:
-    ws = all_windows(streams, prosody)
+                 prosody: bool = True, voice: bool = False) -> WindowSet:
+    ws = all_windows(streams, prosody, voice)
     return ws if others else ws.select(ws.y >= 0)
 
 
@@ -262,20 +265,20 @@ BLOCK_S = 20.0
 
 
 def mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BLOCK_S,
-                  stride: int = 31, prosody: bool = True) -> WindowSet:
+                  stride: int = 31, prosody: bool = True, voice: bool = False) -> WindowSet:
     """A monitor's view: per speaker, ~20-s blocks of their emotions in random order, one signal.
 
     Windows (every `stride` columns, ~1 s) are labelled by the block that covers them; windows that
     straddle two blocks have no single label and are left out.
     """
-    parts = list(iter_mixed_streams(streams, seed, block_s, stride, prosody))
+    parts = list(iter_mixed_streams(streams, seed, block_s, stride, prosody, voice))
     if not parts:
         raise SpecmonError("no mixed-stream windows")
     return WindowSet.join(parts)
 
 
 def iter_mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BLOCK_S,
-                       stride: int = 31, prosody: bool = True):
+                       stride: int = 31, prosody: bool = True, voice: bool = False):
     """mixed_streams() one speaker at a time (a WindowSet each), so memory holds one speaker."""
     by_speaker: dict[str, list[Stream]] = defaultdict(list)
     for s in streams:
@@ -296,7 +299,9 @@ def iter_mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BL
         audio = np.concatenate([blocks[i][1] for i in order])
         bounds = np.cumsum([0] + [len(blocks[i][1]) for i in order])
         spec, _ = stft_logpower(audio)
-        wp = WindowProsody()
+        wp = SampleFeatures(voice)
+        if prosody:
+            wp.fill(audio)
         xs, ps, ys, emo, cor = [], [], [], [], []
         for end in range(WINDOW_FRAMES, spec.shape[1] + 1, stride):
             a, b = (end - WINDOW_FRAMES) * HOP, (end - 1) * HOP + N_FFT

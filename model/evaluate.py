@@ -173,7 +173,8 @@ def run_evaluation(manifest: Path, model: Path | None, float_model: Path | None,
         raise SpecmonError(f"{out_dir}: cannot create ({e.strerror})") from None
     print(f"decoding {len(clips)} clips ...", file=sys.stderr)
     audio = load_all(clips)
-    ws = eval_windows(build_streams(clips, audio), prosody=scorer.needs_prosody)
+    ws = eval_windows(build_streams(clips, audio), prosody=scorer.needs_prosody,
+                      voice=scorer.needs_voice)
     print(f"scoring {len(ws.y)} windows ...", file=sys.stderr)
     s = scores_of(scorer, ws)
     s_f = score_windows(float_model, ws) if float_model else None

@@ -11,8 +11,10 @@ the window's raw samples would add, before anyone builds it into `listen`:
 - `egemaps`: the eGeMAPS v02 functionals of opensmile (optional: `pip install opensmile`), whole or
   only its F0 and formant groups;
 - `voice_encoder` (with --voice-encoder): a pretrained speaker encoder's LSTM states
-  (model/voice_encoder.py), to measure what a representation learned from thousands of voices
+  (monitor/voice_encoder.py), to measure what a representation learned from thousands of voices
   carries that ours do not.
+- `whisper` (with --whisper NPZ): Whisper base's encoder states (model/whisper_encoder.py), each
+  block's output averaged over the window: a multilingual model trained on 680 000 hours of speech.
 
 Every feature set is judged the same way: for each corpus, a logistic regression (standardized,
 C 0.01, every corpus and class weighing the same, sadness 2x) is trained on the other corpora's
@@ -57,11 +59,12 @@ from model.dataset import Clip, build_streams, load_all, read_manifest, stream_w
 from model.fit import check_head
 from model.loco import provenance, subset
 from model.stats_head import fit_head
-from model.voice_encoder import VoiceEncoder
+from model.whisper_encoder import LAYERS, WhisperEncoder
 from monitor import prosody
 from monitor.errors import SpecmonError
 from monitor.features import HOP, SAMPLE_RATE, WINDOW_FRAMES, WINDOW_SAMPLES, loop_to_window
 from monitor.scorer import Scorer, read_model_info
+from monitor.voice_encoder import VoiceEncoder, WindowVoice
 from monitor.window_stats import fuse, window_stats
 
 C = 0.01
@@ -94,6 +97,10 @@ EGEMAPS_GROUPS = {
     "rhythm": ("loudnessPeaksPerSec", "VoicedSegments", "MeanVoiced", "StddevVoiced", "MeanUnvoiced",
                "StddevUnvoiced"),
 }
+# Whisper's blocks probed alone; only the first WHISPER_BLOCKS are computed. (A first look at one
+# speaker a corpus had the deeper blocks and the final layer norm well below block 4.)
+WHISPER_PROBED = ("block2", "block3", "block4")
+WHISPER_BLOCKS = 4
 SHIPPED = ("window_stats", "raw_f0", "raw_formants", "raw_loudness", "raw_rhythm")  # the head's inputs
 FEATURE_SETS = {
     "window_stats": ("window_stats",),
@@ -113,6 +120,10 @@ FEATURE_SETS = {
     "voice encoder states alone": ("voice_encoder",),
     "window_stats + voice encoder states": ("window_stats", "voice_encoder"),
     "shipped head inputs + voice encoder states": (*SHIPPED, "voice_encoder"),
+    **{f"whisper {layer} alone": (f"whisper:{layer}",) for layer in WHISPER_PROBED},
+    "whisper blocks 2, 3 and 4": ("whisper:block2", "whisper:block3", "whisper:block4"),
+    "shipped head inputs + whisper block3": (*SHIPPED, "whisper:block3"),
+    "shipped head inputs + whisper block4": (*SHIPPED, "whisper:block4"),
 }
 
 
@@ -136,16 +147,17 @@ def smile():
 
 
 def corpus_features(clips: list[Clip], seed: int = 0, sm=None, network: Path | None = None,
-                    encoder=None) -> dict:
+                    encoder=None, whisper=None) -> dict:
     """Every non-overlapping window of the corpus's streams (the LOCO test windows, in their order):
     label, emotion, speaker and the feature families in three views (VIEWS): as recorded, a training
     copy through a random recording condition, and loco.conditioned's worse recording of the same
     stream, with `network`'s own scores of those last windows. sm: smile() for eGeMAPS, or None;
-    encoder: a model.voice_encoder.VoiceEncoder, or None."""
+    encoder: a monitor.voice_encoder.VoiceEncoder, or None; whisper: a
+    model.whisper_encoder.WhisperEncoder, or None."""
     from model.augment import recording_condition
 
     scorer = Scorer(network) if network is not None else None
-    fams = ("window_stats", "raw", "egemaps", "voice")
+    fams = ("window_stats", "raw", "egemaps", "voice", "whisper")
     out: dict[str, list] = {f"{v}{f}": [] for v in VIEWS for f in fams}
     out.update({k: [] for k in ("c_network", "network_first", "y", "emotion", "speaker")})
     audio = load_all(clips)
@@ -166,7 +178,11 @@ def corpus_features(clips: list[Clip], seed: int = 0, sm=None, network: Path | N
                 if sm is not None:
                     out[v + "egemaps"].append(sm.process_signal(seg, SAMPLE_RATE).values[0])
             if encoder is not None:
-                out[v + "voice"] += list(encoder.features(segs))
+                wv = WindowVoice(encoder)
+                wv.fill(a)
+                out[v + "voice"] += [wv(seg, k * WINDOW_FRAMES * HOP) for k, seg in enumerate(segs)]
+            if whisper is not None:
+                out[v + "whisper"] += list(whisper.features(np.stack(segs), WHISPER_BLOCKS))
             if scorer is not None and v == "c_":
                 out["c_network"] += [scorer.cnn_score(w) for w in windows]
             if scorer is not None and v == "" and i == 0:  # to match the run's scores against
@@ -187,6 +203,8 @@ def family(d: dict, name: str, view: str = "", egemaps_names: tuple[str, ...] = 
             EGEMAPS_GROUPS[name.removeprefix("egemaps:")]
         cols = [i for i, n in enumerate(egemaps_names) if n.startswith(prefixes)]
         return d[view + "egemaps"][:, cols]
+    if name.startswith("whisper:"):
+        return d[view + "whisper"][:, LAYERS.index(name.removeprefix("whisper:"))]
     if name in RAW_GROUPS:
         return d[view + "raw"][:, RAW_GROUPS[name]]
     return d[view + {"window_stats": "window_stats", "egemaps": "egemaps",
@@ -276,7 +294,8 @@ def network_scores(folder: Path, corpus: str, d: dict) -> np.ndarray:
     return s
 
 
-def extraction_ms(clips: list[Clip], sm=None, n: int = 40, encoder=None) -> dict[str, float]:
+def extraction_ms(clips: list[Clip], sm=None, n: int = 40, encoder=None,
+                  whisper=None) -> dict[str, float]:
     """Each family's extraction time, ms per window (median over up to `n` windows of `clips`),
     measured in this process alone: the parallel extraction would time the workers' contention."""
     windows, segs = windows_and_samples(loop_to_window(build_streams(clips, load_all(clips))[0].audio),
@@ -287,7 +306,9 @@ def extraction_ms(clips: list[Clip], sm=None, n: int = 40, encoder=None) -> dict
     if sm is not None:
         fns["egemaps"] = lambda i: sm.process_signal(segs[i], SAMPLE_RATE)
     if encoder is not None:
-        fns["voice_encoder"] = lambda i: encoder.features(segs[i:i + 1])
+        fns["voice_encoder"] = lambda i: WindowVoice(encoder)(segs[i], 0)  # all its partials
+    if whisper is not None:
+        fns["whisper"] = lambda i: whisper.features(segs[i][None], WHISPER_BLOCKS)
     out = {}
     for name, fn in fns.items():
         fn(0)  # warm-up
@@ -308,10 +329,11 @@ def _one_thread() -> None:
 
 
 def _features_of(args: tuple) -> tuple[str, dict, float]:
-    corpus, clips, seed, egemaps, network, voice = args
+    corpus, clips, seed, egemaps, network, voice, whisper = args
     t0 = time.time()
     return corpus, corpus_features(clips, seed, smile() if egemaps else None, network,
-                                   VoiceEncoder() if voice else None), time.time() - t0
+                                   VoiceEncoder() if voice else None,
+                                   WhisperEncoder(whisper) if whisper else None), time.time() - t0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,7 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", type=Path, required=True)
     ap.add_argument("--no-egemaps", action="store_true", help="without opensmile's eGeMAPS rows")
     ap.add_argument("--voice-encoder", action="store_true", help="also the rows of a pretrained "
-                    "voice encoder's states (model/voice_encoder.py; ~90 ms a window)")
+                    "voice encoder's states (monitor/voice_encoder.py; ~90 ms a window)")
+    ap.add_argument("--whisper", type=Path, default=None, help="also the rows of Whisper base's "
+                    "encoder states, from this npz (scripts/convert_whisper.py writes it)")
     ap.add_argument("--speakers-per-corpus", type=int, default=0, help="quick runs: at most this "
                     "many speakers of each corpus (0: all)")
     ap.add_argument("--max-clips", type=int, default=0, help="quick runs: at most this many clips "
@@ -348,8 +372,11 @@ def main(argv: list[str] | None = None) -> int:
             raise SpecmonError("the probe needs at least 3 corpora (one held out, two to train on)")
         seed = check_networks(args.networks, corpora) if args.networks else 0
         nets = {c: args.networks / f"{c}.tflite" for c in corpora} if args.networks else {}
-        jobs = [(c, [k for k in clips if k.corpus == c], seed, egemaps, nets.get(c), args.voice_encoder)
-                for c in corpora]
+        if args.whisper is not None and not args.whisper.is_file():
+            raise SpecmonError(f"--whisper {args.whisper}: not found (scripts/convert_whisper.py "
+                               "writes it)")
+        jobs = [(c, [k for k in clips if k.corpus == c], seed, egemaps, nets.get(c), args.voice_encoder,
+                 args.whisper) for c in corpora]
         feats = {}
         with ProcessPoolExecutor(max_workers=max(1, args.workers), initializer=_one_thread) as pool:
             for corpus, d, sec in pool.map(_features_of, jobs):
@@ -360,11 +387,13 @@ def main(argv: list[str] | None = None) -> int:
         longest = max(corpora, key=lambda c: sum(k.seconds for k in clips if k.corpus == c))
         sm = smile() if egemaps else None
         ms_per_window = extraction_ms([k for k in clips if k.corpus == longest][:20], sm,
-                                      encoder=VoiceEncoder() if args.voice_encoder else None)
+                                      encoder=VoiceEncoder() if args.voice_encoder else None,
+                                      whisper=WhisperEncoder(args.whisper) if args.whisper else None)
         names = tuple(sm.feature_names) if sm is not None else ()
         sets = {k: v for k, v in FEATURE_SETS.items()
                 if (egemaps or not any(f.startswith("egemaps") for f in v))
-                and (args.voice_encoder or "voice_encoder" not in v)}
+                and (args.voice_encoder or "voice_encoder" not in v)
+                and (args.whisper or not any(f.startswith("whisper") for f in v))}
         results, base, c_base = {}, None, None
         for name, fams in sets.items():
             rows = loco_aucs(feats, networks, fams, "", names, args.head)

@@ -57,6 +57,7 @@ class Recipe:
     arousal_balance: bool = True  # happiness and surprise get half of the non-negative draws
     stats_head: bool = True  # fuse a head on window statistics (model/stats_head.py)
     prosody: bool = True  # the head also takes the window's prosody (monitor/prosody.py)
+    voice_encoder: bool = False  # ... and a pretrained voice encoder's states (monitor/voice_encoder.py)
     head: str = "linear"  # HEADS: the stats head's form (model/stats_head.py fit_head)
     threshold_rule: str = "unseen_corpus"  # THRESHOLD_RULES: how validation picks the threshold
     seed: int = 0
@@ -76,6 +77,9 @@ class Recipe:
         if not self.stats_head and self.threshold_rule == "unseen_corpus":
             self.threshold_rule = "corpus_mean"  # no head to fit without a corpus
         check_head(self.head)
+        if self.voice_encoder and not (self.stats_head and self.prosody):
+            raise SpecmonError("--voice-encoder adds to the stats head's prosody: it does not combine "
+                               "with --no-stats-head or --no-prosody")
         if self.epoch_auc not in EPOCH_AUCS:
             raise SpecmonError(f"--epoch-auc {self.epoch_auc!r}: choose {' or '.join(EPOCH_AUCS)}")
         if self.epochs < 1:
@@ -110,6 +114,11 @@ class Recipe:
     def head_prosody(self) -> bool:
         """Whether the model's head takes the window's prosody (its windows need it)."""
         return self.stats_head and self.prosody
+
+    @property
+    def head_voice(self) -> bool:
+        """Whether the model's head also takes the voice encoder's states (after the prosody)."""
+        return self.head_prosody and self.voice_encoder
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -207,7 +216,8 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     sampler = BalancedSampler(build_streams(train, audio, recipe.seed), audio,
                               Augment.from_names(recipe.augment), recipe.emotion_weight,
                               arousal_balance=recipe.arousal_balance)
-    vws = all_windows(build_streams(val, audio, recipe.seed), recipe.head_prosody)
+    vws = all_windows(build_streams(val, audio, recipe.seed), recipe.head_prosody,
+                      recipe.head_voice)
     lab = vws.y >= 0
     model = build()
     total = recipe.epochs * recipe.steps
@@ -466,7 +476,8 @@ def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.nda
     choice = choose_head(build_streams(train, audio, recipe.seed), vws, p_val,
                          recipe.emotion_weight, recipe.seed, recipe.head_prosody,
                          unseen_corpus=recipe.threshold_rule == "unseen_corpus",
-                         form=recipe.head, cache=cache, log=log, c_grid=recipe.head_c)
+                         form=recipe.head, cache=cache, log=log, c_grid=recipe.head_c,
+                         voice=recipe.head_voice)
     info = {**choice.info, "seconds": round(time.time() - t0, 1)}
     log(f"stats head ({recipe.head}): C {choice.head.c}, validation AUC network "
         f"{info.get('val_auc_network')} -> fused {info['val_auc_fused']}")

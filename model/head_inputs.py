@@ -1,12 +1,13 @@
 """The stats head's training inputs: every window of the training streams, as recorded and through a
 random recording condition, as window statistics and prosody (monitor/window_stats.py head_inputs).
 
-They do not depend on the network, and computing them (the prosody above all) is most of a head's
-fit, so `stream_stats` can keep them in a cache folder: every later run on the same training
-streams (each LOCO fold of each screen, any network, any head form) reads them back. An entry is
-keyed by the streams' audio, labels and order, the options, the code that computes them (its
-syntax tree: comments, docstrings and layout do not count) and the versions of the libraries it
-runs on; a change to any of these makes a new entry (old ones are not removed: about 18 MB a fold).
+They do not depend on the network, and computing them (the prosody and the voice encoder above all)
+is most of a head's fit, so `stream_stats` can keep them in a cache folder, an entry per stream and
+copy: every later run on the same streams (each LOCO fold of each screen, any network, any head
+form) reads them back. An entry is keyed by the stream's audio and labels, the options, the code
+that computes them (its syntax tree: comments, docstrings and layout do not count) and the versions
+of the libraries it runs on; a change to any of these makes a new entry (old ones are not removed:
+about 20 MB for all of ../shared, 80 MB more with the voice encoder's states).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import hashlib
 import os
 import sys
 import time
-import zipfile
+import zlib
 from pathlib import Path
 
 import numba
@@ -26,7 +27,7 @@ import scipy
 from model import augment, dataset
 from model.augment import recording_condition
 from model.dataset import Stream, stream_prosody, stream_windows
-from monitor import features, prosody, window_stats
+from monitor import features, prosody, sample_features, voice_encoder, window_stats
 from monitor.errors import SpecmonError
 from monitor.features import SAMPLE_RATE, loop_to_window
 from monitor.window_stats import head_inputs
@@ -52,24 +53,31 @@ def _code_digest() -> str:
     """The code this process computes the inputs with (read once, at import: a file edited while
     a run goes on must not lend its key to the old code's results) and its libraries' versions."""
     h = hashlib.sha256(repr((np.__version__, scipy.__version__, numba.__version__)).encode())
-    for mod in (sys.modules[__name__], window_stats, prosody, features, augment, dataset):
+    for mod in (sys.modules[__name__], window_stats, prosody, features, augment, dataset,
+                sample_features, voice_encoder):
         h.update(code_of(Path(mod.__file__).read_text()).encode())
+    h.update(voice_encoder.WEIGHTS.read_bytes())
     return h.hexdigest()
 
 
 CODE_DIGEST = _code_digest()
 
 
-def stats_key(streams: list[Stream], stride: int, conditioned: bool, seed: int,
-              prosody: bool) -> str:
-    """A digest of everything `stream_stats` computes from: each labelled stream's audio, corpus,
-    emotion and place in the list (its recording condition is seeded by it), the options, and
-    the code (CODE_DIGEST)."""
-    h = hashlib.sha256(repr((CODE_DIGEST, stride, conditioned, seed, prosody)).encode())
-    for i, s in enumerate(streams):
-        if s.label is not None:
-            h.update(repr((i, s.corpus, s.emotion, s.audio.dtype.str, len(s.audio))).encode())
-            h.update(np.ascontiguousarray(s.audio).data)
+def condition_rng(seed: int, s: Stream) -> np.random.Generator:
+    """The random recording condition of a stream's training copy: seeded by the stream itself
+    (speaker and emotion), not by its place in a fold's list, so every fold that trains on the
+    stream gives it the same copy and one cache entry serves them all."""
+    return np.random.default_rng([seed, 29, zlib.crc32(f"{s.speaker}\0{s.emotion}".encode())])
+
+
+def stats_key(s: Stream, stride: int, condition_seed: int | None, prosody: bool,
+              voice: bool = False) -> str:
+    """A digest of everything one stream's entry is computed from: its audio, corpus and emotion,
+    the recording condition of the copy (condition_seed; None: as recorded), the options and the
+    code (CODE_DIGEST)."""
+    h = hashlib.sha256(repr((CODE_DIGEST, stride, condition_seed, prosody, voice, s.speaker, s.corpus,
+                             s.emotion, s.audio.dtype.str, len(s.audio))).encode())
+    h.update(np.ascontiguousarray(s.audio).data)
     return h.hexdigest()
 
 
@@ -89,65 +97,70 @@ def check_cache(folder: Path) -> Path:
 
 def stream_stats(streams: list[Stream], stride: int = STRIDE, conditioned: bool = True,
                  seed: int = 0, prosody: bool = True, cache: Path | None = None,
-                 log=None) -> tuple[np.ndarray, dict, bool]:
+                 log=None, voice: bool = False) -> tuple[np.ndarray, dict, bool]:
     """(inputs, meta, cached): the head's inputs for every window of every labelled stream (window
-    statistics, then the window's prosody when `prosody`), per-window corpus/emotion/label, and
-    whether they came from `cache`.
+    statistics, then the window's prosody when `prosody`, then the voice encoder's states when
+    `voice`), per-window corpus/emotion/label, and whether all of them came from `cache`.
 
     conditioned: each stream also once more through a random recording condition (microphone, room,
-    noise), so the head does not lean on the training corpora's recording chains.
-    cache: a folder for the result (keyed by `stats_key`). An entry that cannot be read is computed
-    again; one that cannot be written is reported through `log` and the run goes on.
+    noise; `condition_rng`), so the head does not lean on the training corpora's recording chains.
+    cache: a folder for the result, an entry per stream and copy (keyed by `stats_key`), so folds
+    that share streams share entries. An entry that cannot be read is computed again; one that
+    cannot be written is reported through `log` and the run goes on.
     """
+    labelled = [s for s in streams if s.label is not None]
+    seconds = sum(len(s.audio) for s in labelled) / SAMPLE_RATE
+    xs, cor, emo, ys = [], [], [], []
+    done, t0, shown, all_cached = 0.0, time.time(), time.time(), True
+    for s in labelled:
+        if log and time.time() - shown >= PROGRESS_EVERY:  # minutes of work: show it moving
+            shown = time.time()
+            log(f"stats head inputs: {done / seconds:.0%} of {seconds / 3600:.1f} h of speech "
+                f"({shown - t0:.0f} s)")
+        done += len(s.audio) / SAMPLE_RATE
+        for condition_seed in (None, seed) if conditioned else (None,):
+            x, hit = _entry(s, stride, condition_seed, prosody, voice, cache, log)
+            all_cached &= hit
+            xs.append(x)
+            cor += [s.corpus] * len(x)
+            emo += [s.emotion] * len(x)
+            ys += [s.label] * len(x)
+    meta = {"corpus": np.array(cor), "emotion": np.array(emo), "y": np.array(ys)}
+    return np.concatenate(xs), meta, all_cached and cache is not None
+
+
+def _entry(s: Stream, stride: int, condition_seed: int | None, prosody: bool, voice: bool,
+           cache: Path | None, log) -> tuple[np.ndarray, bool]:
     path = None
     if cache is not None:
-        path = cache / f"stats-{stats_key(streams, stride, conditioned, seed, prosody)[:32]}.npz"
+        path = cache / f"stream-{stats_key(s, stride, condition_seed, prosody, voice)[:32]}.npy"
         try:
-            with np.load(path) as f:
-                return f["x"], {k: f[k] for k in ("corpus", "emotion", "y")}, True
+            return np.load(path), True
         except FileNotFoundError:
             pass
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        except (OSError, ValueError, EOFError) as e:
             if log:
                 log(f"head cache: {path.name} unreadable ({e}); computing it again")
-    x, meta = _compute(streams, stride, conditioned, seed, prosody, log)
+    x = _compute(s, stride, condition_seed, prosody, voice)
     if path is not None:
         # Renamed when whole: a killed run leaves no torn entry, and a run beside it no clash.
-        part = path.with_name(f"{path.stem}.{os.getpid()}.part.npz")
+        part = path.with_name(f"{path.stem}.{os.getpid()}.part.npy")
         try:
-            np.savez(part, x=x, **meta)
+            np.save(part, x)
             part.replace(path)
         except OSError as e:
             if log:
                 log(f"head cache: could not keep {path.name} ({e.strerror or e}); going on")
         finally:
             part.unlink(missing_ok=True)
-    return x, meta, False
+    return x, False
 
 
-def _compute(streams: list[Stream], stride: int, conditioned: bool, seed: int,
-             prosody: bool, log=None) -> tuple[np.ndarray, dict]:
-    xs, cor, emo, ys = [], [], [], []
-    seconds = sum(len(s.audio) for s in streams if s.label is not None) / SAMPLE_RATE
-    done, t0, shown = 0.0, time.time(), time.time()
-    for i, s in enumerate(streams):
-        if s.label is None:
-            continue
-        if log and time.time() - shown >= PROGRESS_EVERY:  # minutes of work: show it moving
-            shown = time.time()
-            log(f"stats head inputs: {done / seconds:.0%} of {seconds / 3600:.1f} h of speech "
-                f"({shown - t0:.0f} s)")
-        done += len(s.audio) / SAMPLE_RATE
-        x = loop_to_window(s.audio)
-        versions = [x]
-        if conditioned:
-            versions.append(recording_condition(x, np.random.default_rng([seed, 29, i])))
-        for v in versions:
-            windows = stream_windows(v, stride)
-            pros = stream_prosody(v, stride) if prosody else [None] * len(windows)
-            for w, p in zip(windows, pros, strict=True):
-                xs.append(head_inputs(w, p))
-                cor.append(s.corpus)
-                emo.append(s.emotion)
-                ys.append(s.label)
-    return np.stack(xs), {"corpus": np.array(cor), "emotion": np.array(emo), "y": np.array(ys)}
+def _compute(s: Stream, stride: int, condition_seed: int | None, prosody: bool,
+             voice: bool) -> np.ndarray:
+    x = loop_to_window(s.audio)
+    if condition_seed is not None:
+        x = recording_condition(x, condition_rng(condition_seed, s))
+    windows = stream_windows(x, stride)
+    pros = stream_prosody(x, stride, voice) if prosody else [None] * len(windows)
+    return np.stack([head_inputs(w, p) for w, p in zip(windows, pros, strict=True)])

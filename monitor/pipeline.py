@@ -54,9 +54,10 @@ from monitor.features import (
     stride_hops,
     window_span_s,
 )
-from monitor.prosody import RecentSamples, WindowProsody
+from monitor.prosody import RecentSamples
 from monitor.prosody import warm_up as prosody_warm_up
 from monitor.resample import Resampler
+from monitor.sample_features import SampleFeatures
 from monitor.scorer import Scorer
 from monitor.source import DeviceLost as DeviceGone
 from monitor.streamclock import CLOCK_CHECK_S, CLOCK_TOLERANCE_S, StreamClock, utc_text
@@ -187,7 +188,8 @@ class Pipeline:
         self._rate = int(self.source.rate or 0)
         self._rolling = RollingSTFT()
         self._recent = RecentSamples()  # the current window's samples, for its prosody
-        self._prosody = WindowProsody()  # frames counted from this segment's first sample
+        # frames and partials counted from this segment's first sample
+        self._prosody = SampleFeatures(self.scorer.needs_voice)
         self._next_end = WINDOW_FRAMES
         self._resampler = Resampler(self._rate) if self._rate else None
 

@@ -150,9 +150,16 @@ class Scorer:
         """Whether score() needs the window's prosody (monitor/prosody.py) beside its spectrogram."""
         return self.head is not None and self.head.uses_prosody
 
+    @property
+    def needs_voice(self) -> bool:
+        """Whether the window's sample features (monitor/sample_features.py) must include the voice
+        encoder's states after its prosody."""
+        return self.head is not None and self.head.uses_voice
+
     def score_normalized(self, x: np.ndarray, prosody: np.ndarray | None = None) -> float:
-        """Score an already normalized 513 x 125 window; prosody: its samples' functionals, which
-        a model whose head uses them requires (ignored otherwise)."""
+        """Score an already normalized 513 x 125 window; prosody: its sample features
+        (monitor/sample_features.py), which a model whose head uses them requires (ignored
+        otherwise)."""
         p = self.cnn_score(x)
         if self.head is None:
             return p

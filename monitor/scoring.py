@@ -32,8 +32,8 @@ from monitor.features import (
     window_ends,
     window_span_s,
 )
-from monitor.prosody import WindowProsody
 from monitor.prosody import warm_up as prosody_warm_up
+from monitor.sample_features import SampleFeatures
 from monitor.scorer import Scorer
 from monitor.windows import Gate, WindowResult, assess
 
@@ -66,7 +66,7 @@ def score_signal(
     if ends[-1] != n:
         ends.append(n)
     thr = scorer.threshold if threshold is None else threshold
-    prosody = WindowProsody()
+    prosody = SampleFeatures(scorer.needs_voice)
     out = []
     for end in ends:
         start_s, end_s = window_span_s(end)
@@ -120,7 +120,7 @@ class WindowStream:
         # Samples from sample _x0 on (the first column kept onwards), for the windows' prosody.
         self._x = np.zeros(0, np.float32)
         self._x0 = 0
-        self._prosody = WindowProsody()
+        self._prosody = SampleFeatures(scorer.needs_voice)
 
     def push(self, x: np.ndarray) -> list[WindowResult]:
         """Add samples; returns the windows completed by them (oldest first)."""

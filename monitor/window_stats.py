@@ -13,7 +13,8 @@ statistics, all from the same normalized 513 x 125 window:
 
 One function computes them for training, `specmon score` and `listen`, so live and offline agree.
 A head may also take the window's prosody (monitor/prosody.py: F0 contour and formants measured on
-the window's samples); the sidecar's count of statistics says which.
+the window's samples), and after it a pretrained voice encoder's states (monitor/voice_encoder.py);
+the sidecar's count of statistics says which.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ import numpy as np
 
 from monitor.features import HOP, N_BINS, N_FFT, SAMPLE_RATE
 from monitor.prosody import N_PROSODY
+from monitor.voice_encoder import FEATURES as N_VOICE
 
 N_MELS = 40
 PERIODS = np.arange(32, 201, 2)  # samples: F0 from 500 Hz down to 80 Hz, within 1-3 %
 CEPSTRUM_BINS = N_BINS // 2 + 1  # 0-4 kHz: where the harmonics that give pitch are strong
 N_STATS = 3 * N_MELS + 7 + 4
-HEAD_SIZES = (N_STATS, N_STATS + N_PROSODY)  # window statistics; and the window's prosody after them
+# window statistics; the window's prosody after them; and the voice encoder's states after those
+HEAD_SIZES = (N_STATS, N_STATS + N_PROSODY, N_STATS + N_PROSODY + N_VOICE)
 # Heads of earlier specmon versions, which this one cannot feed: what they took.
 OLDER_HEADS = {N_STATS + 23: "the 23 prosody functionals of specmon before loudness and rhythm"}
 
@@ -152,7 +155,11 @@ class StatsHead:
 
     @property
     def uses_prosody(self) -> bool:
-        return len(self.mean) == N_STATS + N_PROSODY
+        return len(self.mean) >= N_STATS + N_PROSODY
+
+    @property
+    def uses_voice(self) -> bool:
+        return len(self.mean) == N_STATS + N_PROSODY + N_VOICE
 
     def logit(self, stats: np.ndarray) -> float:
         z = (stats - self.mean) / self.scale

@@ -1,9 +1,9 @@
-"""Convert Resemblyzer's pretrained voice encoder into model/voice_encoder.npz (numpy only), once.
+"""Convert Resemblyzer's pretrained voice encoder into monitor/voice_encoder.npz (numpy only), once.
 
 The encoder is a GE2E speaker encoder (three LSTM layers of 256 over 40 mel bands; Resemblyzer 0.1.4,
 Apache-2.0, trained by its authors on LibriSpeech train-other, VoxCeleb 1 and 2). The npz holds its
 weights (torch's gate order i, f, g, o, kernels transposed to (inputs, 4 x 256), the two biases
-summed) and librosa's mel filterbank, so model/voice_encoder.py runs it with numpy alone. It also
+summed) and librosa's mel filterbank, so monitor/voice_encoder.py runs it with numpy alone. It also
 writes tests/data/voice_encoder_reference.npz: Resemblyzer's own mel spectrogram and torch's LSTM
 states (one 1.6-s partial) for two 4-s windows of scripts/sample.flac, which the numpy encoder must reproduce.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # its venv need not have specmon installed: model/ comes from here
+if str(ROOT) not in sys.path:  # its venv need not have specmon installed: monitor/ comes from here
     sys.path.insert(0, str(ROOT))
 
 
@@ -33,7 +33,7 @@ def main() -> int:
     from resemblyzer.audio import normalize_volume, wav_to_mel_spectrogram
     from resemblyzer.hparams import audio_norm_target_dBFS
 
-    from model.voice_encoder import N_FFT, PARTIAL
+    from monitor.voice_encoder import N_FFT, PARTIAL
 
     enc = VoiceEncoder("cpu", verbose=False).eval()
     out = {"mel_basis": librosa.filters.mel(sr=16000, n_fft=N_FFT, n_mels=40).astype(np.float32),
@@ -43,7 +43,7 @@ def main() -> int:
         out[f"recurrent{k}"] = getattr(enc.lstm, f"weight_hh_l{k}").detach().numpy().T.copy()
         out[f"bias{k}"] = (getattr(enc.lstm, f"bias_ih_l{k}") + getattr(enc.lstm, f"bias_hh_l{k}")
                            ).detach().numpy()
-    np.savez_compressed(ROOT / "model" / "voice_encoder.npz", **out)
+    np.savez_compressed(ROOT / "monitor" / "voice_encoder.npz", **out)
 
     x, sr = sf.read(ROOT / "scripts" / "sample.flac", dtype="float32")
     assert sr == 16000
@@ -55,7 +55,7 @@ def main() -> int:
         seq, (h, _) = enc.lstm(torch.from_numpy(mels[:, :PARTIAL]))
     np.savez_compressed(ROOT / "tests" / "data" / "voice_encoder_reference.npz", starts=starts, gains=gains,
                         mels=mels, last_state=h[-1].numpy(), mean_output=seq.mean(1).numpy())
-    print("wrote model/voice_encoder.npz and tests/data/voice_encoder_reference.npz")
+    print("wrote monitor/voice_encoder.npz and tests/data/voice_encoder_reference.npz")
     return 0
 
 

@@ -189,8 +189,8 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
         capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "epoch" not in p.stderr and "stats head" in p.stderr
-    # ... its head's training inputs from the cache the first run filled (one entry a fold)
-    assert len(cached) == 2 and sorted((tmp_path / "cache").iterdir()) == cached
+    # ... its head's training inputs from the cache the first run filled (an entry a stream and copy)
+    assert cached and sorted((tmp_path / "cache").iterdir()) == cached
     assert rep["head_inputs_cached_folds"] == []
     assert json.loads((work2 / "loco_report.json").read_text())["head_inputs_cached_folds"] == [
         "korean"]
@@ -214,8 +214,9 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
 def test_head_inputs_cache_returns_what_it_computed_and_keys_on_what_they_come_from(
         tmp_path: Path, speech_dir: Path) -> None:
     """A cache hit gives exactly what stream_stats computes without a cache (values, dtypes, order);
-    the entry is what is read back; other audio, options or stream order make another key; an
-    unreadable entry is computed again."""
+    the entries (one per stream and copy) are what is read back; other audio, options, copy or
+    stream make another key, the stream's place in the list does not; an unreadable entry is
+    computed again."""
     from model.dataset import build_streams
     from model.head_inputs import stats_key, stream_stats
 
@@ -229,19 +230,24 @@ def test_head_inputs_cache_returns_what_it_computed_and_keys_on_what_they_come_f
     assert cached and np.array_equal(cx, x) and cx.dtype == x.dtype
     for k in ("corpus", "emotion", "y"):
         assert np.array_equal(cmeta[k], meta[k]) and cmeta[k].dtype == meta[k].dtype
-    (entry,) = list(tmp_path.iterdir())
-    np.savez(entry, x=x + 1.0, **meta)  # what a hit returns is what the entry holds
+    entries = sorted(tmp_path.iterdir())
+    assert len(entries) == 2 * len([s for s in streams if s.label is not None])  # stream, copy
+    for e in entries:  # what a hit returns is what the entries hold
+        np.save(e, np.load(e) + 1.0)
     assert np.array_equal(stream_stats(streams, prosody=False, cache=tmp_path)[0], x + 1.0)
-    entry.write_bytes(b"torn")  # unreadable: computed again, and kept again
+    entries[0].write_bytes(b"torn")  # unreadable: computed again, and kept again
     again, _, cached = stream_stats(streams, prosody=False, cache=tmp_path)
-    assert not cached and np.array_equal(again, x)
+    redone = ~np.all(again == x + 1.0, axis=1)  # the torn entry's windows, as computed
+    assert not cached and redone.any() and np.array_equal(again[redone], x[redone])
     assert stream_stats(streams, prosody=False, cache=tmp_path)[2]
-    key = stats_key(streams, 62, True, 0, False)
-    assert len({key, stats_key(streams, 62, True, 1, False), stats_key(streams, 62, False, 0, False),
-                stats_key(streams, 62, True, 0, True), stats_key(streams, 31, True, 0, False),
-                stats_key(streams[::-1], 62, True, 0, False)}) == 6
-    streams[0].audio = streams[0].audio * 0.5
-    assert stats_key(streams, 62, True, 0, False) != key
+    assert stream_stats(streams[::-1], prosody=False, cache=tmp_path)[2]  # a fold of other order
+    s0 = streams[0]
+    key = stats_key(s0, 62, None, False)
+    assert len({key, stats_key(s0, 62, 0, False), stats_key(s0, 62, 1, False),
+                stats_key(s0, 62, None, True), stats_key(s0, 62, None, True, voice=True),
+                stats_key(s0, 31, None, False), stats_key(streams[1], 62, None, False)}) == 7
+    s0.audio = s0.audio * 0.5
+    assert stats_key(s0, 62, None, False) != key
 
 
 def test_head_inputs_key_reads_the_code_not_the_words_around_it() -> None:

@@ -1,4 +1,4 @@
-"""The numpy voice encoder (model/voice_encoder.py) against Resemblyzer's own mel spectrogram and
+"""The numpy voice encoder (monitor/voice_encoder.py) against Resemblyzer's own mel spectrogram and
 torch's LSTM states (tests/data/voice_encoder_reference.npz, written by
 scripts/convert_voice_encoder.py from the same weights), and what its features are made of."""
 
@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from model.voice_encoder import FEATURES, PARTIAL, VoiceEncoder
+from monitor.voice_encoder import (
+    FEATURES,
+    GRID,
+    PARTIAL,
+    PARTIAL_SAMPLES,
+    VoiceEncoder,
+    WindowVoice,
+    partial_starts,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 REF = np.load(ROOT / "tests" / "data" / "voice_encoder_reference.npz")
@@ -41,13 +49,32 @@ def test_lstm_states_are_torchs(encoder) -> None:
     np.testing.assert_allclose(seq.mean(1), REF["mean_output"], atol=1e-5)
 
 
-def test_features_average_three_partials_and_refuse_short_segments(encoder) -> None:
-    segs = segments()
-    f = encoder.features(segs)
-    assert f.shape == (2, FEATURES) and np.isfinite(f).all()
-    seq, h = encoder.lstm(REF["mels"][:, :PARTIAL])  # the first partial alone
-    assert not np.allclose(f[:, :256], h, atol=1e-3)  # the other two partials count too
-    assert encoder.features([]).shape == (0, FEATURES)
-    assert np.isfinite(encoder.features(np.zeros((1, 64000), np.float32))).all()  # silence: no log(0)
-    with pytest.raises(ValueError, match="at least 160"):
-        encoder.features([segs[0][:16000]])
+def test_window_features_average_the_grid_partials_inside_it(encoder) -> None:
+    """A window's features are the mean of the partials on the signal's 0.8-s grid wholly inside
+    it: 4 when it starts on the grid, 3 otherwise; each partial is the encoder's own output."""
+    assert list(partial_starts(0, 64000)) == [0, GRID, 2 * GRID, 3 * GRID]
+    assert list(partial_starts(100, 64000)) == [GRID, 2 * GRID, 3 * GRID]
+    x = segments()[0]
+    f = WindowVoice(encoder)(x, 0)
+    assert f.shape == (FEATURES,) and np.isfinite(f).all()
+    parts = encoder.partials(x, partial_starts(0, len(x)))
+    np.testing.assert_allclose(f, parts.mean(0), rtol=1e-5, atol=1e-6)
+    seq, h = encoder.lstm(encoder.mel(x[:PARTIAL_SAMPLES])[None, :PARTIAL])
+    np.testing.assert_allclose(parts[0], np.hstack([h[0], seq[0].mean(0)]), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(f[:256], parts[0, :256], atol=1e-3)  # the other partials count too
+
+
+def test_window_by_window_equals_the_whole_signal_at_once(encoder) -> None:
+    """Live (window by window, each partial kept for the next windows) and batch (fill, every
+    partial of the signal at once) give the same features; a window too short for a partial and
+    silence are handled."""
+    x, _ = sf.read(ROOT / "scripts" / "sample.flac", dtype="float32")
+    x = x[:16000 * 9]
+    live, batch = WindowVoice(encoder), WindowVoice(encoder)
+    batch.fill(x)
+    for a in range(0, len(x) - 64000 + 1, 16000):  # a window every second
+        np.testing.assert_allclose(live(x[a:a + 64000], a), batch(x[a:a + 64000], a),
+                                   rtol=1e-4, atol=1e-5)
+    assert np.isfinite(WindowVoice(encoder)(np.zeros(64000, np.float32), 0)).all()  # no log(0)
+    with pytest.raises(ValueError, match="holds no"):
+        WindowVoice(encoder)(x[:16000], 0)

