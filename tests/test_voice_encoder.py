@@ -78,3 +78,66 @@ def test_window_by_window_equals_the_whole_signal_at_once(encoder) -> None:
     assert np.isfinite(WindowVoice(encoder)(np.zeros(64000, np.float32), 0)).all()  # no log(0)
     with pytest.raises(ValueError, match="holds no"):
         WindowVoice(encoder)(x[:16000], 0)
+
+
+def voice_head_model(tmp_path: Path, x: np.ndarray, voice_weight: float = 1.0) -> Path:
+    """The shipped network with a head on statistics, prosody and the encoder's states: standardized
+    on x's own windows, seeded coefficients (the voice ones times voice_weight)."""
+    import json
+    import shutil
+
+    from model.dataset import stream_prosody, stream_windows
+    from monitor.scorer import DEFAULT_MODEL
+    from monitor.window_stats import StatsHead, head_inputs
+
+    feats = np.stack([head_inputs(w, p) for w, p in zip(stream_windows(x, 31),
+                                                        stream_prosody(x, 31, voice=True), strict=True)])
+    n = feats.shape[1]
+    coef = np.random.default_rng(0).normal(0, 1 / np.sqrt(n), n)
+    coef[n - FEATURES:] *= voice_weight
+    head = StatsHead(feats.mean(0), feats.std(0) + 1e-3, coef, 0.0, 1.0)
+    model = tmp_path / f"voice{voice_weight:g}.tflite"
+    shutil.copy(DEFAULT_MODEL, model)
+    meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    meta["stats_head"] = head.to_dict()
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    return model
+
+
+def test_a_head_on_the_encoders_states_scores_alike_offline_streamed_and_live(tmp_path: Path) -> None:
+    """A model whose head takes the encoder's states: the scorer asks for them; `specmon score`
+    (block by block) and the whole signal at once give the same scores, exactly, and `listen
+    --input` the same as printed (as test_live_replay checks the shipped model); and the states
+    count (other voice coefficients, other scores)."""
+    import csv
+    import subprocess
+    import sys
+
+    from monitor.scorer import Scorer
+    from monitor.scoring import score_file, score_signal
+
+    wav = ROOT / "scripts" / "sample.flac"
+    x, _ = sf.read(wav, dtype="float32")
+    x = x[:16000 * 12]
+    clip = tmp_path / "clip.flac"
+    sf.write(clip, x, 16000, subtype="PCM_16")
+    x, _ = sf.read(clip, dtype="float32")
+    model = voice_head_model(tmp_path, x)
+    scorer = Scorer(model)
+    assert scorer.needs_prosody and scorer.needs_voice and not Scorer().needs_voice
+    whole = [(r.start_s, r.score) for r in score_signal(x, scorer)]
+    streamed = score_file(clip, scorer, block_frames=5000)
+    assert streamed.error is None and [(r.start_s, r.score) for r in streamed.results] == whole
+    assert len(whole) >= 8 and all(s is not None for _, s in whole)
+    out = tmp_path / "live.csv"
+    r = subprocess.run([sys.executable, "-m", "monitor.cli", "listen", "--input", str(clip), "--fast",
+                        "--csv", str(out), "--headless", "--model", str(model)],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    want = {f"{s:.3f}": v for s, v in whole}
+    assert len(rows) == len(whole) - 1  # offline adds one tail window; live only the schedule
+    assert all(abs(float(row["score"]) - want[row["start_s"]]) <= 1e-3 for row in rows), rows
+    other = Scorer(voice_head_model(tmp_path, x, voice_weight=-1.0))
+    assert [r.score for r in score_signal(x, other)] != [s for _, s in whole]
