@@ -52,14 +52,21 @@ def _regression(z: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> Linear
 
 
 def fit_head(x: np.ndarray, meta: dict, c: float, emotion_weight: dict,
-             form: str = "linear") -> StatsHead:
+             form: str = "linear", encoder: str | None = None) -> StatsHead:
     """A head on the windows x (standardized here), every corpus and class weighing the same.
 
     form "gated": also a gate (high against low arousal, HIGH_AROUSAL) and one regression per side,
     each fitted on its side's windows. "multinomial": one softmax regression over the emotions
     (each window's weight as for the linear head), P(negative) the sum over the emotions labelled
     negative, so the head learns what tells each emotion apart, not one line through all of them.
-    Either is a linear head when the data cannot support it (an arousal side of one class; two emotions)."""
+    Either is a linear head when the data cannot support it (an arousal side of one class; two emotions).
+    encoder: the name (monitor.window_stats.ENCODERS) of the encoder whose states x ends with."""
+    head = _fit(x, meta, c, emotion_weight, form)
+    head.encoder = encoder
+    return head
+
+
+def _fit(x: np.ndarray, meta: dict, c: float, emotion_weight: dict, form: str) -> StatsHead:
     mean = x.mean(0).astype(np.float64)
     scale = x.std(0).astype(np.float64)
     scale[scale < 1e-6] = 1.0
@@ -137,13 +144,14 @@ def choose_head(train_streams: list[Stream], vws: WindowSet, p_val: np.ndarray,
     t0 = time.time()
     x, meta, cached = stream_stats(train_streams, seed=seed, prosody=prosody, cache=cache, log=log,
                                    voice=voice)
+    encoder = "voice_encoder" if voice else None
     took = {"inputs_seconds": round(time.time() - t0, 1), "inputs_cached": cached}
     lab = vws.y >= 0
     yv, cv = vws.y[lab], vws.corpus[lab]
     vx = np.stack([head_inputs(vws.x[i], vws.prosody[i] if prosody else None)
                    for i in np.flatnonzero(lab)]) if lab.any() else np.zeros((0, x.shape[1]))
     if len(set(yv.tolist())) < 2:  # no validation speakers of both classes: the middle of the grid
-        head = fit_head(x, meta, c_grid[len(c_grid) // 2], emotion_weight, form)
+        head = fit_head(x, meta, c_grid[len(c_grid) // 2], emotion_weight, form, encoder)
         unseen = unseen_corpus_logits(x, meta, vx, cv, head.c, emotion_weight, form) \
             if unseen_corpus else None
         return HeadChoice(head, {"train_windows": len(x), **took, "C": head.c,
@@ -151,7 +159,7 @@ def choose_head(train_streams: list[Stream], vws: WindowSet, p_val: np.ndarray,
                           unseen)
     best, rows, unseen = None, [], None
     for c in c_grid:
-        head = fit_head(x, meta, c, emotion_weight, form)
+        head = fit_head(x, meta, c, emotion_weight, form, encoder)
         hl = np.array([head.logit(v) for v in vx])
         auc = float(roc_auc_score(yv, fuse(p_val, hl)))
         row = {"C": c, "val_auc_fused": round(auc, 4),

@@ -31,8 +31,9 @@ N_MELS = 40
 PERIODS = np.arange(32, 201, 2)  # samples: F0 from 500 Hz down to 80 Hz, within 1-3 %
 CEPSTRUM_BINS = N_BINS // 2 + 1  # 0-4 kHz: where the harmonics that give pitch are strong
 N_STATS = 3 * N_MELS + 7 + 4
-# window statistics; the window's prosody after them; and the voice encoder's states after those
-HEAD_SIZES = (N_STATS, N_STATS + N_PROSODY, N_STATS + N_PROSODY + N_VOICE)
+HEAD_SIZES = (N_STATS, N_STATS + N_PROSODY)  # window statistics; and the window's prosody after them
+# A head may take a pretrained encoder's states after the prosody; its sidecar names the encoder.
+ENCODERS = {"voice_encoder": N_VOICE}
 # Heads of earlier specmon versions, which this one cannot feed: what they took.
 OLDER_HEADS = {N_STATS + 23: "the 23 prosody functionals of specmon before loudness and rhythm"}
 
@@ -152,6 +153,7 @@ class StatsHead:
     low: Linear | None = None
     emotions: dict[str, Linear] | None = None
     negative: tuple[str, ...] = ()
+    encoder: str | None = None  # ENCODERS: whose states follow the prosody, if any
 
     @property
     def uses_prosody(self) -> bool:
@@ -159,7 +161,7 @@ class StatsHead:
 
     @property
     def uses_voice(self) -> bool:
-        return len(self.mean) == N_STATS + N_PROSODY + N_VOICE
+        return self.encoder == "voice_encoder"
 
     def logit(self, stats: np.ndarray) -> float:
         z = (stats - self.mean) / self.scale
@@ -178,6 +180,8 @@ class StatsHead:
     def to_dict(self) -> dict:
         d = {"statistics": len(self.mean), "mean": [float(v) for v in self.mean],
              "scale": [float(v) for v in self.scale], "C": self.c}
+        if self.encoder is not None:
+            d["encoder"] = self.encoder
         if self.emotions is not None:
             d.update(emotions={e: f.to_dict() for e, f in self.emotions.items()},
                      negative=list(self.negative))
@@ -193,6 +197,10 @@ class StatsHead:
             raise ValueError("stats head has a gate without its low-arousal regression, or the "
                              "other way round")
         mean, scale = np.asarray(d["mean"], np.float64), np.asarray(d["scale"], np.float64)
+        encoder = d.get("encoder")
+        if encoder is not None and encoder not in ENCODERS:
+            raise ValueError(f"stats head takes the states of an encoder specmon does not have: "
+                             f"{encoder!r} (it has {', '.join(ENCODERS)})")
         if "emotions" in d:
             if any(k in d for k in ("coef", "intercept", "gate", "low")):
                 raise ValueError("stats head has both regressions per emotion and a single one")
@@ -217,9 +225,15 @@ class StatsHead:
                        float(d.get("C", 0)), Linear.from_dict(d["gate"]) if gated else None,
                        Linear.from_dict(d["low"]) if gated else None)
             parts = [one] + ([head.gate, head.low] if gated else [])
+        head.encoder = encoder
         n = int(d["statistics"])
         sizes = [len(head.mean), len(head.scale)] + [len(f.coef) for f in parts]
-        if n not in HEAD_SIZES or set(sizes) != {n}:
+        if encoder is not None:
+            want = N_STATS + N_PROSODY + ENCODERS[encoder]
+            if set(sizes + [n]) != {want}:
+                raise ValueError(f"stats head on the {encoder}'s states has {d['statistics']} "
+                                 f"statistics, specmon computes {want}")
+        elif n not in HEAD_SIZES or set(sizes) != {n}:
             older = (f" (it takes {OLDER_HEADS[n]}: retrain it with `python -m model.train`)"
                      if n in OLDER_HEADS else "")
             raise ValueError(f"stats head has {d['statistics']} statistics, specmon computes "

@@ -95,7 +95,7 @@ def voice_head_model(tmp_path: Path, x: np.ndarray, voice_weight: float = 1.0) -
     n = feats.shape[1]
     coef = np.random.default_rng(0).normal(0, 1 / np.sqrt(n), n)
     coef[n - FEATURES:] *= voice_weight
-    head = StatsHead(feats.mean(0), feats.std(0) + 1e-3, coef, 0.0, 1.0)
+    head = StatsHead(feats.mean(0), feats.std(0) + 1e-3, coef, 0.0, 1.0, encoder="voice_encoder")
     model = tmp_path / f"voice{voice_weight:g}.tflite"
     shutil.copy(DEFAULT_MODEL, model)
     meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
@@ -141,3 +141,35 @@ def test_a_head_on_the_encoders_states_scores_alike_offline_streamed_and_live(tm
     assert all(abs(float(row["score"]) - want[row["start_s"]]) <= 1e-3 for row in rows), rows
     other = Scorer(voice_head_model(tmp_path, x, voice_weight=-1.0))
     assert [r.score for r in score_signal(x, other)] != [s for _, s in whole]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"encoder": "wav2vec"}, "an encoder specmon does not have: 'wav2vec'"),
+    ({"encoder": None}, "specmon computes 131 or 170"),  # the states without the encoder named
+    ({"drop": 1}, "on the voice_encoder's states has 681 statistics, specmon computes 682"),
+])
+def test_a_head_on_encoder_states_must_name_a_known_encoder_and_fit_it(
+        tmp_path: Path, change: dict, message: str) -> None:
+    """The sidecar names the encoder whose states the head takes (a size alone could be any
+    encoder's); an unknown name, a missing one or a size that is not the encoder's: one line."""
+    import json
+
+    from monitor.errors import SpecmonError
+    from monitor.scorer import Scorer
+
+    x, _ = sf.read(ROOT / "scripts" / "sample.flac", dtype="float32")
+    model = voice_head_model(tmp_path, x[:16000 * 6])
+    meta = json.loads(model.with_suffix(".json").read_text())
+    head = meta["stats_head"]
+    if "drop" in change:
+        for k in ("mean", "scale", "coef"):
+            head[k] = head[k][:-1]
+        head["statistics"] -= 1
+    elif change["encoder"] is None:
+        del head["encoder"]
+    else:
+        head["encoder"] = change["encoder"]
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(SpecmonError, match=message.replace("(", r"\(").replace(")", r"\)")) as e:
+        Scorer(model)
+    assert "\n" not in str(e.value)
