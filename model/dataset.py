@@ -225,25 +225,27 @@ def stream_windows(audio: np.ndarray, stride: int = WINDOW_FRAMES) -> np.ndarray
                      window_ends(spec.shape[1], stride)])
 
 
-def stream_prosody(audio: np.ndarray, stride: int = WINDOW_FRAMES, voice: bool = False) -> np.ndarray:
-    """The sample features (prosody; with `voice` the encoder's states after it) of
+def stream_prosody(audio: np.ndarray, stride: int = WINDOW_FRAMES,
+                   encoder: str | None = None) -> np.ndarray:
+    """The sample features (prosody; with `encoder` that encoder's states after it) of
     stream_windows(audio, stride)'s windows, in their order."""
     x = loop_to_window(audio)
-    sf = SampleFeatures(voice)
-    sf.fill(x)
-    return np.stack([sf(x[a:a + WINDOW_SAMPLES], a) for a in window_starts(len(x), stride)])
+    sf = SampleFeatures(encoder)
+    starts = window_starts(len(x), stride)
+    sf.fill(x, starts)
+    return np.stack([sf(x[a:a + WINDOW_SAMPLES], a) for a in starts])
 
 
-def all_windows(streams: list[Stream], prosody: bool = True, voice: bool = False) -> WindowSet:
+def all_windows(streams: list[Stream], prosody: bool = True, encoder: str | None = None) -> WindowSet:
     """Every non-overlapping window of every stream (each speaker's emotions as they come), with
-    their prosody when `prosody` (what a head that takes it needs; ~17 ms a window), and the voice
-    encoder's states after it when `voice`."""
+    their prosody when `prosody` (what a head that takes it needs; ~17 ms a window), and the states
+    of `encoder` (monitor.window_stats.ENCODERS) after it."""
     xs, ps, ys, spk, cor, emo = [], [], [], [], [], []
     for s in streams:
         w = stream_windows(s.audio)
         xs.append(w)
         if prosody:
-            ps.append(stream_prosody(s.audio, voice=voice))
+            ps.append(stream_prosody(s.audio, encoder=encoder))
         ys.extend([-1 if s.label is None else s.label] * len(w))
         spk.extend([s.speaker] * len(w))
         cor.extend([s.corpus] * len(w))
@@ -256,8 +258,8 @@ def all_windows(streams: list[Stream], prosody: bool = True, voice: bool = False
 
 # Kept name: `specmon evaluate` and older scripts call it.
 def eval_windows(streams: list[Stream], seed: int = 0, others: bool = True,
-                 prosody: bool = True, voice: bool = False) -> WindowSet:
-    ws = all_windows(streams, prosody, voice)
+                 prosody: bool = True, encoder: str | None = None) -> WindowSet:
+    ws = all_windows(streams, prosody, encoder)
     return ws if others else ws.select(ws.y >= 0)
 
 
@@ -265,20 +267,20 @@ BLOCK_S = 20.0
 
 
 def mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BLOCK_S,
-                  stride: int = 31, prosody: bool = True, voice: bool = False) -> WindowSet:
+                  stride: int = 31, prosody: bool = True, encoder: str | None = None) -> WindowSet:
     """A monitor's view: per speaker, ~20-s blocks of their emotions in random order, one signal.
 
     Windows (every `stride` columns, ~1 s) are labelled by the block that covers them; windows that
     straddle two blocks have no single label and are left out.
     """
-    parts = list(iter_mixed_streams(streams, seed, block_s, stride, prosody, voice))
+    parts = list(iter_mixed_streams(streams, seed, block_s, stride, prosody, encoder))
     if not parts:
         raise SpecmonError("no mixed-stream windows")
     return WindowSet.join(parts)
 
 
 def iter_mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BLOCK_S,
-                       stride: int = 31, prosody: bool = True, voice: bool = False):
+                       stride: int = 31, prosody: bool = True, encoder: str | None = None):
     """mixed_streams() one speaker at a time (a WindowSet each), so memory holds one speaker."""
     by_speaker: dict[str, list[Stream]] = defaultdict(list)
     for s in streams:
@@ -299,9 +301,12 @@ def iter_mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BL
         audio = np.concatenate([blocks[i][1] for i in order])
         bounds = np.cumsum([0] + [len(blocks[i][1]) for i in order])
         spec, _ = stft_logpower(audio)
-        wp = SampleFeatures(voice)
+        wp = SampleFeatures(encoder)
+        ends = [e for e in range(WINDOW_FRAMES, spec.shape[1] + 1, stride)
+                if (e - 1) * HOP + N_FFT <= bounds[int(np.searchsorted(bounds, (e - WINDOW_FRAMES) * HOP,
+                                                                         side="right"))]]
         if prosody:
-            wp.fill(audio)
+            wp.fill(audio, [(e - WINDOW_FRAMES) * HOP for e in ends])
         xs, ps, ys, emo, cor = [], [], [], [], []
         for end in range(WINDOW_FRAMES, spec.shape[1] + 1, stride):
             a, b = (end - WINDOW_FRAMES) * HOP, (end - 1) * HOP + N_FFT

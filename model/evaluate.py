@@ -174,7 +174,7 @@ def run_evaluation(manifest: Path, model: Path | None, float_model: Path | None,
     print(f"decoding {len(clips)} clips ...", file=sys.stderr)
     audio = load_all(clips)
     ws = eval_windows(build_streams(clips, audio), prosody=scorer.needs_prosody,
-                      voice=scorer.needs_voice)
+                      encoder=scorer.head_encoder)
     print(f"scoring {len(ws.y)} windows ...", file=sys.stderr)
     s = scores_of(scorer, ws)
     s_f = score_windows(float_model, ws) if float_model else None

@@ -13,7 +13,7 @@ the window's raw samples would add, before anyone builds it into `listen`:
 - `voice_encoder` (with --voice-encoder): a pretrained speaker encoder's LSTM states
   (monitor/voice_encoder.py), to measure what a representation learned from thousands of voices
   carries that ours do not.
-- `whisper` (with --whisper NPZ): Whisper base's encoder states (model/whisper_encoder.py), each
+- `whisper` (with --whisper NPZ): Whisper base's encoder states (monitor/whisper_encoder.py), each
   block's output averaged over the window: a multilingual model trained on 680 000 hours of speech.
 
 Every feature set is judged the same way: for each corpus, a logistic regression (standardized,
@@ -59,12 +59,12 @@ from model.dataset import Clip, build_streams, load_all, read_manifest, stream_w
 from model.fit import check_head
 from model.loco import provenance, subset
 from model.stats_head import fit_head
-from model.whisper_encoder import LAYERS, WhisperEncoder
 from monitor import prosody
 from monitor.errors import SpecmonError
 from monitor.features import HOP, SAMPLE_RATE, WINDOW_FRAMES, WINDOW_SAMPLES, loop_to_window
 from monitor.scorer import Scorer, read_model_info
 from monitor.voice_encoder import VoiceEncoder, WindowVoice
+from monitor.whisper_encoder import LAYERS, WhisperEncoder
 from monitor.window_stats import fuse, window_stats
 
 C = 0.01
@@ -153,7 +153,7 @@ def corpus_features(clips: list[Clip], seed: int = 0, sm=None, network: Path | N
     copy through a random recording condition, and loco.conditioned's worse recording of the same
     stream, with `network`'s own scores of those last windows. sm: smile() for eGeMAPS, or None;
     encoder: a monitor.voice_encoder.VoiceEncoder, or None; whisper: a
-    model.whisper_encoder.WhisperEncoder, or None."""
+    monitor.whisper_encoder.WhisperEncoder, or None."""
     from model.augment import recording_condition
 
     scorer = Scorer(network) if network is not None else None

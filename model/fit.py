@@ -33,7 +33,7 @@ from model.metrics import two_class_corpora
 from model.stats_head import C_GRID, corpus_mean_auc
 from monitor.errors import SpecmonError
 from monitor.scorer import Scorer, float_model_path, read_model_info, sha256_of
-from monitor.window_stats import fuse
+from monitor.window_stats import ENCODERS, fuse
 
 
 def log(msg: str) -> None:
@@ -57,7 +57,7 @@ class Recipe:
     arousal_balance: bool = True  # happiness and surprise get half of the non-negative draws
     stats_head: bool = True  # fuse a head on window statistics (model/stats_head.py)
     prosody: bool = True  # the head also takes the window's prosody (monitor/prosody.py)
-    voice_encoder: bool = False  # ... and a pretrained voice encoder's states (monitor/voice_encoder.py)
+    encoder: str | None = None  # ... and a pretrained encoder's states (monitor.window_stats.ENCODERS)
     head: str = "linear"  # HEADS: the stats head's form (model/stats_head.py fit_head)
     threshold_rule: str = "unseen_corpus"  # THRESHOLD_RULES: how validation picks the threshold
     seed: int = 0
@@ -77,8 +77,10 @@ class Recipe:
         if not self.stats_head and self.threshold_rule == "unseen_corpus":
             self.threshold_rule = "corpus_mean"  # no head to fit without a corpus
         check_head(self.head)
-        if self.voice_encoder and not (self.stats_head and self.prosody):
-            raise SpecmonError("--voice-encoder adds to the stats head's prosody: it does not combine "
+        if self.encoder is not None and self.encoder not in ENCODERS:
+            raise SpecmonError(f"--encoder {self.encoder!r}: choose {' or '.join(ENCODERS)}")
+        if self.encoder and not (self.stats_head and self.prosody):
+            raise SpecmonError("--encoder adds to the stats head's prosody: it does not combine "
                                "with --no-stats-head or --no-prosody")
         if self.epoch_auc not in EPOCH_AUCS:
             raise SpecmonError(f"--epoch-auc {self.epoch_auc!r}: choose {' or '.join(EPOCH_AUCS)}")
@@ -116,9 +118,9 @@ class Recipe:
         return self.stats_head and self.prosody
 
     @property
-    def head_voice(self) -> bool:
-        """Whether the model's head also takes the voice encoder's states (after the prosody)."""
-        return self.head_prosody and self.voice_encoder
+    def head_encoder(self) -> str | None:
+        """The encoder whose states the model's head also takes (after the prosody), if any."""
+        return self.encoder if self.head_prosody else None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -217,7 +219,7 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
                               Augment.from_names(recipe.augment), recipe.emotion_weight,
                               arousal_balance=recipe.arousal_balance)
     vws = all_windows(build_streams(val, audio, recipe.seed), recipe.head_prosody,
-                      recipe.head_voice)
+                      recipe.head_encoder)
     lab = vws.y >= 0
     model = build()
     total = recipe.epochs * recipe.steps
@@ -477,7 +479,7 @@ def stats_head_for(train: list[Clip], audio: dict, vws: WindowSet, p_val: np.nda
                          recipe.emotion_weight, recipe.seed, recipe.head_prosody,
                          unseen_corpus=recipe.threshold_rule == "unseen_corpus",
                          form=recipe.head, cache=cache, log=log, c_grid=recipe.head_c,
-                         voice=recipe.head_voice)
+                         encoder=recipe.head_encoder)
     info = {**choice.info, "seconds": round(time.time() - t0, 1)}
     log(f"stats head ({recipe.head}): C {choice.head.c}, validation AUC network "
         f"{info.get('val_auc_network')} -> fused {info['val_auc_fused']}")

@@ -13,6 +13,7 @@ about 20 MB for all of ../shared, 80 MB more with the voice encoder's states).
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import os
 import sys
@@ -27,7 +28,7 @@ import scipy
 from model import augment, dataset
 from model.augment import recording_condition
 from model.dataset import Stream, stream_prosody, stream_windows
-from monitor import features, prosody, sample_features, voice_encoder, window_stats
+from monitor import features, prosody, sample_features, voice_encoder, whisper_encoder, window_stats
 from monitor.errors import SpecmonError
 from monitor.features import SAMPLE_RATE, loop_to_window
 from monitor.window_stats import head_inputs
@@ -54,13 +55,21 @@ def _code_digest() -> str:
     a run goes on must not lend its key to the old code's results) and its libraries' versions."""
     h = hashlib.sha256(repr((np.__version__, scipy.__version__, numba.__version__)).encode())
     for mod in (sys.modules[__name__], window_stats, prosody, features, augment, dataset,
-                sample_features, voice_encoder):
+                sample_features, voice_encoder, whisper_encoder):
         h.update(code_of(Path(mod.__file__).read_text()).encode())
-    h.update(voice_encoder.WEIGHTS.read_bytes())
     return h.hexdigest()
 
 
 CODE_DIGEST = _code_digest()
+ENCODER_WEIGHTS = {"voice_encoder": voice_encoder.WEIGHTS, "whisper_block4": whisper_encoder.WEIGHTS}
+
+
+@functools.cache
+def weights_digest(encoder: str | None) -> str:
+    """The encoder's weights, as part of a key (none without an encoder)."""
+    if encoder is None:
+        return ""
+    return hashlib.sha256(ENCODER_WEIGHTS[encoder].read_bytes()).hexdigest()
 
 
 def condition_rng(seed: int, s: Stream) -> np.random.Generator:
@@ -71,12 +80,13 @@ def condition_rng(seed: int, s: Stream) -> np.random.Generator:
 
 
 def stats_key(s: Stream, stride: int, condition_seed: int | None, prosody: bool,
-              voice: bool = False) -> str:
+              encoder: str | None = None) -> str:
     """A digest of everything one stream's entry is computed from: its audio, corpus and emotion,
-    the recording condition of the copy (condition_seed; None: as recorded), the options and the
-    code (CODE_DIGEST)."""
-    h = hashlib.sha256(repr((CODE_DIGEST, stride, condition_seed, prosody, voice, s.speaker, s.corpus,
-                             s.emotion, s.audio.dtype.str, len(s.audio))).encode())
+    the recording condition of the copy (condition_seed; None: as recorded), the options, the
+    code (CODE_DIGEST) and the encoder's weights."""
+    h = hashlib.sha256(repr((CODE_DIGEST, weights_digest(encoder), stride, condition_seed, prosody,
+                             encoder, s.speaker, s.corpus, s.emotion, s.audio.dtype.str,
+                             len(s.audio))).encode())
     h.update(np.ascontiguousarray(s.audio).data)
     return h.hexdigest()
 
@@ -97,10 +107,11 @@ def check_cache(folder: Path) -> Path:
 
 def stream_stats(streams: list[Stream], stride: int = STRIDE, conditioned: bool = True,
                  seed: int = 0, prosody: bool = True, cache: Path | None = None,
-                 log=None, voice: bool = False) -> tuple[np.ndarray, dict, bool]:
+                 log=None, encoder: str | None = None) -> tuple[np.ndarray, dict, bool]:
     """(inputs, meta, cached): the head's inputs for every window of every labelled stream (window
-    statistics, then the window's prosody when `prosody`, then the voice encoder's states when
-    `voice`), per-window corpus/emotion/label, and whether all of them came from `cache`.
+    statistics, then the window's prosody when `prosody`, then the states of `encoder`
+    (monitor.window_stats.ENCODERS) when given), per-window corpus/emotion/label, and whether all
+    of them came from `cache`.
 
     conditioned: each stream also once more through a random recording condition (microphone, room,
     noise; `condition_rng`), so the head does not lean on the training corpora's recording chains.
@@ -119,7 +130,7 @@ def stream_stats(streams: list[Stream], stride: int = STRIDE, conditioned: bool 
                 f"({shown - t0:.0f} s)")
         done += len(s.audio) / SAMPLE_RATE
         for condition_seed in (None, seed) if conditioned else (None,):
-            x, hit = _entry(s, stride, condition_seed, prosody, voice, cache, log)
+            x, hit = _entry(s, stride, condition_seed, prosody, encoder, cache, log)
             all_cached &= hit
             xs.append(x)
             cor += [s.corpus] * len(x)
@@ -129,11 +140,11 @@ def stream_stats(streams: list[Stream], stride: int = STRIDE, conditioned: bool 
     return np.concatenate(xs), meta, all_cached and cache is not None
 
 
-def _entry(s: Stream, stride: int, condition_seed: int | None, prosody: bool, voice: bool,
+def _entry(s: Stream, stride: int, condition_seed: int | None, prosody: bool, encoder: str | None,
            cache: Path | None, log) -> tuple[np.ndarray, bool]:
     path = None
     if cache is not None:
-        path = cache / f"stream-{stats_key(s, stride, condition_seed, prosody, voice)[:32]}.npy"
+        path = cache / f"stream-{stats_key(s, stride, condition_seed, prosody, encoder)[:32]}.npy"
         try:
             return np.load(path), True
         except FileNotFoundError:
@@ -141,7 +152,7 @@ def _entry(s: Stream, stride: int, condition_seed: int | None, prosody: bool, vo
         except (OSError, ValueError, EOFError) as e:
             if log:
                 log(f"head cache: {path.name} unreadable ({e}); computing it again")
-    x = _compute(s, stride, condition_seed, prosody, voice)
+    x = _compute(s, stride, condition_seed, prosody, encoder)
     if path is not None:
         # Renamed when whole: a killed run leaves no torn entry, and a run beside it no clash.
         part = path.with_name(f"{path.stem}.{os.getpid()}.part.npy")
@@ -157,10 +168,10 @@ def _entry(s: Stream, stride: int, condition_seed: int | None, prosody: bool, vo
 
 
 def _compute(s: Stream, stride: int, condition_seed: int | None, prosody: bool,
-             voice: bool) -> np.ndarray:
+             encoder: str | None) -> np.ndarray:
     x = loop_to_window(s.audio)
     if condition_seed is not None:
         x = recording_condition(x, condition_rng(condition_seed, s))
     windows = stream_windows(x, stride)
-    pros = stream_prosody(x, stride, voice) if prosody else [None] * len(windows)
+    pros = stream_prosody(x, stride, encoder) if prosody else [None] * len(windows)
     return np.stack([head_inputs(w, p) for w, p in zip(windows, pros, strict=True)])

@@ -113,7 +113,7 @@ def score_parts(model: Path, parts) -> tuple[WindowSet, np.ndarray]:
     return WindowSet.join(kept), np.concatenate(scores)
 
 
-def conditioned(streams: list, seed: int, prosody: bool = True, voice: bool = False):
+def conditioned(streams: list, seed: int, prosody: bool = True, encoder: str | None = None):
     """The test streams once more, one at a time, each through a random recording condition (a
     microphone response, a room half the time, noise at 10-30 dB SNR): how the fold's model holds
     up when the recording chain is worse than the corpus's."""
@@ -121,7 +121,7 @@ def conditioned(streams: list, seed: int, prosody: bool = True, voice: bool = Fa
 
     for i, st in enumerate(streams):
         audio = recording_condition(st.audio, np.random.default_rng([seed, 31, i]))
-        yield all_windows([dataclasses.replace(st, audio=audio)], prosody, voice)
+        yield all_windows([dataclasses.replace(st, audio=audio)], prosody, encoder)
 
 
 def component_aucs(y: np.ndarray, net: np.ndarray, head: np.ndarray | None) -> dict:
@@ -155,7 +155,7 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
         # validation speakers); only what comes after the network is fitted again.
         model, calib = None, []
         info = {**earlier.fit, "network_from": str(earlier.int8)}
-        vws = all_windows(build_streams(va, audio, recipe.seed), recipe.head_prosody, recipe.head_voice)
+        vws = all_windows(build_streams(va, audio, recipe.seed), recipe.head_prosody, recipe.head_encoder)
         p_val = earlier.validation_scores(vws)
     meta = {"fold": corpus, "recipe": recipe.to_dict()}
     head, info["stats_head"], unseen = stats_head_for(tr, audio, vws, p_val, recipe, head_cache)
@@ -166,15 +166,15 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
     info.update(export_with_threshold(model, calib, vws, out, meta, unseen))
     thr = info["threshold"]
     streams = build_streams(test, audio, recipe.seed)
-    ws = all_windows(streams, recipe.head_prosody, recipe.head_voice)
+    ws = all_windows(streams, recipe.head_prosody, recipe.head_encoder)
     s, s_net, s_head = score_components(out, ws)
     s_f = score_windows(f32, ws)
     # Mixed streams one speaker at a time: at a 1-s stride they are 4x the windows of the streams.
     mws, s_m = score_parts(out, iter_mixed_streams(streams, recipe.seed,
                                                    prosody=recipe.head_prosody,
-                                                   voice=recipe.head_voice))
+                                                   encoder=recipe.head_encoder))
     cws, s_c = score_parts(out, conditioned(streams, recipe.seed, recipe.head_prosody,
-                                            recipe.head_voice))
+                                            recipe.head_encoder))
     rep = {
         "corpus": corpus,
         "corpora": sorted({c.corpus for c in test}),
@@ -383,9 +383,9 @@ def main(argv: list[str] | None = None) -> int:
                     "or over all their windows pooled")
     ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
                     "statistics only, without the window's prosody (an ablation row)")
-    ap.add_argument("--voice-encoder", action="store_true", help="the stats head also takes a "
-                    "pretrained voice encoder's states (monitor/voice_encoder.py; ~40 ms a window "
-                    "more, live too)")
+    ap.add_argument("--encoder", default=None, help="the stats head also takes this pretrained "
+                    "encoder's states: voice_encoder (monitor/voice_encoder.py, Resemblyzer's; "
+                    "~15-40 ms a window more, live too)")
     ap.add_argument("--head", default=Recipe.head, help="the stats head: linear "
                     "(one logistic regression), gated (a gate on arousal mixing one regression "
                     "for high and one for low arousal) or multinomial (a softmax regression over "
@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                                         if args.sadness_weight != 1 else {}),
                         label_smoothing=args.label_smoothing, stats_head=not args.no_stats_head,
                         arousal_balance=not args.no_arousal_balance,
-                        prosody=not args.no_prosody, voice_encoder=args.voice_encoder,
+                        prosody=not args.no_prosody, encoder=args.encoder,
                         head=args.head, threshold_rule=args.threshold_rule,
                         seed=args.seed, ema=args.ema, adversary=args.adversary,
                         emotion_task=args.emotion_task, mixup=args.mixup, epoch_auc=args.epoch_auc,

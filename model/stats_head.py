@@ -131,20 +131,20 @@ class HeadChoice:
 def choose_head(train_streams: list[Stream], vws: WindowSet, p_val: np.ndarray,
                 emotion_weight: dict, seed: int = 0, prosody: bool = True,
                 unseen_corpus: bool = False, form: str = "linear", cache: Path | None = None,
-                log=None, c_grid: tuple[float, ...] = C_GRID, voice: bool = False) -> HeadChoice:
+                log=None, c_grid: tuple[float, ...] = C_GRID,
+                encoder: str | None = None) -> HeadChoice:
     """Fit one head per regularization in `c_grid`; keep the best fused validation AUC.
 
     p_val: the network's scores of the labelled validation windows (vws.y >= 0), in order.
     unseen_corpus: also score the validation windows by heads fit without their corpus (with the
     chosen C), and record each C's fused AUC on those scores (mean over validation corpora).
     form: the head's form (fit_head). cache: a folder for the training windows' inputs
-    (model.head_inputs.stream_stats); log: where to say what the cache could not do. voice: the
-    head also takes the voice encoder's states (vws.prosody must hold them too).
+    (model.head_inputs.stream_stats); log: where to say what the cache could not do. encoder: the
+    head also takes this encoder's states (vws.prosody must hold them too).
     """
     t0 = time.time()
     x, meta, cached = stream_stats(train_streams, seed=seed, prosody=prosody, cache=cache, log=log,
-                                   voice=voice)
-    encoder = "voice_encoder" if voice else None
+                                   encoder=encoder)
     took = {"inputs_seconds": round(time.time() - t0, 1), "inputs_cached": cached}
     lab = vws.y >= 0
     yv, cv = vws.y[lab], vws.corpus[lab]

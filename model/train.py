@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
                     "or over all their windows pooled")
     ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
                     "statistics only, without the window's prosody (an ablation row)")
-    ap.add_argument("--voice-encoder", action="store_true", help="the stats head also takes a "
-                    "pretrained voice encoder's states (monitor/voice_encoder.py; ~40 ms a window "
-                    "more, live too)")
+    ap.add_argument("--encoder", default=None, help="the stats head also takes this pretrained "
+                    "encoder's states: voice_encoder (monitor/voice_encoder.py, Resemblyzer's; "
+                    "~15-40 ms a window more, live too)")
     ap.add_argument("--head", default=Recipe.head, help="the stats head: linear "
                     "(one logistic regression), gated (a gate on arousal mixing one regression "
                     "for high and one for low arousal) or multinomial (a softmax regression over "
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         clips = subset(clips, 0, args.max_clips)
         recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
                         stats_head=not args.no_stats_head, prosody=not args.no_prosody,
-                        voice_encoder=args.voice_encoder,
+                        encoder=args.encoder,
                         head=args.head,
                         threshold_rule=args.threshold_rule, seed=args.seed)
         if args.head_cache:
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                     "network_training": {k: earlier.record[k] for k in (
                         "git_commit", "minutes", "peak_rss_mb", "fit", "machine") if k in earlier.record}}
             vws = all_windows(build_streams(val, audio, recipe.seed), recipe.head_prosody,
-                              recipe.head_voice)
+                              recipe.head_encoder)
             p_val = earlier.validation_scores(vws)
         meta = {"trained_on": sorted({c.corpus for c in clips}), "speakers": len(speakers_of(clips)),
                 "recipe": recipe.to_dict(), "best_epoch": info["best_epoch"],

@@ -189,7 +189,7 @@ class Pipeline:
         self._rolling = RollingSTFT()
         self._recent = RecentSamples()  # the current window's samples, for its prosody
         # frames and partials counted from this segment's first sample
-        self._prosody = SampleFeatures(self.scorer.needs_voice)
+        self._prosody = SampleFeatures(self.scorer.head_encoder)
         self._next_end = WINDOW_FRAMES
         self._resampler = Resampler(self._rate) if self._rate else None
 

@@ -151,10 +151,10 @@ class Scorer:
         return self.head is not None and self.head.uses_prosody
 
     @property
-    def needs_voice(self) -> bool:
-        """Whether the window's sample features (monitor/sample_features.py) must include the voice
-        encoder's states after its prosody."""
-        return self.head is not None and self.head.uses_voice
+    def head_encoder(self) -> str | None:
+        """The encoder whose states the window's sample features (monitor/sample_features.py) must
+        include after its prosody, if any."""
+        return None if self.head is None else self.head.encoder
 
     def score_normalized(self, x: np.ndarray, prosody: np.ndarray | None = None) -> float:
         """Score an already normalized 513 x 125 window; prosody: its sample features

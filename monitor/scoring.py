@@ -66,7 +66,7 @@ def score_signal(
     if ends[-1] != n:
         ends.append(n)
     thr = scorer.threshold if threshold is None else threshold
-    prosody = SampleFeatures(scorer.needs_voice)
+    prosody = SampleFeatures(scorer.head_encoder)
     out = []
     for end in ends:
         start_s, end_s = window_span_s(end)
@@ -120,7 +120,7 @@ class WindowStream:
         # Samples from sample _x0 on (the first column kept onwards), for the windows' prosody.
         self._x = np.zeros(0, np.float32)
         self._x0 = 0
-        self._prosody = SampleFeatures(scorer.needs_voice)
+        self._prosody = SampleFeatures(scorer.head_encoder)
 
     def push(self, x: np.ndarray) -> list[WindowResult]:
         """Add samples; returns the windows completed by them (oldest first)."""

@@ -116,11 +116,11 @@ class WindowVoice:
         """A new signal: grid starts count from its first sample again."""
         self._kept.clear()
 
-    def fill(self, x: np.ndarray, start: int = 0) -> None:
-        """Compute every partial of the signal x (whose first sample is sample `start`) at once, in
-        batches: for a whole stream, much faster than window by window."""
-        starts = partial_starts(start, len(x))
-        for s, v in zip(starts, self.encoder.partials(x, starts - start), strict=True):
+    def fill(self, x: np.ndarray, windows: list[int] | None = None) -> None:
+        """Compute every partial of the signal x at once, in batches: for a whole stream, much
+        faster than window by window (the windows' starts do not matter: partials sit on a grid)."""
+        starts = partial_starts(0, len(x))
+        for s, v in zip(starts, self.encoder.partials(x, starts), strict=True):
             self._kept[int(s)] = v
 
     def __call__(self, samples: np.ndarray, start: int) -> np.ndarray:

