@@ -61,7 +61,7 @@ def _code_digest() -> str:
 
 
 CODE_DIGEST = _code_digest()
-ENCODER_WEIGHTS = {"voice_encoder": voice_encoder.WEIGHTS, "whisper_block4": whisper_encoder.WEIGHTS}
+ENCODER_WEIGHTS = {"voice_encoder": voice_encoder.WEIGHTS, "whisper_block3": whisper_encoder.WEIGHTS}
 
 
 @functools.cache

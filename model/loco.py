@@ -100,6 +100,7 @@ def provenance_commit() -> str:
         return "unknown"
 
 
+MIXED_STRIDE = 31  # columns (~1 s) between the mixed streams' windows, a monitor's stride
 COMMIT_AT_START = provenance_commit()  # the code this process runs, whatever is committed later
 
 
@@ -136,10 +137,11 @@ def component_aucs(y: np.ndarray, net: np.ndarray, head: np.ndarray | None) -> d
 
 
 def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, recipe: Recipe,
-             work: Path, earlier: EarlierNetwork | None = None, head_cache: Path | None = None
-             ) -> dict:
+             work: Path, earlier: EarlierNetwork | None = None, head_cache: Path | None = None,
+             mixed_stride: int = MIXED_STRIDE) -> dict:
     """Train on `train` (validation speakers inside it), score the unseen `test` clips
-    (`head_cache`: a folder for the stats head's training inputs, model.head_inputs.stream_stats)."""
+    (`head_cache`: a folder for the stats head's training inputs, model.head_inputs.stream_stats;
+    `mixed_stride`: columns between the mixed streams' windows)."""
     t0 = time.time()
     val_spk = validation_speakers(train, seed=recipe.seed)
     tr = [c for c in train if c.speaker not in val_spk]
@@ -170,7 +172,7 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
     s, s_net, s_head = score_components(out, ws)
     s_f = score_windows(f32, ws)
     # Mixed streams one speaker at a time: at a 1-s stride they are 4x the windows of the streams.
-    mws, s_m = score_parts(out, iter_mixed_streams(streams, recipe.seed,
+    mws, s_m = score_parts(out, iter_mixed_streams(streams, recipe.seed, stride=mixed_stride,
                                                    prosody=recipe.head_prosody,
                                                    encoder=recipe.head_encoder))
     cws, s_c = score_parts(out, conditioned(streams, recipe.seed, recipe.head_prosody,
@@ -186,7 +188,7 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
         "int8_float32_label_agreement": round(float(np.mean((s >= thr) == (s_f >= thr))), 4),
         "components_int8": component_aucs(ws.y, s_net, s_head),
         "conditioned": metrics.full(cws, s_c, thr),
-        "mixed": {**metrics.full(mws, s_m, thr), "block_s": 20.0},
+        "mixed": {**metrics.full(mws, s_m, thr), "block_s": 20.0, "stride_frames": mixed_stride},
         "fit": info,
         "model_sha256": {out.name: sha256_of(out), f32.name: sha256_of(f32)},
         "minutes": round((time.time() - t0) / 60, 2),
@@ -384,8 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
                     "statistics only, without the window's prosody (an ablation row)")
     ap.add_argument("--encoder", default=None, help="the stats head also takes this pretrained "
-                    "encoder's states: voice_encoder (monitor/voice_encoder.py, Resemblyzer's; "
-                    "~15-40 ms a window more, live too)")
+                    "encoder's states: whisper_block3 (monitor/whisper_encoder.py, Whisper base's "
+                    "third block; ~70 ms a window more here, live too) or voice_encoder "
+                    "(monitor/voice_encoder.py, Resemblyzer's; ~15-40 ms)")
     ap.add_argument("--head", default=Recipe.head, help="the stats head: linear "
                     "(one logistic regression), gated (a gate on arousal mixing one regression "
                     "for high and one for low arousal) or multinomial (a softmax regression over "
@@ -399,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
                     "most of a head's fit; keyed by the audio, the options and the code")
     ap.add_argument("--head-c", default=None, help="the stats head's regularizations (comma list, "
                     f"default {','.join(f'{c:g}' for c in Recipe.head_c)}); validation picks one")
+    ap.add_argument("--mixed-stride", type=int, default=MIXED_STRIDE, help="columns between the "
+                    "mixed streams' windows (default %(default)s, ~1 s; 62 halves the windows an "
+                    "encoder's states must be computed for)")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--kfold", type=int, default=0, help="speaker-independent k-fold instead of "
                     "leave-one-corpus-out (the second view)")
@@ -406,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     t0 = time.time()
     try:
+        if args.mixed_stride < 1:
+            raise SpecmonError(f"--mixed-stride {args.mixed_stride}: at least one column")
         recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
                         emotion_weight=({"sadness": args.sadness_weight}
                                         if args.sadness_weight != 1 else {}),
@@ -449,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
             for i, (corpus, train, test) in enumerate(todo):
                 log(f"fold {i + 1}/{len(todo)}: held out {corpus} ({len(test)} clips)")
                 rep = run_fold(corpus, train, test, audio, recipe, args.work, earlier.get(corpus),
-                               args.head_cache)
+                               args.head_cache, args.mixed_stride)
                 rep["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
                 (args.work / f"{corpus}.result.json").write_text(json.dumps(rep, indent=2) + "\n")
                 w = rep["int8"]["windows"]

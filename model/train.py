@@ -64,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
                     "statistics only, without the window's prosody (an ablation row)")
     ap.add_argument("--encoder", default=None, help="the stats head also takes this pretrained "
-                    "encoder's states: voice_encoder (monitor/voice_encoder.py, Resemblyzer's; "
-                    "~15-40 ms a window more, live too)")
+                    "encoder's states: whisper_block3 (monitor/whisper_encoder.py, Whisper base's "
+                    "third block; ~70 ms a window more here, live too) or voice_encoder "
+                    "(monitor/voice_encoder.py, Resemblyzer's; ~15-40 ms)")
     ap.add_argument("--head", default=Recipe.head, help="the stats head: linear "
                     "(one logistic regression), gated (a gate on arousal mixing one regression "
                     "for high and one for low arousal) or multinomial (a softmax regression over "

@@ -15,10 +15,10 @@ def window_encoder(name: str):
         from monitor.voice_encoder import WindowVoice
 
         return WindowVoice()
-    if name == "whisper_block4":
+    if name == "whisper_block3":
         from monitor.whisper_encoder import WindowWhisper
 
-        return WindowWhisper(4)
+        return WindowWhisper(3)
     raise ValueError(f"no encoder {name!r}")
 
 

