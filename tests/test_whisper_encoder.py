@@ -1,0 +1,83 @@
+"""The numpy Whisper encoder (monitor/whisper_encoder.py) against CTranslate2's own encoder output
+(tests/data/whisper_reference.npz, written by scripts/whisper_reference.py) and librosa's front end,
+and what a window's states are made of. Needs the weights scripts/convert_whisper.py writes (the
+test script fetches them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from monitor.errors import SpecmonError
+from monitor.whisper_encoder import WEIGHTS, WhisperEncoder, WindowWhisper
+
+ROOT = Path(__file__).resolve().parent.parent
+REF = np.load(ROOT / "tests" / "data" / "whisper_reference.npz")
+
+
+@pytest.fixture(scope="module")
+def encoder() -> WhisperEncoder:
+    if not WEIGHTS.is_file():
+        pytest.fail(f"{WEIGHTS} is missing: run `python scripts/convert_whisper.py` (scripts/test.sh does)")
+    return WhisperEncoder()
+
+
+def windows() -> np.ndarray:
+    x, sr = sf.read(ROOT / "scripts" / "sample.flac", dtype="float32")
+    assert sr == 16000
+    return np.stack([g * x[a:a + 64000] for a, g in zip(REF["starts"], REF["gains"], strict=True)])
+
+
+def test_log_mel_is_whispers_front_end(encoder) -> None:
+    """Whisper's log-mel (centred reflect-padded STFT, last frame dropped, log10, floor 8 below the
+    peak, (x + 4) / 4), here through librosa; a quiet copy floors at its own peak, not the loud one's."""
+    import librosa
+
+    w = windows()
+    power = np.abs(librosa.stft(w.astype(np.float64), n_fft=400, hop_length=160, window="hann",
+                                center=True, pad_mode="reflect"))[..., :-1] ** 2
+    mel = np.log10(np.maximum(librosa.filters.mel(sr=16000, n_fft=400, n_mels=80) @ power, 1e-10))
+    mel = np.maximum(mel, mel.max(axis=(1, 2), keepdims=True) - 8.0)
+    want = ((mel + 4.0) / 4.0).transpose(0, 2, 1)
+    got = encoder.log_mel(w)
+    assert got.shape == (2, 400, 80)
+    np.testing.assert_allclose(got, want, atol=2e-4)
+    np.testing.assert_allclose(got, REF["mel"], atol=1e-6)
+
+
+def test_encoder_output_is_ctranslate2s(encoder) -> None:
+    """The final layer norm's output, averaged and at the first positions, as CTranslate2 computes it
+    (within the tanh GELU's 1e-3 of the exact one)."""
+    out = encoder.encode(REF["mel"])
+    assert len(out) == 7 and out[-1].shape == (2, 200, 512)
+    np.testing.assert_allclose(out[-1].mean(1), REF["final_mean"], atol=0.02)
+    np.testing.assert_allclose(out[-1][:, :4], REF["final_first"], atol=0.05)
+    assert np.abs(REF["final_mean"]).max() > 1.0  # the tolerance is small against the values
+    three = encoder.encode(REF["mel"], blocks=3)  # the first blocks only: the same as in the whole run
+    assert len(three) == 3 and all(np.array_equal(a, b) for a, b in zip(three, out[:3], strict=True))
+
+
+def test_window_states_filled_ahead_equal_window_by_window(encoder) -> None:
+    """Training fills a stream's windows at once, `listen` computes each as it comes: the same
+    states; silence is finite."""
+    x, _ = sf.read(ROOT / "scripts" / "sample.flac", dtype="float32")
+    x = x[:16000 * 8]
+    starts = list(range(0, len(x) - 64000 + 1, 16000))
+    ahead, live = WindowWhisper(3, encoder), WindowWhisper(3, encoder)
+    ahead.fill(x, starts)
+    for a in starts:
+        f = live(x[a:a + 64000], a)
+        assert f.shape == (512,)
+        np.testing.assert_allclose(ahead(x[a:a + 64000], a), f, rtol=1e-4, atol=1e-4)
+    third = encoder.features(x[None, :64000])[0, 2]
+    np.testing.assert_allclose(WindowWhisper(3, encoder)(x[:64000], 0), third, rtol=1e-4, atol=1e-4)
+    assert np.isfinite(WindowWhisper(3, encoder)(np.zeros(64000, np.float32), 0)).all()
+
+
+def test_missing_weights_are_one_line_saying_how_to_get_them(tmp_path: Path) -> None:
+    with pytest.raises(SpecmonError, match="convert_whisper.py") as e:
+        WhisperEncoder(tmp_path / "none.npz")
+    assert "\n" not in str(e.value)
