@@ -19,12 +19,12 @@ def test_bench_quick_writes_json(tmp_path):
     # latency, startup, memory) take minutes.
     p = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "bench.py"), "--quick", "--json", str(out),
-         "--only", "stft,rolling,prosody,voice,model,score,dashboard"],
+         "--only", "stft,rolling,prosody,voice,whisper,model,score,dashboard"],
         capture_output=True, text=True, cwd=tmp_path, timeout=600,
     )
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads(out.read_text())
-    for row in ("stft", "rolling", "prosody", "voice", "model", "score", "dashboard"):
+    for row in ("stft", "rolling", "prosody", "voice", "whisper", "model", "score", "dashboard"):
         assert isinstance(r[row], dict), f"{row}: {r[row]}"
     assert r["stft"]["impl"]["ours"]["shape_ok"]
     assert r["stft"]["impl"]["numpy.fft"]["max_abs_diff_db"] < 0.01
@@ -34,6 +34,7 @@ def test_bench_quick_writes_json(tmp_path):
     assert stride["scipy, 4-s recompute"]["max_abs_diff_db"] < 0.01
     assert r["prosody"]["same_values"] and r["prosody"]["ratio"] > 0  # each frame once: same values
     assert r["voice"]["same_values"] and r["voice"]["ratio"] > 1  # each partial once: fewer, same
+    assert r["whisper"]["same_values"] and r["whisper"]["ratio"] > 1  # half the blocks: less work
     assert r["score"]["windows"] > 0
     d = r["dashboard"]
     for mode in ("headless", "dashboard"):  # each really listened, at real-time pace, in tmux

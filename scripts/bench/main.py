@@ -16,8 +16,8 @@ from bench import common
 from bench.common import Context, cpu_load, resolve_models, test_audio
 from monitor.features import WINDOW_SAMPLES, stft_logpower
 
-ROWS = ["stft", "rolling", "prosody", "voice", "model", "cpu", "dashboard", "score", "startup", "memory",
-        "latency", "report"]
+ROWS = ["stft", "rolling", "prosody", "voice", "whisper", "model", "cpu", "dashboard", "score", "startup",
+        "memory", "latency", "report"]
 MODULES = {name: importlib.import_module(f"bench.{name}") for name in ROWS}
 TARGETS = {name: m.TARGET for name, m in MODULES.items()}
 
