@@ -824,6 +824,12 @@ reuse between overlapping windows (raw F0 and formants are one extraction, timed
 """
 
 
+def lowest_corpus(per: dict) -> str:
+    """A probe row's lowest head AUC over the two-class corpora, and which corpus: "0.581, ravdess"."""
+    c, r = min(((c, r) for c, r in per.items() if "head_auc" in r), key=lambda kv: kv[1]["head_auc"])
+    return f"{_f(r['head_auc'])}, {c}"
+
+
 def voice_probe_section(rep: dict | None, loco: dict) -> str:
     """The voice-encoder probe (feature_probe --voice-encoder): what a pretrained speaker encoder's
     states add to the shipped head's inputs (head alone, as recorded and through the worse
@@ -835,17 +841,13 @@ def voice_probe_section(rep: dict | None, loco: dict) -> str:
     both, alone = f"shipped head inputs + {voice}", f"{voice} alone"
     ms = rep["ms_per_window"]
 
-    def lowest(per: dict) -> str:
-        c, r = min(((c, r) for c, r in per.items() if "head_auc" in r), key=lambda kv: kv[1]["head_auc"])
-        return f"{_f(r['head_auc'])}, {c}"
-
     lines = ["| head inputs | head alone: mean AUC (lowest corpus) | worse recording: mean AUC "
              "(lowest corpus) | extraction, ms a window |", "| --- | --- | --- | --- |"]
     for name, fs in sets.items():
         spent = extraction_cost(fs["families"], ms)
-        lines.append(f"| {name} | {_f(fs['mean']['head_auc_mean'])} ({lowest(fs['per_corpus'])}) | "
+        lines.append(f"| {name} | {_f(fs['mean']['head_auc_mean'])} ({lowest_corpus(fs['per_corpus'])}) | "
                      f"{_f(fs['conditioned_mean']['head_auc_mean'])} "
-                     f"({lowest(fs['conditioned_per_corpus'])}) | {spent:.1f} |")
+                     f"({lowest_corpus(fs['conditioned_per_corpus'])}) | {spent:.1f} |")
     per = ["| held-out corpus | shipped head inputs | + voice encoder states | voice encoder states alone "
            "| worse recording: shipped / + voice encoder |", "| --- | --- | --- | --- | --- |"]
     two = [c for c, r in sets[shipped]["per_corpus"].items() if "head_auc" in r]
@@ -915,11 +917,9 @@ def whisper_probe_section(rep: dict | None, loco: dict) -> str:
              "recording: head / fused | extraction, ms a window |", "| --- | --- | --- | --- | --- |"]
     for name in shown:
         fs = sets[name]
-        c, r = min(((c, r) for c, r in fs["per_corpus"].items() if "head_auc" in r),
-                   key=lambda kv: kv[1]["head_auc"])
         spent = extraction_cost(fs["families"], ms)
         label = "shipped head inputs" if name == shipped else name
-        lines.append(f"| {label} | {_f(fs['mean']['head_auc_mean'])} ({_f(r['head_auc'])}, {c}) | "
+        lines.append(f"| {label} | {_f(fs['mean']['head_auc_mean'])} ({lowest_corpus(fs['per_corpus'])}) | "
                      f"{_f(fs['mean']['fused_auc_mean'])} | {_f(fs['conditioned_mean']['head_auc_mean'])} / "
                      f"{_f(fs['conditioned_mean']['fused_auc_mean'])} | {spent:.1f} |")
     per = ["| held-out corpus | network alone | shipped head inputs: head / fused | + Whisper block 3: "
@@ -935,6 +935,8 @@ def whisper_probe_section(rep: dict | None, loco: dict) -> str:
     cm = {k: sets[k]["conditioned_mean"] for k in (shipped, best)}
     up = sum(sets[best]["per_corpus"][c]["fused_auc"] > sets[shipped]["per_corpus"][c]["fused_auc"]
              for c in two)
+    four, four_beside = (sets[k]["mean"] for k in ("whisper block4 alone",
+                                                   "shipped head inputs + whisper block4"))
     cup = sum(sets[best]["conditioned_per_corpus"][c]["fused_auc"]
               > sets[shipped]["conditioned_per_corpus"][c]["fused_auc"] for c in two)
     return f"""
@@ -956,9 +958,9 @@ Block 3's states lift the fused mean AUC from {_f(m[shipped]['fused_auc_mean'])}
 {_f(cm[shipped]['fused_auc_mean'])} to {_f(cm[best]['fused_auc_mean'])} through the worse recording
 (higher on {cup} of {len(two)}); alone they reach {_f(m[alone]['head_auc_mean'])}, against
 {_f(m[shipped]['head_auc_mean'])} for the shipped head's inputs. This is the largest gain any screen has
-shown. Block 4 does about as well as block 3 (alone {_f(sets['whisper block4 alone']['mean']['head_auc_mean'])}
+shown. Block 4 does about as well as block 3 (alone {_f(four['head_auc_mean'])}
 against {_f(m[alone]['head_auc_mean'])}; beside the shipped inputs
-{_f(sets['shipped head inputs + whisper block4']['mean']['head_auc_mean'])} against
+{_f(four_beside['head_auc_mean'])} against
 {_f(m[best]['head_auc_mean'])}), and a first look at one speaker a corpus had blocks 5, 6 and the final
 layer norm below block 4, so a head takes block 3: three of the six blocks
 ({ms['whisper']:.0f} ms a window here for the four blocks probed, timed while other work ran).

@@ -314,3 +314,35 @@ def nogate():
     from monitor.windows import Gate
 
     return Gate(floor_dbfs=-200.0, min_voiced=0.0)  # score every window: worst case
+
+
+def kept_vs_alone(x: np.ndarray, kept, alone, same, quick: bool, min_time: float) -> dict:
+    """Per-window features at the default stride (1 s) computed the way `listen` does, by an object
+    that keeps what overlapping windows share (`kept(samples, start)`, `kept.reset()`), against each
+    window alone (`alone(samples, start)`): their median times, the ratio, and whether three windows
+    (a fresh one, then two that reuse its work) agree by `same(a, b)`."""
+    from monitor.features import HOP, WINDOW_SAMPLES, stride_hops
+
+    step = stride_hops(1.0) * HOP
+    starts = list(range(0, x.shape[0] - WINDOW_SAMPLES, step))
+    pos = [0]
+
+    def window() -> tuple[np.ndarray, int]:
+        a = starts[pos[0] % len(starts)]
+        if a == starts[0]:
+            kept.reset()  # wrapped around: a new signal
+        pos[0] += 1
+        return x[a:a + WINDOW_SAMPLES], a
+
+    agree = True
+    for _ in range(3):
+        w, a = window()
+        agree &= bool(same(kept(w, a), alone(w, a)))
+    mt = 0.3 * min_time if quick else min_time
+    res: dict = {"stride_s": step / SAMPLE_RATE, "same_values": agree}
+    pos[0] = 0
+    res["ours"] = timeit(lambda: kept(*window()), min_time=mt, warmup=3)
+    pos[0] = 0
+    res["whole_window"] = timeit(lambda: alone(*window()), min_time=mt, warmup=1)
+    res["ratio"] = res["whole_window"]["median_ms"] / res["ours"]["median_ms"]
+    return res

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.common import Context, timeit
-from monitor.features import HOP, WINDOW_SAMPLES, stride_hops
+from bench.common import Context, kept_vs_alone
 
 NAME = "voice"
 TARGET = ("<= 40 ms a window here at a 1-s stride (1.25 partials a second), only for a head that "
@@ -23,39 +22,13 @@ def bench_voice(x: np.ndarray, quick: bool) -> dict:
     from monitor.voice_encoder import WindowVoice, shared_encoder
 
     enc = shared_encoder()
-    step = stride_hops(1.0) * HOP
-    starts = list(range(0, x.shape[0] - WINDOW_SAMPLES, step))
-    pos = [0]
-    cached = WindowVoice(enc)
 
-    def window() -> tuple[int, np.ndarray]:
-        a = starts[pos[0] % len(starts)]
-        if a == starts[0]:
-            cached.reset()  # wrapped around: a new signal
-        pos[0] += 1
-        return a, x[a:a + WINDOW_SAMPLES]
+    def close(a: np.ndarray, b: np.ndarray) -> bool:
+        return np.allclose(a, b, rtol=1e-4, atol=1e-5)
 
-    def ours():
-        a, w = window()
-        return cached(w, a)
-
-    def whole():
-        a, w = window()
-        return WindowVoice(enc)(w, a)
-
-    same = True
-    pos[0] = 0
-    for _ in range(3):  # a fresh window, then two that reuse its partials
-        a, w = window()
-        same &= bool(np.allclose(cached(w, a), WindowVoice(enc)(w, a), rtol=1e-4, atol=1e-5))
-    mt = 0.5 if quick else 3.0
-    res: dict = {"stride_s": step / 16000, "same_values": same}
-    pos[0] = 0
-    res["ours"] = timeit(ours, min_time=mt, warmup=3)
-    pos[0] = 0
-    res["whole_window"] = timeit(whole, min_time=mt, warmup=1)
-    res["ratio"] = res["whole_window"]["median_ms"] / res["ours"]["median_ms"]
-    res["ok"] = same and res["ours"]["median_ms"] <= 40.0
+    res = kept_vs_alone(x, WindowVoice(enc), lambda w, a: WindowVoice(enc)(w, a), close, quick,
+                        min_time=3.0)
+    res["ok"] = res["same_values"] and res["ours"]["median_ms"] <= 40.0
     return res
 
 
