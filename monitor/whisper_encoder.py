@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from monitor.errors import SpecmonError
+from monitor.features import WINDOW_SAMPLES
 
 WEIGHTS = Path(__file__).with_name("whisper_base_encoder.npz")
 N_FFT = 400
 HOP = 160
+WIDTH = 512  # a block's output: the states of one position
 LAYERS = ("block1", "block2", "block3", "block4", "block5", "block6", "ln_post")
 BATCH = 16
 _HANN = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic
@@ -96,13 +98,13 @@ class WhisperEncoder:
         return out
 
     def features(self, windows: np.ndarray | list, blocks: int | None = None) -> np.ndarray:
-        """(B, 64000) windows -> (B, 7, 512): each of LAYERS' outputs averaged over positions;
-        with `blocks`, (B, blocks, 512): the first blocks' only."""
+        """(B, WINDOW_SAMPLES) windows -> (B, 7, WIDTH): each of LAYERS' outputs averaged over positions;
+        with `blocks`, (B, blocks, WIDTH): the first blocks' only."""
         windows = np.asarray(windows, np.float32)
         res = [np.stack([h.mean(1) for h in self.encode(self.log_mel(windows[a:a + BATCH]), blocks)], 1)
                for a in range(0, len(windows), BATCH)]
         n = len(LAYERS) if blocks is None else blocks
-        return np.concatenate(res) if res else np.zeros((0, n, 512), np.float32)
+        return np.concatenate(res) if res else np.zeros((0, n, WIDTH), np.float32)
 
 
 @cache
@@ -127,7 +129,7 @@ class WindowWhisper:
         """The windows of x (a whole signal) that begin at `starts`, at once."""
         if not starts:
             return
-        windows = np.stack([x[a:a + 64000] for a in starts])
+        windows = np.stack([x[a:a + WINDOW_SAMPLES] for a in starts])
         for a, f in zip(starts, self.encoder.features(windows, self.block)[:, -1], strict=True):
             self._kept[int(a)] = f
 

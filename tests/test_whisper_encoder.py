@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from monitor.errors import SpecmonError
+from monitor.features import WINDOW_SAMPLES
 from monitor.whisper_encoder import WEIGHTS, WhisperEncoder, WindowWhisper
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,20 +62,20 @@ def test_encoder_output_is_ctranslate2s(encoder) -> None:
 
 
 def test_window_states_filled_ahead_equal_window_by_window(encoder) -> None:
-    """Training fills a stream's windows at once, `listen` computes each as it comes: the same
-    states; silence is finite."""
+    """Training fills a stream's windows at once, `listen` computes each as it comes from the
+    window's own samples (WINDOW_SAMPLES, the 125 columns' span): the same states; silence is finite."""
     x, _ = sf.read(ROOT / "scripts" / "sample.flac", dtype="float32")
     x = x[:16000 * 8]
-    starts = list(range(0, len(x) - 64000 + 1, 16000))
+    starts = list(range(0, len(x) - WINDOW_SAMPLES + 1, 16000))
     ahead, live = WindowWhisper(3, encoder), WindowWhisper(3, encoder)
     ahead.fill(x, starts)
     for a in starts:
-        f = live(x[a:a + 64000], a)
+        f = live(x[a:a + WINDOW_SAMPLES], a)
         assert f.shape == (512,)
-        np.testing.assert_allclose(ahead(x[a:a + 64000], a), f, rtol=1e-4, atol=1e-4)
-    third = encoder.features(x[None, :64000])[0, 2]
-    np.testing.assert_allclose(WindowWhisper(3, encoder)(x[:64000], 0), third, rtol=1e-4, atol=1e-4)
-    assert np.isfinite(WindowWhisper(3, encoder)(np.zeros(64000, np.float32), 0)).all()
+        np.testing.assert_allclose(ahead(x[a:a + WINDOW_SAMPLES], a), f, rtol=1e-4, atol=1e-4)
+    third = encoder.features(x[None, :WINDOW_SAMPLES])[0, 2]
+    np.testing.assert_allclose(WindowWhisper(3, encoder)(x[:WINDOW_SAMPLES], 0), third, rtol=1e-4, atol=1e-4)
+    assert np.isfinite(WindowWhisper(3, encoder)(np.zeros(WINDOW_SAMPLES, np.float32), 0)).all()
 
 
 def test_missing_weights_are_one_line_saying_how_to_get_them(tmp_path: Path) -> None:
