@@ -239,7 +239,7 @@ def stream_prosody(audio: np.ndarray, stride: int = WINDOW_FRAMES,
 def all_windows(streams: list[Stream], prosody: bool = True, encoder: str | None = None) -> WindowSet:
     """Every non-overlapping window of every stream (each speaker's emotions as they come), with
     their prosody when `prosody` (what a head that takes it needs; ~17 ms a window), and the states
-    of `encoder` (monitor.window_stats.ENCODERS) after it."""
+    of `encoder` (monitor.sample_features.ENCODERS) after it."""
     xs, ps, ys, spk, cor, emo = [], [], [], [], [], []
     for s in streams:
         w = stream_windows(s.audio)
@@ -301,18 +301,17 @@ def iter_mixed_streams(streams: list[Stream], seed: int = 0, block_s: float = BL
         audio = np.concatenate([blocks[i][1] for i in order])
         bounds = np.cumsum([0] + [len(blocks[i][1]) for i in order])
         spec, _ = stft_logpower(audio)
-        wp = SampleFeatures(encoder)
-        ends = [e for e in range(WINDOW_FRAMES, spec.shape[1] + 1, stride)
-                if (e - 1) * HOP + N_FFT <= bounds[int(np.searchsorted(bounds, (e - WINDOW_FRAMES) * HOP,
-                                                                         side="right"))]]
-        if prosody:
-            wp.fill(audio, [(e - WINDOW_FRAMES) * HOP for e in ends])
-        xs, ps, ys, emo, cor = [], [], [], [], []
+        kept = []  # (end column, first sample, block) of each window inside one block
         for end in range(WINDOW_FRAMES, spec.shape[1] + 1, stride):
-            a, b = (end - WINDOW_FRAMES) * HOP, (end - 1) * HOP + N_FFT
+            a = (end - WINDOW_FRAMES) * HOP
             k = int(np.searchsorted(bounds, a, side="right")) - 1
-            if b > bounds[k + 1]:
-                continue  # straddles two blocks
+            if (end - 1) * HOP + N_FFT <= bounds[k + 1]:  # else it straddles two blocks
+                kept.append((end, a, k))
+        wp = SampleFeatures(encoder)
+        if prosody:
+            wp.fill(audio, [a for _, a, _ in kept])
+        xs, ps, ys, emo, cor = [], [], [], [], []
+        for end, a, k in kept:
             s = blocks[order[k]][0]
             xs.append(normalize(spec[:, end - WINDOW_FRAMES:end]))
             if prosody:

@@ -32,8 +32,9 @@ from model.evaluate import score_components
 from model.metrics import two_class_corpora
 from model.stats_head import C_GRID, corpus_mean_auc
 from monitor.errors import SpecmonError
+from monitor.sample_features import ENCODERS
 from monitor.scorer import Scorer, float_model_path, read_model_info, sha256_of
-from monitor.window_stats import ENCODERS, fuse
+from monitor.window_stats import fuse
 
 
 def log(msg: str) -> None:
@@ -57,7 +58,7 @@ class Recipe:
     arousal_balance: bool = True  # happiness and surprise get half of the non-negative draws
     stats_head: bool = True  # fuse a head on window statistics (model/stats_head.py)
     prosody: bool = True  # the head also takes the window's prosody (monitor/prosody.py)
-    encoder: str | None = None  # ... and a pretrained encoder's states (monitor.window_stats.ENCODERS)
+    encoder: str | None = None  # ... and a pretrained encoder's states (monitor.sample_features.ENCODERS)
     head: str = "linear"  # HEADS: the stats head's form (model/stats_head.py fit_head)
     threshold_rule: str = "unseen_corpus"  # THRESHOLD_RULES: how validation picks the threshold
     seed: int = 0

@@ -31,6 +31,7 @@ from model.dataset import Stream, stream_prosody, stream_windows
 from monitor import features, prosody, sample_features, voice_encoder, whisper_encoder, window_stats
 from monitor.errors import SpecmonError
 from monitor.features import SAMPLE_RATE, loop_to_window
+from monitor.sample_features import ENCODERS
 from monitor.window_stats import head_inputs
 
 STRIDE = 62  # frames: a window every ~2 s
@@ -61,7 +62,6 @@ def _code_digest() -> str:
 
 
 CODE_DIGEST = _code_digest()
-ENCODER_WEIGHTS = {"voice_encoder": voice_encoder.WEIGHTS, "whisper_block3": whisper_encoder.WEIGHTS}
 
 
 @functools.cache
@@ -69,7 +69,7 @@ def weights_digest(encoder: str | None) -> str:
     """The encoder's weights, as part of a key (none without an encoder)."""
     if encoder is None:
         return ""
-    return hashlib.sha256(ENCODER_WEIGHTS[encoder].read_bytes()).hexdigest()
+    return hashlib.sha256(ENCODERS[encoder].weights.read_bytes()).hexdigest()
 
 
 def condition_rng(seed: int, s: Stream) -> np.random.Generator:
@@ -110,7 +110,7 @@ def stream_stats(streams: list[Stream], stride: int = STRIDE, conditioned: bool 
                  log=None, encoder: str | None = None) -> tuple[np.ndarray, dict, bool]:
     """(inputs, meta, cached): the head's inputs for every window of every labelled stream (window
     statistics, then the window's prosody when `prosody`, then the states of `encoder`
-    (monitor.window_stats.ENCODERS) when given), per-window corpus/emotion/label, and whether all
+    (monitor.sample_features.ENCODERS) when given), per-window corpus/emotion/label, and whether all
     of them came from `cache`.
 
     conditioned: each stream also once more through a random recording condition (microphone, room,

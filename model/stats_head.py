@@ -60,7 +60,7 @@ def fit_head(x: np.ndarray, meta: dict, c: float, emotion_weight: dict,
     (each window's weight as for the linear head), P(negative) the sum over the emotions labelled
     negative, so the head learns what tells each emotion apart, not one line through all of them.
     Either is a linear head when the data cannot support it (an arousal side of one class; two emotions).
-    encoder: the name (monitor.window_stats.ENCODERS) of the encoder whose states x ends with."""
+    encoder: the name (monitor.sample_features.ENCODERS) of the encoder whose states x ends with."""
     head = _fit(x, meta, c, emotion_weight, form)
     head.encoder = encoder
     return head

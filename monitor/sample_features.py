@@ -1,25 +1,36 @@
 """What a stats head takes from a window's own samples (beside its spectrogram statistics): the
 prosody functionals (monitor/prosody.py), then, for a head that takes them, a pretrained encoder's
-states (monitor.window_stats.ENCODERS). One class for training, `specmon score` and `listen`."""
+states (ENCODERS). One class for training, `specmon score` and `listen`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
 import numpy as np
 
+from monitor import voice_encoder, whisper_encoder
 from monitor.prosody import WindowProsody
 
 
-def window_encoder(name: str):
-    """The per-window encoder of that name (a WindowVoice or a WindowWhisper), weights loaded once."""
-    if name == "voice_encoder":
-        from monitor.voice_encoder import WindowVoice
+@dataclass(frozen=True)
+class Encoder:
+    """A pretrained encoder a head may take: how many states a window gets, its weights, and a
+    fresh per-signal instance (weights loaded once per process)."""
 
-        return WindowVoice()
-    if name == "whisper_block3":
-        from monitor.whisper_encoder import WindowWhisper
+    features: int
+    weights: Path
+    window: Callable[[], voice_encoder.WindowVoice | whisper_encoder.WindowWhisper]
 
-        return WindowWhisper(3)
-    raise ValueError(f"no encoder {name!r}")
+
+# By the name a head's sidecar gives.
+ENCODERS = {
+    "voice_encoder": Encoder(voice_encoder.FEATURES, voice_encoder.WEIGHTS, voice_encoder.WindowVoice),
+    "whisper_block3": Encoder(whisper_encoder.WIDTH, whisper_encoder.WEIGHTS,
+                              partial(whisper_encoder.WindowWhisper, 3)),
+}
 
 
 class SampleFeatures:
@@ -28,7 +39,7 @@ class SampleFeatures:
 
     def __init__(self, encoder: str | None = None) -> None:
         self.prosody = WindowProsody()
-        self.encoder = window_encoder(encoder) if encoder else None
+        self.encoder = ENCODERS[encoder].window() if encoder else None
 
     def reset(self) -> None:
         """A new signal: sample positions count from its first sample again."""

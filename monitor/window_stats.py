@@ -13,8 +13,8 @@ statistics, all from the same normalized 513 x 125 window:
 
 One function computes them for training, `specmon score` and `listen`, so live and offline agree.
 A head may also take the window's prosody (monitor/prosody.py: F0 contour and formants measured on
-the window's samples), and after it a pretrained voice encoder's states (monitor/voice_encoder.py);
-the sidecar's count of statistics says which.
+the window's samples), the sidecar's count of statistics says which; and after it a pretrained
+encoder's states (monitor/sample_features.py ENCODERS), which the sidecar names.
 """
 
 from __future__ import annotations
@@ -25,15 +25,13 @@ import numpy as np
 
 from monitor.features import HOP, N_BINS, N_FFT, SAMPLE_RATE
 from monitor.prosody import N_PROSODY
-from monitor.voice_encoder import FEATURES as N_VOICE
+from monitor.sample_features import ENCODERS
 
 N_MELS = 40
 PERIODS = np.arange(32, 201, 2)  # samples: F0 from 500 Hz down to 80 Hz, within 1-3 %
 CEPSTRUM_BINS = N_BINS // 2 + 1  # 0-4 kHz: where the harmonics that give pitch are strong
 N_STATS = 3 * N_MELS + 7 + 4
 HEAD_SIZES = (N_STATS, N_STATS + N_PROSODY)  # window statistics; and the window's prosody after them
-# A head may take a pretrained encoder's states after the prosody; its sidecar names the encoder.
-ENCODERS = {"voice_encoder": N_VOICE, "whisper_block3": 512}
 # Heads of earlier specmon versions, which this one cannot feed: what they took.
 OLDER_HEADS = {N_STATS + 23: "the 23 prosody functionals of specmon before loudness and rhythm"}
 
@@ -159,7 +157,6 @@ class StatsHead:
     def uses_prosody(self) -> bool:
         return len(self.mean) >= N_STATS + N_PROSODY
 
-
     def logit(self, stats: np.ndarray) -> float:
         z = (stats - self.mean) / self.scale
         if self.emotions is not None:
@@ -226,7 +223,7 @@ class StatsHead:
         n = int(d["statistics"])
         sizes = [len(head.mean), len(head.scale)] + [len(f.coef) for f in parts]
         if encoder is not None:
-            want = N_STATS + N_PROSODY + ENCODERS[encoder]
+            want = N_STATS + N_PROSODY + ENCODERS[encoder].features
             if set(sizes + [n]) != {want}:
                 raise ValueError(f"stats head on the {encoder}'s states has {d['statistics']} "
                                  f"statistics, specmon computes {want}")
