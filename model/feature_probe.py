@@ -59,6 +59,7 @@ from model.dataset import Clip, build_streams, load_all, read_manifest, stream_w
 from model.fit import check_head
 from model.loco import provenance, subset
 from model.stats_head import fit_head
+from model.threads import limit_threads
 from monitor import prosody
 from monitor.errors import SpecmonError
 from monitor.features import HOP, SAMPLE_RATE, WINDOW_FRAMES, WINDOW_SAMPLES, loop_to_window
@@ -323,9 +324,7 @@ def extraction_ms(clips: list[Clip], sm=None, n: int = 40, encoder=None,
 
 def _one_thread() -> None:
     # Two workers on two cores: BLAS threads in each would only contend.
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
+    limit_threads(1)
 
 
 def _features_of(args: tuple) -> tuple[str, dict, float]:

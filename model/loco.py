@@ -60,6 +60,7 @@ from model.fit import (
     predict,
     stats_head_for,
 )
+from model.threads import limit_threads
 from monitor.errors import SpecmonError
 from monitor.scorer import float_model_path, sha256_of
 from monitor.window_stats import cnn_logit
@@ -405,6 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mixed-stride", type=int, default=MIXED_STRIDE, help="columns between the "
                     "mixed streams' windows (default %(default)s, ~1 s; 62 halves the windows an "
                     "encoder's states must be computed for)")
+    ap.add_argument("--threads", type=int, default=None, help="threads for the numeric "
+                    "libraries (default: every core); 1 in each of two processes run side by "
+                    "side (--folds)")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--kfold", type=int, default=0, help="speaker-independent k-fold instead of "
                     "leave-one-corpus-out (the second view)")
@@ -412,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     t0 = time.time()
     try:
+        limit_threads(args.threads)
         if args.mixed_stride < 1:
             raise SpecmonError(f"--mixed-stride {args.mixed_stride}: at least one column")
         recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,

@@ -38,6 +38,7 @@ from model.fit import (
     stats_head_for,
 )
 from model.loco import provenance, subset
+from model.threads import limit_threads
 from monitor.errors import SpecmonError
 from monitor.scorer import float_model_path, sha256_of
 
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--head-cache", type=Path, default=None, help="keep the stats head's "
                     "training inputs in this folder and reuse them (they do not depend on the "
                     "network; keyed by the audio, the options and the code)")
+    ap.add_argument("--threads", type=int, default=None, help="threads for the numeric "
+                    "libraries (default: every core); fewer when other heavy work shares the "
+                    "machine")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--speakers", default=None, help="only these speakers (comma list)")
     ap.add_argument("--max-clips", type=int, default=0, help="at most this many clips per "
@@ -87,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     t0 = time.time()
     try:
+        limit_threads(args.threads)
         from model.augment import Augment
         from model.cnn import builder
 

@@ -333,6 +333,7 @@ def test_manifest_and_trainer_accept_flac_and_opus(tmp_path: Path, speech_dir: P
     (["--head-c", "0.01,x"], "--head-c '0.01,x': give numbers above 0, separated by commas"),
     (["--head-c", "0.01,0"], "--head-c 0.01,0: give one or more regularizations, each a number"),
     (["--average-from", "1", "--ema", "0.99"], "--average-from and --ema do not combine"),
+    (["--threads", "0"], "--threads 0: at least one"),
     (["--epochs", "2", "--average-from", "1", "--min-epoch", "2"],
      "--average-from and --min-epoch do not combine"),
 ])
@@ -363,6 +364,7 @@ def test_loco_missing_earlier_network_is_one_line(tmp_path: Path, speech_dir: Pa
     (["--network-report", "r.json"], "--network-report goes with --network-from"),
     (["--network-from", "m.tflite"], "--network-from needs --network-report"),
     (["--head-cache", sys.executable], f"--head-cache {sys.executable}: not a folder"),
+    (["--threads", "-1"], "--threads -1: at least one"),
 ])
 def test_train_bad_reuse_is_one_line(tmp_path: Path, speech_dir: Path, args, message) -> None:
     p = subprocess.run(
@@ -385,6 +387,17 @@ def test_train_bad_speaker_is_one_line(tmp_path: Path, speech_dir: Path) -> None
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert _quiet(p.stderr) == [f"train: error: {speech_dir / 'manifest.csv'}: no clips for speaker(s) "
                                 "nobody"]
+
+
+def test_threads_limits_blas_numba_and_tensorflow() -> None:
+    # In a process of its own: the limit holds for the rest of the process.
+    code = ("import os, numba; from threadpoolctl import threadpool_info; "
+            "from model.threads import limit_threads; limit_threads(1); "
+            "print(sorted({i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'}), "
+            "numba.get_num_threads(), os.environ['TF_NUM_INTRAOP_THREADS'])")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["[1]", "1", "1"]
 
 
 def test_window_samples_constant() -> None:

@@ -1,0 +1,26 @@
+"""How many threads a training or evaluation process lets its numeric libraries use."""
+
+from __future__ import annotations
+
+import os
+
+from monitor.errors import SpecmonError
+
+
+def limit_threads(n: int | None) -> None:
+    """At most `n` threads for BLAS (numpy's matrix products: the Whisper encoder's), numba and
+    TensorFlow in this process (None: the libraries' own choice, every core). Two processes that
+    each take every core of two run four threads on two: BLAS threads then spin against each other
+    and the encoder's states take about three times as long."""
+    if n is None:
+        return
+    if n < 1:
+        raise SpecmonError(f"--threads {n}: at least one")
+    # TensorFlow reads these when it starts (it is imported later, when a network is trained).
+    os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(n)
+    import numba
+    import numpy  # noqa: F401  (loads BLAS, so that threadpoolctl finds it)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
