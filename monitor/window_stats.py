@@ -250,4 +250,6 @@ def cnn_logit(p_cnn):
 def fuse(p_cnn, head_logit):
     """The shipped score: the mean of the CNN's and the head's logits, as a probability (floats or
     arrays)."""
-    return 1.0 / (1.0 + np.exp(-(cnn_logit(p_cnn) + head_logit) / 2.0))
+    # A head on an encoder's states can be sure enough for exp to overflow (LOCO folds met head
+    # logits past 1400): clipped, the score is the same 0 or 1, without the warning.
+    return 1.0 / (1.0 + np.exp(-np.clip((cnn_logit(p_cnn) + head_logit) / 2.0, -80.0, 80.0)))

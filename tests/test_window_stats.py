@@ -59,6 +59,15 @@ def test_statistics_do_not_depend_on_memory_layout() -> None:
     assert np.array_equal(window_stats(w), window_stats(np.asfortranarray(w)))
 
 
+def test_a_head_sure_past_floats_range_fuses_to_0_or_1_without_a_warning() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # exp's overflow warning would fail the test
+        got = fuse(np.array([0.5, 0.5, 0.5]), np.array([-4000.0, 4000.0, 0.0]))
+    assert got[0] < 1e-30 and got[1] == 1.0 and got[2] == 0.5
+
+
 def test_scorer_fuses_the_network_and_the_head(tmp_path: Path) -> None:
     scorer = Scorer(DEFAULT_MODEL)
     assert scorer.head is not None, "the shipped model carries a stats head"
