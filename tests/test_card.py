@@ -256,3 +256,29 @@ def test_the_card_describes_the_heads_form_from_the_sidecar() -> None:
     text = card.head_text({"stats_head": multi})
     assert "softmax regression over 3 emotions" in text and "the sum over anger" in text
     assert "3 sets of 170 coefficients" in text
+
+
+def test_the_whisper_head_section_sets_the_run_beside_the_shipped_recipe_and_its_reference() -> None:
+    def rep(ba: float, auc: float, worse: float, sad: float, encoder: str | None = None) -> dict:
+        w = {"balanced_accuracy": ba, "roc_auc": auc}
+        return {"mean_over_corpora": {"balanced_accuracy": ba, "min_balanced_accuracy": ba,
+                                      "roc_auc": auc, "corpora": ["emodb"]},
+                "conditioned_mean_over_corpora": {"roc_auc": worse},
+                "mixed_mean_over_corpora": {"balanced_accuracy": ba},
+                "per_emotion_mean_over_corpora": {"sadness": {"called_negative": sad}},
+                "int8_float32_label_agreement_min": 0.99, "recipe": {"encoder": encoder},
+                "git_commit": "abc", "fold_minutes_total": 40,
+                "per_corpus": {"emodb": {"int8": {"windows": w}, "conditioned": {"windows": {
+                    "roc_auc": worse}}, "mixed": {"windows": {"balanced_accuracy": ba}}}}}
+
+    shipped, whisper = rep(0.74, 0.78, 0.72, 0.5), rep(0.79, 0.88, 0.82, 0.8, "whisper_block3")
+    rows = [("shipped recipe", shipped), (card.WHISPER_HEAD_ROW, whisper)]
+    text = card.whisper_head_section(rows, shipped, {}, None, None)
+    assert "| emodb | 0.740 / 0.790 | 0.780 / 0.880 | 0.720 / 0.820 | 0.740 / 0.790 |" in text
+    assert "sadness 50 % / 80 %." in text and "meets 4 of the bar's" in text
+    assert "by the rule" not in text  # no reference run on the same networks yet
+    rows.insert(1, (card.WHISPER_REFERENCE_ROW, rep(0.70, 0.80, 0.83, 0.5)))
+    text = card.whisper_head_section(rows, shipped, {}, None, None)
+    assert "| emodb | 0.740 / 0.700 / 0.790 |" in text
+    assert "the worse recording's AUC by -0.010" in text and "it is not adopted" in text
+    assert card.whisper_head_section(rows[:1], shipped, {}, None, None) == ""
