@@ -36,6 +36,16 @@ BAR = [  # (what, measured from the report, comparison, target)
 ]
 
 
+def _met(v: float | None, op: str, target: float) -> bool:
+    """Whether a measured figure meets its bar line (a figure the report lacks does not)."""
+    return v is not None and (v >= target if op == ">=" else v <= target)
+
+
+def _missed(rep: dict) -> list[str]:
+    """The bar's lines a LOCO report does not meet."""
+    return [what for what, get, op, t in BAR if not _met(get(rep), op, t)]
+
+
 def _emo(rep: dict, e: str) -> float | None:
     m = rep["per_emotion_mean_over_corpora"].get(e)
     return None if m is None else m["called_negative"]
@@ -93,7 +103,7 @@ def bar_table(rep: dict) -> str:
     lines = ["| bar (LOCO, int8) | target | measured | met |", "| --- | --- | --- | --- |"]
     for what, get, op, target in BAR:
         v = get(rep)
-        ok = v is not None and (v >= target if op == ">=" else v <= target)
+        ok = _met(v, op, target)
         shown = _f(v) if "accuracy" in what or "AUC" in what else _pct(v)
         tgt = f"{op} {target:.2f}" if "accuracy" in what or "AUC" in what else f"{op} {100 * target:.0f} %"
         lines.append(f"| {what} | {tgt} | {shown} | {'yes' if ok else '**no**'} |")
@@ -369,6 +379,23 @@ ADOPTION_RULE = ("adopt if the mean balanced accuracy and AUC do not fall and th
                  "AUC rises")
 
 
+def rule_changes(new: dict, ref: dict) -> tuple[float, float, float]:
+    """What the adoption rule reads: the change of the mean balanced accuracy, of the mean AUC and
+    of the worse recording's AUC from `ref` to `new`."""
+    m, worse = ref["mean_over_corpora"], ref.get("conditioned_mean_over_corpora") or {}
+    n, cn = new["mean_over_corpora"], new.get("conditioned_mean_over_corpora") or {}
+    return (n["balanced_accuracy"] - m["balanced_accuracy"], n["roc_auc"] - m["roc_auc"],
+            cn.get("roc_auc", 0) - worse.get("roc_auc", 0))
+
+
+def rule_failures(new: dict, ref: dict) -> list[str]:
+    """The conditions of ADOPTION_RULE that `new` fails against `ref` (none: it is adopted)."""
+    d_ba, d_auc, d_worse = rule_changes(new, ref)
+    return [what for what, bad in (("the mean balanced accuracy fell", d_ba < 0),
+                                   ("the mean AUC fell", d_auc < 0),
+                                   ("the worse recording's AUC did not rise", d_worse <= 0)) if bad]
+
+
 def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
     """What the rows marked "not adopted" (or "not shipped") did against the shipped recipe, and
     which part of the rule set before their runs they failed."""
@@ -396,15 +423,9 @@ def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
                     and _network_hashes(x[1]) == _network_hashes(r)]
                 or kind)
         ref_name, ref = next((x for x in kind if rule(x[1]) == rule(r)), kind[0] if kind else ("", loco))
-        m, worse = ref["mean_over_corpora"], ref.get("conditioned_mean_over_corpora") or {}
-        n, cn = r["mean_over_corpora"], r.get("conditioned_mean_over_corpora") or {}
-        d_ba = n["balanced_accuracy"] - m["balanced_accuracy"]
-        d_auc = n["roc_auc"] - m["roc_auc"]
-        d_worse = cn.get("roc_auc", 0) - worse.get("roc_auc", 0)
-        failed = [what for what, bad in (("the mean balanced accuracy fell", d_ba < 0),
-                                         ("the mean AUC fell", d_auc < 0),
-                                         ("the worse recording's AUC did not rise", d_worse <= 0))
-                  if bad]
+        m, n = ref["mean_over_corpora"], r["mean_over_corpora"]
+        d_ba, d_auc, d_worse = rule_changes(r, ref)
+        failed = rule_failures(r, ref)
         against = "" if ref is loco else f" against the row \"{ref_name}\""
         verdict = (f"it was not adopted: {' and '.join(failed) or 'no condition failed'}"
                    if "not adopted" in name else
@@ -975,12 +996,6 @@ WHISPER_REFERENCE_ROW = ("the network-alone rerun's fold networks, with the ship
                          "for the Whisper head)")
 
 
-def _missed(rep: dict) -> list[str]:
-    """The bar's lines a LOCO report does not meet."""
-    return [what for what, get, op, t in BAR
-            if (v := get(rep)) is None or not (v >= t if op == ">=" else v <= t)]
-
-
 def whisper_head_section(rows: list[tuple[str, dict]], loco: dict, train: dict,
                          refit: dict | None, probe: dict | None) -> str:
     """The Whisper head under LOCO against the shipped recipe (and, when it ran, the same fold
@@ -1033,15 +1048,11 @@ Called negative, mean over corpora ({names}): {emo}. The Whisper head meets {met
 {len(BAR)} lines (the shipped recipe {len(BAR) - len(_missed(loco))}); it misses {', '.join(_missed(rep))}.
 """
     if ref is not None:
-        m, n = ref["mean_over_corpora"], rep["mean_over_corpora"]
-        cm = (ref.get("conditioned_mean_over_corpora") or {}).get("roc_auc", 0)
-        cn = (rep.get("conditioned_mean_over_corpora") or {}).get("roc_auc", 0)
-        ok = (n["balanced_accuracy"] >= m["balanced_accuracy"] and n["roc_auc"] >= m["roc_auc"]
-              and cn > cm)
+        d_ba, d_auc, d_worse = rule_changes(rep, ref)
         text += (f"On the same fold networks the Whisper states change the mean balanced accuracy by "
-                 f"{n['balanced_accuracy'] - m['balanced_accuracy']:+.3f}, the mean AUC by "
-                 f"{n['roc_auc'] - m['roc_auc']:+.3f} and the worse recording's AUC by {cn - cm:+.3f}: "
-                 f"by the rule ({ADOPTION_RULE}) {'it is adopted' if ok else 'it is not adopted'}.\n")
+                 f"{d_ba:+.3f}, the mean AUC by {d_auc:+.3f} and the worse recording's AUC by "
+                 f"{d_worse:+.3f}: by the rule ({ADOPTION_RULE}) "
+                 f"{'it is not adopted' if rule_failures(rep, ref) else 'it is adopted'}.\n")
     name = "specmon.tflite"
     if refit is not None and refit.get("model_sha256", {}).get(name) == train["model_sha256"].get(name) \
             and refit["recipe"].get("encoder") == "whisper_block3":
@@ -1072,8 +1083,7 @@ def render(meta: dict, train: dict, loco: dict, rows: list[tuple[str, dict]], si
            whisper_probe: dict | None = None, whisper_refit: dict | None = None) -> str:
     rec = loco["recipe"]
     folds = loco["per_corpus"]
-    n_met = sum(1 for _, get, op, t in BAR if (v := get(loco)) is not None
-                and (v >= t if op == ">=" else v <= t))
+    n_met = len(BAR) - len(_missed(loco))
     worst = min(((c, f["int8"]["windows"]["balanced_accuracy"]) for c, f in folds.items()
                  if f["int8"]["windows"]["balanced_accuracy"] is not None), key=lambda kv: kv[1])
     best = max(((c, f["int8"]["windows"]["balanced_accuracy"]) for c, f in folds.items()
