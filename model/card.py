@@ -1,11 +1,13 @@
 """Write model/MODEL_CARD.md from reports: every figure and every sentence stating a result comes from them.
 
-    python -m model.card [--model model/specmon.tflite] [--loco model/reports/loco_specmon.json]
+    python -m model.card [--model model/specmon.tflite] [--loco model/reports/loco_specmon_whisper_head.json]
         [--row "paper baseline=model/reports/loco_baseline.json"] ...
 
-Inputs: the shipped model's sidecar, its training report (model/reports/train_report.json), the
-leave-one-corpus-out report of the shipped recipe (the headline) and, as comparison rows, LOCO
-reports of other recipes run with the same protocol (the paper's baseline network, ablations).
+Inputs: the shipped model's sidecar, its training report (model/reports/train_report_whisper_head.json),
+the leave-one-corpus-out report of its recipe (the headline); the same three for the fast model (the same
+network with the prosody head, model/specmon-fast.tflite: the recipe shipped before the Whisper head,
+whose runs most rows and notes are measured against); and, as comparison rows, LOCO reports of other
+recipes run with the same protocol (the paper's baseline network, ablations).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from model.stats_head import C_GRID, HIGH_AROUSAL
 from monitor.prosody import N_PROSODY
+from monitor.sample_features import ENCODERS
 from monitor.window_stats import N_STATS
 
 HERE = Path(__file__).resolve().parent
@@ -136,7 +139,8 @@ def comparison_table(rows: list[tuple[str, dict]]) -> str:
     for name, r in rows:
         m = r["mean_over_corpora"]
         net = r["recipe"]["arch"] + (" + stats head" if r["recipe"].get("stats_head") else "") + (
-            " with prosody" if r["recipe"].get("stats_head") and r["recipe"].get("prosody") else "")
+            " with prosody" if r["recipe"].get("stats_head") and r["recipe"].get("prosody") else "") + (
+            f" and {r['recipe']['encoder']}" if r["recipe"].get("encoder") else "")
         rule = RULE_LABEL[r["recipe"].get("threshold_rule", "pooled")]
         lines.append(f"| {name} | {net} | {rule} | {_f(m['balanced_accuracy'])} | "
                      f"{_f(m['min_balanced_accuracy'])} | {_f(m['roc_auc'])} | {_f(m['f1'])} | "
@@ -233,12 +237,14 @@ def threshold_or_ranking(rep: dict) -> str:
             f"threshold costs {_f(best - got)}{rest}.\n")
 
 
-def head_text(meta: dict) -> str:
+def head_text(meta: dict, encoder_ms: float | None = None) -> str:
+    """The stats head's bullet; encoder_ms: what the encoder's blocks cost a window, from a report."""
     head = meta.get("stats_head")
     if not head:
         return ""
     n = head["statistics"]
-    prosody = n == N_STATS + N_PROSODY
+    encoder = head.get("encoder")
+    prosody = n - (ENCODERS[encoder].features if encoder else 0) == N_STATS + N_PROSODY
     inputs = (f"{N_STATS} statistics of the same normalized window (40 mel bands: mean, spread and "
               "change over the active frames; cepstral pitch: median, range, spread, slope, voicing; "
               "energy dynamics)")
@@ -249,9 +255,19 @@ def head_text(meta: dict) -> str:
                    "bandwidths by LPC: means and spreads; the voiced share; the loudness contour "
                    "relative to the window's loudest frame: mean, spread, percentiles, slopes; the "
                    "rhythm: loudness peaks and voiced segments per second, segment lengths)")
+    if encoder == "whisper_block3":
+        inputs += (f", then {ENCODERS[encoder].features} numbers from Whisper base's encoder "
+                   "(`monitor/whisper_encoder.py`: OpenAI's multilingual speech recognizer, MIT; the "
+                   "window's own samples through its log-mel front end and the first three of its six "
+                   "blocks, the third block's output averaged over the window)")
     cost = ("The window statistics cost a few tenths of a millisecond a window; the prosody a few "
             "milliseconds (each 10-ms frame is computed once, `python scripts/bench.py --only "
             "prosody`)" if prosody else "The head costs a few tenths of a millisecond a window")
+    if encoder and encoder_ms is not None:
+        cost += (f"; Whisper's blocks are most of the cost: {encoder_ms:.0f} ms a window on this "
+                 "machine (the feature probe's four blocks, timed while other work ran; `python "
+                 "scripts/bench.py --only whisper`), once a second at `listen`'s default stride, not "
+                 "measured on a Pi 4 (see Limits)")
     if "gate" in head:  # --head gated
         form = (f"three logistic regressions (C = {head['C']:g}, chosen on the validation speakers): "
                 f"a gate for P(high arousal: {', '.join(sorted(HIGH_AROUSAL))}) mixing one "
@@ -274,7 +290,7 @@ def head_text(meta: dict) -> str:
   {parts} are in the sidecar."""
 
 
-def head_validation(loco: dict, fit: dict) -> str:
+def head_validation(loco: dict, fit: dict, which: str = "shipped model") -> str:
     """What validation speakers (inside the training corpora) say of the head: an honest note."""
     folds = [f["fit"].get("stats_head") or {} for f in loco["per_corpus"].values()]
     pairs = [(h["val_auc_network"], h["val_auc_fused"]) for h in folds
@@ -284,9 +300,15 @@ def head_validation(loco: dict, fit: dict) -> str:
     worse = sum(1 for net, fused in pairs if fused < net)
     smallest = sum(1 for h in folds if h.get("C") == min(loco["recipe"].get("head_c", C_GRID)))
     sh = fit.get("stats_head") or {}
+    if 2 * worse < len(pairs):
+        return (f"- **On validation speakers the head helps:** fused with it, the network scores "
+                f"better than alone in {len(pairs) - worse} of {len(pairs)} LOCO folds ({which}: "
+                f"validation AUC {sh.get('val_auc_network')} alone, {sh.get('val_auc_fused')} "
+                f"fused); validation picks the strongest regularization (the head's smallest say) in "
+                f"{smallest} of {len(folds)} folds.")
     return (f"- **The head does not help on validation speakers:** their corpora are the training "
             f"corpora, and there the network alone scores better in {worse} of {len(pairs)} LOCO "
-            f"folds (shipped model: validation AUC {sh.get('val_auc_network')} alone, "
+            f"folds ({which}: validation AUC {sh.get('val_auc_network')} alone, "
             f"{sh.get('val_auc_fused')} fused), and the validation picks the strongest "
             f"regularization (the head's smallest say) in {smallest} of {len(folds)} folds. On unseen "
             "corpora it is the other way round (below). In-corpus validation cannot see that, so "
@@ -397,7 +419,7 @@ def rule_failures(new: dict, ref: dict) -> list[str]:
 
 
 def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
-    """What the rows marked "not adopted" (or "not shipped") did against the shipped recipe, and
+    """What the rows marked "not adopted" (or "not shipped") did against the prosody recipe, and
     which part of the rule set before their runs they failed."""
     def head(rep: dict) -> bool:
         return bool(rep.get("recipe", {}).get("stats_head", True))
@@ -413,7 +435,7 @@ def not_adopted_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
         if not screened(name):
             continue
         # Compared with the first adopted row of its kind: a network-alone screen with the network
-        # alone, a recipe with the stats head with the shipped recipe; of those, one whose threshold
+        # alone, a recipe with the stats head with the prosody recipe; of those, one whose threshold
         # came by the same rule if there is one (balanced accuracy depends on it).
         # A row on reused fold networks is compared with the row on the same networks if there is one:
         # one that reused them from the same folder, else the one that trained them.
@@ -463,7 +485,7 @@ def refit_note(train: dict, refit: dict | None) -> str:
     return (f" Fit on the shipped network itself (`model.train --network-from --head {form}`, "
             f"{refit['minutes']:g} min, peak RSS {refit['peak_rss_mb']} MB), the {form} head's "
             f"fused AUC on the shipped model's validation speakers is {b['val_auc_fused']:.3f} "
-            f"against the shipped {shipped} head's {a['val_auc_fused']:.3f} (the head alone "
+            f"against the prosody recipe's {shipped} head's {a['val_auc_fused']:.3f} (the head alone "
             f"{b['val_auc_head']:.3f} against {a['val_auc_head']:.3f}; each validation corpus "
             f"scored by a head fit without it {b['val_auc_fused_unseen_corpus']:.3f} against "
             f"{a['val_auc_fused_unseen_corpus']:.3f}). Validation, where the recipe's choices are "
@@ -523,17 +545,20 @@ def commits_by_fold(folds: dict) -> str:
                      for k, v in by_commit.items())
 
 
-def trained_note(loco: dict, trained: dict | None) -> str:
-    """Where the fold networks came from when the run reused them (loco --networks-from)."""
+def trained_note(loco: dict, trained: dict | None, name: str = "loco_specmon_network_trained") -> str:
+    """Where the fold networks came from when the run reused them (loco --networks-from); name: the
+    report of the run that trained them, in reports/."""
     if not any("network_from" in f["fit"] for f in loco["per_corpus"].values()) or trained is None:
         return ""
     commits = commits_by_fold(trained["per_corpus"])
     return (f" This run reused the fold networks of an earlier run of the same protocol (`loco "
             f"--networks-from`) and fitted only the stats heads and thresholds. That run "
-            f"(`reports/loco_specmon_network_trained.json`) trained the "
+            f"(`reports/{name}.json`) trained the "
             f"networks in {trained['fold_minutes_total']} min of fold time, peak RSS "
-            f"{trained['peak_rss_mb']} MB, at commits {commits} (the commits between them changed "
-            "memory use, file names and options, not what is trained or scored).")
+            f"{trained['peak_rss_mb']} MB, at " + (
+                f"commit {commits}." if commits.count("`") == 2 else
+                f"commits {commits} (the commits between them changed memory use, file names and "
+                "options, not what is trained or scored)."))
 
 
 def head_commit(train: dict) -> str:
@@ -620,7 +645,7 @@ def _kept_epochs(r: dict, ref: dict, change: dict[str, float]) -> str:
 
 
 def ablation_note(rows: list[tuple[str, dict]]) -> str:
-    """Each ablation row against the rerun of the shipped recipe (both network alone, new fold
+    """Each ablation row against the rerun of the prosody recipe (both network alone, new fold
     networks, the same threshold rule), measured against the rerun's own noise; then the parts of the
     recipe no row ablates."""
     ref = dict(rows).get(RERUN_ROW)
@@ -673,11 +698,11 @@ def rerun_note(rows: list[tuple[str, dict]]) -> str:
             "thresholds and F0 rows) differ only by what they change.\n")
 
 
-HEADLINE_RERUN_ROW = "the shipped recipe rerun (new fold networks, heads and thresholds)"
+HEADLINE_RERUN_ROW = "the prosody recipe rerun (new fold networks, heads and thresholds)"
 
 
 def headline_rerun_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
-    """How far the whole headline moves when the shipped recipe is run again: the bar a change to
+    """How far the whole headline moves when the prosody recipe is run again: the bar a change to
     the recipe must clear before its gain counts."""
     r = dict(rows).get(HEADLINE_RERUN_ROW)
     spread = _spread(r, loco) if r is not None else ""
@@ -691,7 +716,7 @@ def headline_rerun_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
     # The folds' own commits: a report aggregated later (--report-only) records the later one.
     ran = ", ".join(f"`{c}`" for c in sorted({f.get("git_commit", r["git_commit"])[:12]
                                                for f in r["per_corpus"].values()}))
-    return (f"\n**How much a rerun moves the headline:** the shipped recipe run again, whole, at "
+    return (f"\n**How much a rerun moves a whole recipe:** the prosody recipe run again, whole, at "
             f"commit {ran} (the row \"{HEADLINE_RERUN_ROW}\") {spread}; "
             "the mean balanced accuracy by "
             f"{n['balanced_accuracy'] - m['balanced_accuracy']:+.3f} (the lowest corpus's by "
@@ -700,10 +725,13 @@ def headline_rerun_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
             "networks has to clear this before its gain counts.\n")
 
 
-def kfold_section(rep: dict | None, headline: dict) -> str:
-    """The second view: speaker-independent k-fold (every corpus on both sides, speakers never)."""
+def kfold_section(rep: dict | None, headline: dict, shipped: bool = True) -> str:
+    """The second view: speaker-independent k-fold (every corpus on both sides, speakers never);
+    headline: the LOCO report of the same recipe; shipped: whether that recipe is the shipped one."""
     if rep is None:
         return ""
+    which = "" if shipped else ": the prosody recipe, the fast model's; not run with the Whisper head"
+    gap = "the LOCO figures above" if shipped else "that recipe's LOCO figures (its row below)"
     older = (" It was run with the stats head before it took the window's prosody, so it describes "
              "that earlier head, not the shipped one." if headline["recipe"].get("prosody")
              and not rep["recipe"].get("prosody") else "")
@@ -712,10 +740,10 @@ def kfold_section(rep: dict | None, headline: dict) -> str:
     shares = ", ".join(f"{e} {_pct(v['called_negative'])}" for e, v in sorted(emo.items()))
     name = f"reports/kfold_{rep['recipe']['arch']}.json"
     return f"""
-**Second view: speaker-independent {len(rep['per_corpus'])}-fold** (`{name}`):
+**Second view: speaker-independent {len(rep['per_corpus'])}-fold** (`{name}`{which}):
 every corpus is on both sides, no speaker is. Mean over folds: balanced accuracy
 {_f(m['balanced_accuracy'])} (lowest fold {_f(m['min_balanced_accuracy'])}), ROC AUC {_f(m['roc_auc'])},
-F1 {_f(m['f1'])}; called negative: {shares}. The gap to the LOCO figures above is what a new
+F1 {_f(m['f1'])}; called negative: {shares}. The gap to {gap} is what a new
 recording chain and language cost.{older}{kfold_thresholds(rep, headline)}
 
 """
@@ -764,7 +792,7 @@ def probe_gain(rep: dict) -> str:
 
 
 def egemaps_on_top(sets: dict, shipped: dict) -> str:
-    """Sentences on what eGeMAPS, whole and by group, adds to the shipped head's inputs."""
+    """Sentences on what eGeMAPS, whole and by group, adds to the prosody head's inputs."""
     prefix = "shipped head inputs + eGeMAPS"
     whole = sets.get(prefix)
     groups = {k.removeprefix(prefix + " "): v for k, v in sets.items() if k.startswith(prefix + " ")}
@@ -776,7 +804,7 @@ def egemaps_on_top(sets: dict, shipped: dict) -> str:
 
     ranked = sorted(groups.items(), key=lambda kv: -(d(kv[1], "mean") + d(kv[1], "conditioned_mean")))
     parts = [f"{g} ({d(fs, 'mean'):+.3f} / {d(fs, 'conditioned_mean'):+.3f})" for g, fs in ranked]
-    return (f" On top of the shipped head's inputs, all of eGeMAPS changes the fused AUC by "
+    return (f" On top of the prosody head's inputs, all of eGeMAPS changes the fused AUC by "
             f"{d(whole, 'mean'):+.3f} as recorded and {d(whole, 'conditioned_mean'):+.3f} through the "
             f"worse recording. Group by group (as recorded / worse recording), from the most: "
             f"{', '.join(parts)}." + (
@@ -804,7 +832,7 @@ def probe_section(rep: dict | None, adopted: bool = False) -> str:
         return ""
     title = ("The probe behind the head's prosody" if adopted else
              "Where the next gain may be: prosody from the raw audio (a probe)")
-    since = (" It now is: the shipped head's prosody is this probe's \"raw\" set, computed by the same "
+    since = (" It now is: the shipped heads' prosody is this probe's \"raw\" set, computed by the same "
              "code (`monitor/prosody.py`); the rows above measure it under the full protocol."
              if adopted else "")
     sets = rep["feature_sets"]
@@ -819,7 +847,7 @@ def probe_section(rep: dict | None, adopted: bool = False) -> str:
         better = m.get("corpora_fused_better_than_window_stats")
         better = "–" if fs is base or better is None else f"{better} of {m['corpora']}"
         spent = extraction_cost(fs["families"], rep["ms_per_window"])
-        lines.append(f"| {name} | {_f(m['head_auc_mean'])} | {_f(m.get('fused_auc_mean'))} | "
+        lines.append(f"| {_shown(name)} | {_f(m['head_auc_mean'])} | {_f(m.get('fused_auc_mean'))} | "
                      f"{better} | {_f(cm['head_auc_mean'])} / {_f(cm.get('fused_auc_mean'))} | "
                      f"{spent:.1f} |")
     with_net = (" alone and fused with that corpus's LOCO fold network (the network-alone run "
@@ -845,6 +873,12 @@ reuse between overlapping windows (raw F0 and formants are one extraction, timed
 """
 
 
+def _shown(name: str) -> str:
+    """A probe set's name as the card shows it: the probes' "shipped head inputs" were the prosody
+    head's (the head shipped then)."""
+    return name.replace("shipped head inputs", "prosody head inputs")
+
+
 def lowest_corpus(per: dict) -> str:
     """A probe row's lowest head AUC over the two-class corpora, and which corpus: "0.581, ravdess"."""
     c, r = min(((c, r) for c, r in per.items() if "head_auc" in r), key=lambda kv: kv[1]["head_auc"])
@@ -853,7 +887,7 @@ def lowest_corpus(per: dict) -> str:
 
 def voice_probe_section(rep: dict | None, loco: dict) -> str:
     """The voice-encoder probe (feature_probe --voice-encoder): what a pretrained speaker encoder's
-    states add to the shipped head's inputs (head alone, as recorded and through the worse
+    states add to the prosody head's inputs (head alone, as recorded and through the worse
     recording)."""
     if rep is None:
         return ""
@@ -866,11 +900,12 @@ def voice_probe_section(rep: dict | None, loco: dict) -> str:
              "(lowest corpus) | extraction, ms a window |", "| --- | --- | --- | --- |"]
     for name, fs in sets.items():
         spent = extraction_cost(fs["families"], ms)
-        lines.append(f"| {name} | {_f(fs['mean']['head_auc_mean'])} ({lowest_corpus(fs['per_corpus'])}) | "
+        lines.append(f"| {_shown(name)} | {_f(fs['mean']['head_auc_mean'])} "
+                     f"({lowest_corpus(fs['per_corpus'])}) | "
                      f"{_f(fs['conditioned_mean']['head_auc_mean'])} "
                      f"({lowest_corpus(fs['conditioned_per_corpus'])}) | {spent:.1f} |")
-    per = ["| held-out corpus | shipped head inputs | + voice encoder states | voice encoder states alone "
-           "| worse recording: shipped / + voice encoder |", "| --- | --- | --- | --- | --- |"]
+    per = ["| held-out corpus | prosody head inputs | + voice encoder states | voice encoder states alone "
+           "| worse recording: prosody / + voice encoder |", "| --- | --- | --- | --- | --- |"]
     two = [c for c, r in sets[shipped]["per_corpus"].items() if "head_auc" in r]
     for c in two:
         a, b, v = (sets[k]["per_corpus"][c]["head_auc"] for k in (shipped, both, alone))
@@ -891,7 +926,7 @@ def voice_probe_section(rep: dict | None, loco: dict) -> str:
     gain = (f"{cm[both] - cm[shipped]:+.3f} through the worse recording ({_f(cm[shipped])} → "
             f"{_f(cm[both])}).{worse_note}")
     cost = (f"It costs {ms['voice_encoder']:.0f} ms a window here, one window at a time in numpy "
-            f"({ms['voice_encoder'] / head_ms:.1f}× the\n{head_ms:.0f} ms of the shipped head's own "
+            f"({ms['voice_encoder'] / head_ms:.1f}× the\n{head_ms:.0f} ms of the prosody head's own "
             "inputs; 0.65 G multiply-adds, 17 times the network's 38 M)")
     return f"""
 ### What a pretrained voice encoder carries (a probe)
@@ -907,10 +942,10 @@ beside the head's inputs, under the probe's protocol above, head alone (no netwo
 
 {chr(10).join(per)}
 
-The encoder's states add {m[both] - m[shipped]:+.3f} to the shipped head inputs' mean AUC as recorded
+The encoder's states add {m[both] - m[shipped]:+.3f} to the prosody head inputs' mean AUC as recorded
 ({_f(m[shipped])} → {_f(m[both])}, higher on {up} of {len(two)} corpora) and
 {gain} Alone they reach {_f(m[alone])}. For scale only (another protocol: network and head, validation-chosen
-regularization and threshold): the shipped model's LOCO mean AUC is
+regularization and threshold): the prosody recipe's LOCO mean AUC is
 {_f(loco['mean_over_corpora']['roc_auc'])}.{verdict}
 {cost}: at a 1-s stride a laptop could afford it, a Pi 4 is not measured. A head can now
 take these states (`--encoder voice_encoder`; `listen` computes each 1.6-s partial of a fixed 0.8-s
@@ -939,12 +974,12 @@ def whisper_probe_section(rep: dict | None, loco: dict) -> str:
     for name in shown:
         fs = sets[name]
         spent = extraction_cost(fs["families"], ms)
-        label = "shipped head inputs" if name == shipped else name
+        label = "prosody head inputs" if name == shipped else _shown(name)
         lines.append(f"| {label} | {_f(fs['mean']['head_auc_mean'])} ({lowest_corpus(fs['per_corpus'])}) | "
                      f"{_f(fs['mean']['fused_auc_mean'])} | {_f(fs['conditioned_mean']['head_auc_mean'])} / "
                      f"{_f(fs['conditioned_mean']['fused_auc_mean'])} | {spent:.1f} |")
-    per = ["| held-out corpus | network alone | shipped head inputs: head / fused | + Whisper block 3: "
-           "head / fused | worse recording, fused: shipped / + block 3 |", "| --- | --- | --- | --- | --- |"]
+    per = ["| held-out corpus | network alone | prosody head inputs: head / fused | + Whisper block 3: "
+           "head / fused | worse recording, fused: prosody / + block 3 |", "| --- | --- | --- | --- | --- |"]
     two = [c for c, r in sets[shipped]["per_corpus"].items() if "head_auc" in r]
     for c in two:
         a, b = sets[shipped]["per_corpus"][c], sets[best]["per_corpus"][c]
@@ -978,9 +1013,9 @@ Block 3's states lift the fused mean AUC from {_f(m[shipped]['fused_auc_mean'])}
 {_f(m[best]['fused_auc_mean'])} as recorded (higher on {up} of {len(two)} corpora) and from
 {_f(cm[shipped]['fused_auc_mean'])} to {_f(cm[best]['fused_auc_mean'])} through the worse recording
 (higher on {cup} of {len(two)}); alone they reach {_f(m[alone]['head_auc_mean'])}, against
-{_f(m[shipped]['head_auc_mean'])} for the shipped head's inputs. This is the largest gain any screen has
+{_f(m[shipped]['head_auc_mean'])} for the prosody head's inputs. This is the largest gain any screen has
 shown. Block 4 does about as well as block 3 (alone {_f(four['head_auc_mean'])}
-against {_f(m[alone]['head_auc_mean'])}; beside the shipped inputs
+against {_f(m[alone]['head_auc_mean'])}; beside the prosody head inputs
 {_f(four_beside['head_auc_mean'])} against
 {_f(m[best]['head_auc_mean'])}), and a first look at one speaker a corpus had blocks 5, 6 and the final
 layer norm below block 4, so a head takes block 3: three of the six blocks
@@ -990,22 +1025,17 @@ regularization or threshold: a probe figure. `loco --encoder whisper_block3` mea
 LibriSpeech is in Whisper's training data; its windows are all neutral, so it is in no mean AUC above.
 """
 
-WHISPER_HEAD_ROW = ("the network-alone rerun's fold networks, with Whisper's block-3 states in the stats "
-                    "head (--encoder whisper_block3; not shipped yet)")
-WHISPER_REFERENCE_ROW = ("the network-alone rerun's fold networks, with the shipped stats head (reference "
-                         "for the Whisper head)")
+WHISPER_REFERENCE_ROW = ("the Whisper head's fold networks, with the prosody head (reference for the "
+                         "Whisper head)")
 
 
-def whisper_head_section(rows: list[tuple[str, dict]], loco: dict, train: dict,
-                         refit: dict | None, probe: dict | None) -> str:
-    """The Whisper head under LOCO against the shipped recipe (and, when it ran, the same fold
-    networks with the shipped head), and what the shipped network's validation speakers say of it
-    (a head-only refit: model.train --network-from --encoder whisper_block3)."""
-    got = dict(rows)
-    rep, ref = got.get(WHISPER_HEAD_ROW), got.get(WHISPER_REFERENCE_ROW)
-    if rep is None:
-        return ""
-    cols = [("shipped recipe", loco)] + ([("same networks, shipped head", ref)] if ref else []) + \
+def whisper_head_section(headline: dict, rows: list[tuple[str, dict]], loco: dict, fast_train: dict,
+                         train: dict, probe: dict | None) -> str:
+    """The Whisper head (the shipped one) under LOCO against the prosody recipe (and, when it ran, the
+    same fold networks with the prosody head), and what the shipped network's validation speakers
+    say of both heads (the Whisper head's fit: model.train --network-from --encoder whisper_block3)."""
+    rep, ref = headline, dict(rows).get(WHISPER_REFERENCE_ROW)
+    cols = [("prosody recipe", loco)] + ([("same networks, prosody head", ref)] if ref else []) + \
         [("Whisper head", rep)]
     names = " / ".join(n for n, _ in cols)
     lines = [f"| held-out corpus | balanced accuracy ({names}) | ROC AUC | worse recording: AUC | "
@@ -1028,62 +1058,81 @@ def whisper_head_section(rows: list[tuple[str, dict]], loco: dict, train: dict,
     emo = ", ".join(f"{e} {' / '.join(_pct(_emo(r, e)) for _, r in cols)}"
                     for e in ("sadness", "happiness", "surprise", "neutral", "calm")
                     if any(_emo(r, e) is not None for _, r in cols))
-    met = len(BAR) - len(_missed(rep))
+    up_auc = sum(rep["per_corpus"][c]["int8"]["windows"]["roc_auc"]
+                 > loco["per_corpus"][c]["int8"]["windows"]["roc_auc"]
+                 for c in rep["mean_over_corpora"]["corpora"])
+    d_ba, d_auc, d_worse = rule_changes(rep, loco)
+    failed = rule_failures(rep, loco)
+    verdict = f"it fails: {' and '.join(failed)}" if failed else "it is adopted"
     rec = rep["recipe"]
     text = f"""
-### The Whisper head under LOCO (measured; not shipped yet)
-`reports/loco_specmon_whisper_head.json` (`python -m model.loco --networks-from runs/loco-net-s28
---encoder whisper_block3 --head-cache runs/head-cache --threads 1`, two processes with `--folds`;
-commit `{rep['git_commit'][:12]}`, {rep['fold_minutes_total']} min of fold time after the head's inputs
-were cached): the fold networks of a network-alone rerun of the shipped recipe (`runs/loco-net-s28`,
-`--no-stats-head`), each fused with a stats head that takes Whisper's block-3 states
-(`--encoder {rec.get('encoder')}`: 512 numbers, the block's output averaged over the window) beside the
-shipped head's inputs. Its regularization and threshold are
-chosen on validation speakers by the shipped rule; nothing in it was chosen on a test corpus, but the
-block was (the probe above).
+### The Whisper head: how it was measured, and why it ships
+`reports/loco_specmon_whisper_head.json` (the headline): the fold networks of a network-alone rerun
+of the prosody recipe (`--no-stats-head`, `reports/loco_specmon_whisper_head_network_trained.json`),
+each fused with a stats head that takes Whisper's block-3 states (`--encoder {rec.get('encoder')}`)
+beside the prosody head's inputs. Its regularization and threshold are chosen on validation speakers
+by the prosody recipe's rule; nothing in it was chosen on a test corpus, but the block was (the probe
+above), and so was shipping it.
 
 {chr(10).join(lines)}
 
-Called negative, mean over corpora ({names}): {emo}. The Whisper head meets {met} of the bar's
-{len(BAR)} lines (the shipped recipe {len(BAR) - len(_missed(loco))}); it misses {', '.join(_missed(rep))}.
+Called negative, mean over corpora ({names}): {emo}. Against the prosody recipe the Whisper head
+changes the mean balanced accuracy by {d_ba:+.3f}, the mean AUC by {d_auc:+.3f} (higher on {up_auc}
+of {len(rep["mean_over_corpora"]["corpora"])} corpora) and the worse recording's AUC by {d_worse:+.3f}:
+by the rule ({ADOPTION_RULE}) {verdict}. It meets
+{len(BAR) - len(_missed(rep))} of the bar's {len(BAR)} lines (the prosody recipe
+{len(BAR) - len(_missed(loco))}).
 """
     if ref is not None:
-        d_ba, d_auc, d_worse = rule_changes(rep, ref)
-        text += (f"On the same fold networks the Whisper states change the mean balanced accuracy by "
-                 f"{d_ba:+.3f}, the mean AUC by {d_auc:+.3f} and the worse recording's AUC by "
-                 f"{d_worse:+.3f}: by the rule ({ADOPTION_RULE}) "
-                 f"{'it is not adopted' if rule_failures(rep, ref) else 'it is adopted'}.\n")
+        r_ba, r_auc, r_worse = rule_changes(rep, ref)
+        text += (f"On the same fold networks (the ablation: the prosody head on them, the row "
+                 f"\"{WHISPER_REFERENCE_ROW}\") the Whisper states change the mean balanced accuracy "
+                 f"by {r_ba:+.3f}, the mean AUC by {r_auc:+.3f} and the worse recording's AUC by "
+                 f"{r_worse:+.3f}.\n")
     name = "specmon.tflite"
-    if refit is not None and refit.get("model_sha256", {}).get(name) == train["model_sha256"].get(name) \
-            and refit["recipe"].get("encoder") == "whisper_block3":
-        a, b = train["fit"]["stats_head"], refit["fit"]["stats_head"]
+    if fast_train.get("model_sha256", {}).get(name) == train["model_sha256"].get(name) \
+            and train["recipe"].get("encoder") == "whisper_block3":
+        a, b = fast_train["fit"]["stats_head"], train["fit"]["stats_head"]
         ga = next(g for g in a["grid"] if g["C"] == a["C"])
         gb = next(g for g in b["grid"] if g["C"] == b["C"])
-        text += (f"\nFit on the shipped network itself (`model.train --network-from model/specmon.tflite "
-                 f"--encoder whisper_block3`, `reports/train_report_whisper_head.json`, "
-                 f"{refit['minutes']} min with the head's inputs cached, peak RSS "
-                 f"{refit['peak_rss_mb']} MB), the Whisper head's fused AUC on the shipped model's "
-                 f"validation speakers is {_f(gb['val_auc_fused'])} against the shipped head's "
-                 f"{_f(ga['val_auc_fused'])} (the head alone {_f(gb['val_auc_head'])} against "
-                 f"{_f(ga['val_auc_head'])}; each validation corpus scored by a head fit without it "
-                 f"{_f(gb['val_auc_fused_unseen_corpus'])} against {_f(ga['val_auc_fused_unseen_corpus'])}); "
-                 f"its threshold would be {refit['fit']['threshold']} (shipped "
-                 f"{train['fit']['threshold']}).\n")
-    cost = (f" (the probe's four blocks took {probe['ms_per_window']['whisper']:.0f} ms a window on this "
-            "machine)" if probe else "")
-    return text + (
-        f"\nIt is not shipped in this step: Whisper's blocks cost tens of milliseconds a window{cost}, "
-        "not yet measured on a Pi 4, and the card's headline and the live tests move with it.\n")
+        text += (f"\nOn the shipped network itself (`model.train --network-from --encoder "
+                 f"whisper_block3`, `reports/train_report_whisper_head.json`, {train['minutes']} min "
+                 f"with the head's inputs cached, peak RSS {train['peak_rss_mb']} MB), the Whisper "
+                 f"head's fused AUC on the shipped model's validation speakers is "
+                 f"{_f(gb['val_auc_fused'])} against the prosody head's {_f(ga['val_auc_fused'])} (the "
+                 f"head alone {_f(gb['val_auc_head'])} against {_f(ga['val_auc_head'])}; each validation "
+                 f"corpus scored by a head fit without it {_f(gb['val_auc_fused_unseen_corpus'])} against "
+                 f"{_f(ga['val_auc_fused_unseen_corpus'])}); its threshold is {train['fit']['threshold']} "
+                 f"(the prosody head's {fast_train['fit']['threshold']}).\n")
+    return text
 
 
-def render(meta: dict, train: dict, loco: dict, rows: list[tuple[str, dict]], size_kib: float,
-           memory_check: dict | None = None, kfold: dict | None = None,
+def speed_limit(encoder_ms: float | None, fast_row: str) -> str:
+    """The Limits bullet on what Whisper's blocks cost a window, from the probe's timing."""
+    if encoder_ms is None:
+        return ""
+    return (f"- Whisper's blocks are most of a window's cost (the probe's four blocks: {encoder_ms:.0f} "
+            "ms a window here, against about a millisecond for the network). At `listen`'s 1-s "
+            f"stride that is {encoder_ms / 10:.0f} % of a core here; a Pi 4 is not measured, and a "
+            "device that cannot keep up runs `--model model/specmon-fast.tflite`, the same network "
+            f"with the prosody head (the row \"{fast_row}\" above).")
+
+
+def render(meta: dict, train: dict, headline: dict, rows: list[tuple[str, dict]], size_kib: float,
+           fast: dict, fast_train: dict, loco: dict, memory_check: dict | None = None,
+           kfold: dict | None = None,
            trained: dict | None = None, probe: dict | None = None,
            refit: dict | None = None, voice_probe: dict | None = None,
-           whisper_probe: dict | None = None, whisper_refit: dict | None = None) -> str:
-    rec = loco["recipe"]
-    folds = loco["per_corpus"]
-    n_met = len(BAR) - len(_missed(loco))
+           whisper_probe: dict | None = None, headline_trained: dict | None = None,
+           headline_name: str = "loco_specmon_whisper_head") -> str:
+    """meta and train: the shipped model's sidecar and training report; headline: its recipe's LOCO
+    report (rows[0]); fast, fast_train and loco: the same for the fast model (specmon-fast: the same
+    network with the prosody head), whose recipe was shipped before and is the reference of the rows
+    after it."""
+    rec = headline["recipe"]
+    folds = headline["per_corpus"]
+    n_met = len(BAR) - len(_missed(headline))
+    history = rows[1:]  # from the fast model's recipe on
     worst = min(((c, f["int8"]["windows"]["balanced_accuracy"]) for c, f in folds.items()
                  if f["int8"]["windows"]["balanced_accuracy"] is not None), key=lambda kv: kv[1])
     best = max(((c, f["int8"]["windows"]["balanced_accuracy"]) for c, f in folds.items()
@@ -1095,11 +1144,13 @@ def render(meta: dict, train: dict, loco: dict, rows: list[tuple[str, dict]], si
                f"`../shared` for one epoch (`reports/train_memory_check.json`) peaks at "
                f"**{memory_check['peak_rss_mb']} MB**; epochs add only batches.")
     hashes = "; ".join(f"{c}: `{list(f['model_sha256'].values())[0][:12]}`" for c, f in folds.items())
+    encoder_ms = (whisper_probe or {}).get("ms_per_window", {}).get("whisper")
+    trained_name = headline_name + "_network_trained"
     fit = train["fit"]
     # A shipped network kept from an earlier run (train --network-from): its own training record.
     net_run = fit.get("network_training", train)
     net_fit = net_run["fit"] if "network_training" in fit else fit
-    return f"""# Model card: specmon CNN (`{meta['model_id']}`)
+    return f"""# Model card: specmon CNN with a Whisper stats head (`{meta['model_id']}`)
 
 > **A research and screening aid, not a diagnosis.** The model says how much a 4-second window of
 > speech *sounds* like the acted negative emotions it was trained on. It was never trained or tested
@@ -1107,9 +1158,10 @@ def render(meta: dict, train: dict, loco: dict, rows: list[tuple[str, dict]], si
 
 ## What it is
 - **Input:** one 513 × 125 log-power spectrogram window (16 kHz, 1024-point FFT, hop 512, periodic
-  Hamming, 4.03 s), normalized per window (clamp to 80 dB below the maximum, then z-score). The
-  parameters are in the sidecar `specmon.json` and checked at load time; `listen` and `score` compute
-  them with the same code, so they agree exactly.
+  Hamming, 4.03 s), normalized per window (clamp to 80 dB below the maximum, then z-score), for the
+  network; the stats head also reads the window's own samples (below). The parameters are in the
+  sidecar `specmon.json` and checked at load time; `listen` and `score` compute both with the same
+  code, so they agree exactly.
 - **Output:** P(negative) in [0, 1]. **Negative** = anger, sadness, fear, disgust. **Everything else
   counts against it**: neutral, calm, happiness, surprise. (The log's label for a window under the
   threshold is `neutral`: read it as "not negative".)
@@ -1121,9 +1173,13 @@ def render(meta: dict, train: dict, loco: dict, rows: list[tuple[str, dict]], si
 - **Network** (`model/cnn.py`, `{rec['arch']}`): conv 16@5×5 stride 2 → max-pool 2×2 → conv 32@3×3 →
   max-pool 2×2 → conv 48@3×3 → max-pool 4×1 → the max and the mean of every channel in 16 frequency
   bands over the whole time axis → dense 64 → dense 1 (sigmoid). Full-integer int8 (int8 input and
-  output), {size_kib:.0f} KiB.{head_text(meta)}
+  output), {size_kib:.0f} KiB.{head_text(meta, encoder_ms)}
 - **Files:** `specmon.tflite` (int8, shipped) and `specmon-float32.tflite`, each with a sidecar;
-  `reports/` holds the reports every figure here comes from.
+  `specmon-fast.tflite` and `specmon-fast-float32.tflite`, the same two networks with the stats head
+  shipped before (statistics and prosody, no Whisper: `{fast['model_id']}`, threshold
+  {fast['threshold']}), for a device too slow for Whisper (`--model model/specmon-fast.tflite`; its
+  figures are the row "{history[0][0]}" below); `reports/` holds the reports every figure here comes
+  from.
 
 ## Training data and recipe
 {len(meta['trained_on'])} corpora ({', '.join(meta['trained_on'])}), {meta['speakers']} speakers, 7
@@ -1148,7 +1204,7 @@ so does this model's use. LibriSpeech read speech is labelled neutral by assumpt
   {rec['patience']} epochs without gain); the stats head's regularization is the one of
   {', '.join(f'{c:g}' for c in rec.get('head_c', C_GRID))} whose fused score has the best validation AUC;
   {threshold_rule_text(rec.get('threshold_rule', 'pooled'))}.
-{head_validation(loco, fit)}
+{head_validation(headline, fit)}
 - **The shipped model:** best epoch {net_fit['best_epoch']}, network validation AUC
   {net_fit['val_auc']}{head_val(fit)}, validation balanced accuracy {fit['val_balanced_accuracy_int8']}
   (int8{', with the head' if fit.get('stats_head') else ''}), {len(net_fit['val_speakers'])}
@@ -1164,51 +1220,53 @@ held-out corpus is scored once, with the fold's int8 model, on every 4-s window 
 streams. **Mixed streams** join ~20-s blocks of a speaker's emotions in random order, as a monitor
 hears them, and label each window (1-s stride) by the block that covers it.
 
-{corpus_table(loco)}
+{corpus_table(headline)}
 
 The best corpus is {best[0]} ({best[1]:.3f}), the worst {worst[0]} ({worst[1]:.3f}). LibriSpeech has
 no negative speech, so it has no balanced accuracy: its row is the share of read speech called
 negative. Per-stream decisions (a speaker's stream of one emotion called negative when at least half
-its windows are): mean balanced accuracy {_f(loco['per_stream_balanced_accuracy_mean'])}.
+its windows are): mean balanced accuracy {_f(headline['per_stream_balanced_accuracy_mean'])}.
 **A worse recording chain:** every test stream once more through a random microphone response,
 a room half the time and noise at 10–30 dB SNR (`conditioned` in the report): mean balanced
-accuracy / AUC {conditioned(loco)}. int8 against float32: the lowest fold
+accuracy / AUC {conditioned(headline)}. int8 against float32: the lowest fold
 agreement on labels is
-{_pct(loco['int8_float32_label_agreement_min'])}; float32 mean balanced accuracy
-{_f(loco['float32_mean_balanced_accuracy'])}.
+{_pct(headline['int8_float32_label_agreement_min'])}; float32 mean balanced accuracy
+{_f(headline['float32_mean_balanced_accuracy'])}.
 
-![ROC per held-out corpus](reports/loco_{rec['arch']}.png)
+![ROC per held-out corpus](reports/{headline_name}.png)
 
 **Per emotion** (mean over the corpora that have it):
 
-{emotion_table(loco)}
+{emotion_table(headline)}
 
-{kfold_section(kfold, loco)}## The bar
+{kfold_section(kfold, loco, shipped=False)}## The bar
 {n_met} of {len(BAR)} met.
 
-{bar_table(loco)}
+{bar_table(headline)}
 
 ## What it misses
-{misses(loco)}
+{misses(headline)}
 
 {separation(rows)}## What each change bought
 The same protocol and data, run for each recipe; the rows differ only in what their names say (the
-network; whether the stats head is fused with it, and which of the window's prosody it takes; how
-validation picks the threshold); the data, target, sampling, augmentation and the rest of the selection are
-the shipped recipe's:
+network; whether the stats head is fused with it, and which of the window's prosody or an encoder's
+states it takes; how validation picks the threshold); the data, target, sampling, augmentation and the
+rest of the selection are the shipped recipe's. The first row is the shipped model's recipe, the second
+the fast model's: the recipe shipped before the Whisper head, against which the rows after it were
+measured and chosen (the notes below call it the prosody recipe).
 
 {comparison_table(rows)}
 
-{components(loco)}{rerun_note(rows)}{headline_rerun_note(loco, rows)}\
-{ablation_note(rows)}Honesty about the head: it was adopted after a
+{components(headline)}{rerun_note(history)}{headline_rerun_note(loco, history)}\
+{ablation_note(history)}Honesty about the prosody head: it was adopted after a
 probe on these LOCO folds (a logistic regression on the statistics, then its average with the saved fold
 networks' scores) showed the gain, so the LOCO folds shaped that one choice. The statistics are the first
 set written; subsets and other regularizations were probed on the folds and not adopted; the
 regularization in use is chosen on validation speakers.{prosody_note(loco)}\
-{threshold_note(loco, rows)}{not_adopted_note(loco, rows)}{refit_note(train, refit)}
+{threshold_note(loco, history)}{not_adopted_note(loco, history)}{refit_note(fast_train, refit)}
 {probe_section(probe, bool(loco["recipe"].get("prosody")))}{voice_probe_section(voice_probe, loco)}\
 {whisper_probe_section(whisper_probe, loco)}\
-{whisper_head_section(rows, loco, train, whisper_refit, whisper_probe)}
+{whisper_head_section(headline, rows, loco, fast_train, train, whisper_probe)}
 ![ROC of the paper's network](reports/loco_baseline.png)
 
 The paper's network (two convolutions, two max-pools, flatten, two dense layers) flattens a
@@ -1218,14 +1276,20 @@ for neutral against negative on unseen speakers of its own corpus; the rows abov
 (unseen corpora and languages, and happiness and surprise on the non-negative side).
 
 ## Provenance
-- LOCO report `reports/loco_{rec['arch']}.json`: commit `{loco['git_commit'][:12]}`, manifest SHA-256
-  `{loco['manifest_sha256'][:16]}…`, {loco['machine']['cores']} cores ({loco['machine']['cpu']}),
-  {loco['fold_minutes_total']} min of fold time{cached_note(loco)}; the largest fold process (a
-  process runs several folds) peaked at {loco['peak_rss_mb']} MB.
-- Fold runs by commit: {commits}.{trained_note(loco, trained)}
+- LOCO report `reports/{headline_name}.json`: commit `{headline['git_commit'][:12]}`, manifest
+  SHA-256 `{headline['manifest_sha256'][:16]}…`, {headline['machine']['cores']} cores
+  ({headline['machine']['cpu']}), {headline['fold_minutes_total']} min of fold
+  time{cached_note(headline)}; the largest fold process (a process runs several folds) peaked at
+  {headline['peak_rss_mb']} MB.
+- Fold runs by commit: {commits}.{trained_note(headline, headline_trained, trained_name)}
 - Fold int8 models (SHA-256): {hashes}.
 - Shipped model: network trained at commit `{net_run['git_commit'][:12]}`{head_commit(train)},
   int8 file SHA-256 `{meta['sha256'][:16]}…`.
+- The fast model's LOCO report `reports/loco_{loco['recipe']['arch']}.json`: commit
+  `{loco['git_commit'][:12]}`, {loco['fold_minutes_total']} min of fold time{cached_note(loco)}, peak
+  {loco['peak_rss_mb']} MB; fold runs by commit:
+  {commits_by_fold(loco['per_corpus'])}.{trained_note(loco, trained)}
+  Its stats head and threshold were fitted at commit `{fast_train['git_commit'][:12]}`.
 
 ## Limits
 - Acted speech (and read speech) in 7 languages; natural, spontaneous or clinical speech differs, and
@@ -1237,21 +1301,30 @@ for neutral against negative on unseen speakers of its own corpus; the rows abov
   any such change.
 - "Negative" pools high-arousal anger and fear with low-arousal sadness; the score is not a measure of
   depression or its severity.
-- Reproduce: `python -m model.loco --manifest ../shared/data/speech/manifest.csv --arch {rec['arch']}
-  --work runs/loco-{rec['arch']} --report model/reports/loco_{rec['arch']}.json` (networks and
-  heads; `--networks-from runs/loco-{rec['arch']} --no-stats-head --work runs/loco-network --report
-  model/reports/loco_specmon_network.json` for the network-alone row, `--arch baseline
-  --no-stats-head` for the paper's), `python -m model.train --manifest
-  ../shared/data/speech/manifest.csv --out model/specmon.tflite`, then `python -m model.card`.
-  TensorFlow's CPU kernels are not bit-exact: how far a rerun moves the figures is measured above.
+{speed_limit(encoder_ms, history[0][0])}
+- Reproduce: `python -m model.loco --manifest ../shared/data/speech/manifest.csv --no-stats-head
+  --work runs/loco-net --report model/reports/{headline_name}_network_trained.json` (the fold
+  networks), then `python -m model.loco --manifest ../shared/data/speech/manifest.csv --networks-from
+  runs/loco-net --encoder {rec.get('encoder')} --work runs/loco-whisper --report
+  model/reports/{headline_name}.json` (heads and thresholds; both take `--folds` and `--threads 1` to
+  run in two processes); `--arch baseline --no-stats-head` for the paper's row. The shipped model:
+  `python -m model.train --manifest ../shared/data/speech/manifest.csv --out model/specmon.tflite
+  --encoder {rec.get('encoder')}`, then `python -m model.card`. TensorFlow's CPU kernels are not
+  bit-exact: how far a rerun moves the figures is measured above.
 """
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=HERE / "specmon.tflite")
-    ap.add_argument("--train-report", type=Path, default=HERE / "reports" / "train_report.json")
-    ap.add_argument("--loco", type=Path, default=HERE / "reports" / "loco_specmon.json")
+    ap.add_argument("--train-report", type=Path,
+                    default=HERE / "reports" / "train_report_whisper_head.json")
+    ap.add_argument("--loco", type=Path, default=HERE / "reports" / "loco_specmon_whisper_head.json",
+                    help="the shipped model's recipe under LOCO: the headline")
+    ap.add_argument("--fast-model", type=Path, default=HERE / "specmon-fast.tflite")
+    ap.add_argument("--fast-train-report", type=Path, default=HERE / "reports" / "train_report.json")
+    ap.add_argument("--fast-loco", type=Path, default=HERE / "reports" / "loco_specmon.json",
+                    help="the fast model's recipe under LOCO (the recipe shipped before)")
     ap.add_argument("--row", action="append", default=None,
                     help="NAME=REPORT: a comparison row (default: the paper baseline)")
     ap.add_argument("--refit", type=Path, default=HERE / "reports" / "train_report_multinomial_head.json",
@@ -1260,8 +1333,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=HERE / "MODEL_CARD.md")
     args = ap.parse_args(argv)
     meta = json.loads(args.model.with_suffix(".json").read_text())
-    loco = json.loads(args.loco.read_text())
-    rows = [("shipped recipe", loco)]
+    fast = json.loads(args.fast_model.with_suffix(".json").read_text())
+    headline = json.loads(args.loco.read_text())
+    loco = json.loads(args.fast_loco.read_text())
+    rows = [("the Whisper recipe (shipped: `specmon.tflite`)", headline),
+            ("the prosody recipe (`specmon-fast.tflite`, shipped before)", loco)]
     specs = args.row if args.row is not None else [
         f"{HEADLINE_RERUN_ROW}={HERE / 'reports' / 'loco_specmon_rerun.json'}",
         "the rerun's fold networks, with F0 by subharmonic summation added to the prosody (not "
@@ -1279,6 +1355,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{HERE / 'reports' / 'loco_specmon_no_prosody.json'}",
         f"{NETWORK_ROW}={HERE / 'reports' / 'loco_specmon_network.json'}",
         f"{RERUN_ROW}={HERE / 'reports' / 'loco_specmon_network_rerun.json'}",
+        "network alone, the same recipe run a third time (the Whisper recipe's fold networks)="
+        f"{HERE / 'reports' / 'loco_specmon_whisper_head_network_trained.json'}",
         "network alone, sadness not weighted (ablation)="
         f"{HERE / 'reports' / 'loco_specmon_network_no_sadness_weight.json'}",
         "network alone, no label smoothing (ablation)="
@@ -1317,7 +1395,6 @@ def main(argv: list[str] | None = None) -> None:
         "the same fold networks, with the arousal-gated stats head (--head gated; not adopted)="
         f"{HERE / 'reports' / 'loco_specmon_gated_head.json'}",
         f"{WHISPER_REFERENCE_ROW}={HERE / 'reports' / 'loco_specmon_whisper_reference.json'}",
-        f"{WHISPER_HEAD_ROW}={HERE / 'reports' / 'loco_specmon_whisper_head.json'}",
         "the rerun's fold networks, with the multinomial stats head (--head multinomial; not shipped)="
         f"{HERE / 'reports' / 'loco_specmon_multinomial_head.json'}",
         f"paper baseline network={HERE / 'reports' / 'loco_baseline.json'}"]
@@ -1326,12 +1403,16 @@ def main(argv: list[str] | None = None) -> None:
         if Path(path).is_file():
             rows.append((name, json.loads(Path(path).read_text())))
     train = json.loads(args.train_report.read_text())
-    check = args.train_report.with_name("train_memory_check.json")
+    fast_train = json.loads(args.fast_train_report.read_text())
+    check = args.fast_train_report.with_name("train_memory_check.json")
     memory = json.loads(check.read_text()) if check.is_file() else None
-    kpath = args.loco.with_name(args.loco.name.replace("loco_", "kfold_"))
-    kfold = json.loads(kpath.read_text()) if kpath.is_file() and kpath != args.loco else None
-    tpath = args.loco.with_name(args.loco.stem + "_network_trained.json")
-    trained = json.loads(tpath.read_text()) if tpath.is_file() else None
+    kpath = args.fast_loco.with_name(args.fast_loco.name.replace("loco_", "kfold_"))
+    kfold = json.loads(kpath.read_text()) if kpath.is_file() and kpath != args.fast_loco else None
+
+    def networks_report(loco_path: Path) -> dict | None:
+        """The LOCO run that trained a run's fold networks, when it reused them: <stem>_network_trained."""
+        p = loco_path.with_name(loco_path.stem + "_network_trained.json")
+        return json.loads(p.read_text()) if p.is_file() else None
     ppath = args.loco.with_name("feature_probe.json")
     probe = json.loads(ppath.read_text()) if ppath.is_file() else None
     refit = json.loads(args.refit.read_text()) if args.refit.is_file() else None
@@ -1339,11 +1420,10 @@ def main(argv: list[str] | None = None) -> None:
     voice_probe = json.loads(vpath.read_text()) if vpath.is_file() else None
     wpath = args.loco.with_name("feature_probe_whisper.json")
     whisper_probe = json.loads(wpath.read_text()) if wpath.is_file() else None
-    rpath = args.train_report.with_name("train_report_whisper_head.json")
-    whisper_refit = json.loads(rpath.read_text()) if rpath.is_file() else None
-    args.out.write_text(render(meta, train, loco, rows, args.model.stat().st_size / 1024, memory,
-                               kfold, trained, probe, refit, voice_probe, whisper_probe,
-                               whisper_refit))
+    args.out.write_text(render(meta, train, headline, rows, args.model.stat().st_size / 1024, fast,
+                               fast_train, loco, memory, kfold, networks_report(args.fast_loco),
+                               probe, refit, voice_probe, whisper_probe,
+                               networks_report(args.loco), args.loco.stem))
     print(args.out)
 
 

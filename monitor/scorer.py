@@ -19,6 +19,9 @@ from monitor.features import FEATURES, N_BINS, WINDOW_FRAMES, normalize
 from monitor.window_stats import StatsHead, fuse, head_inputs
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "model" / "specmon.tflite"
+# The same network with a stats head on the prosody alone, not Whisper's states: for a device too
+# slow for Whisper's three blocks a window (model/MODEL_CARD.md has both under LOCO).
+FAST_MODEL = DEFAULT_MODEL.with_name("specmon-fast.tflite")
 
 
 def _interpreter_class():

@@ -100,7 +100,8 @@ def test_a_row_that_passes_but_is_not_shipped_says_so_and_validation_says_why() 
 
     assert card.refit_note(train(None, 0.80), None) == ""
     note = card.refit_note(train(None, 0.80), train("multinomial", 0.79))
-    assert "0.790 against the shipped linear head's 0.800" in note  # the chosen C's row, not the best
+    # the chosen C's row, not the best
+    assert "0.790 against the prosody recipe's linear head's 0.800" in note
     assert note.endswith("prefers the linear head by 3 of these 3 figures, so the multinomial head "
                          "is not shipped.")
     assert card.refit_note(train(None, 0.80), train("multinomial", 0.81)).endswith(
@@ -241,8 +242,14 @@ def test_an_ablation_row_is_measured_against_the_rerun_and_leaves_the_not_ablate
 
 def test_the_card_describes_the_heads_form_from_the_sidecar() -> None:
     """A linear head is one regression; a gated one (--head gated) is described as three, a
-    multinomial one (--head multinomial) as one per emotion."""
-    meta = json.loads((Path(card.HERE) / "specmon.json").read_text())
+    multinomial one (--head multinomial) as one per emotion; a head on Whisper's states says so and
+    what they cost."""
+    shipped = json.loads((Path(card.HERE) / "specmon.json").read_text())
+    text = card.head_text(shipped, 89.4)
+    assert "then 512 numbers from Whisper base's encoder" in text and "682 coefficients" in text
+    assert "Whisper's blocks are most of the cost: 89 ms a window" in text
+    meta = json.loads((Path(card.HERE) / "specmon-fast.json").read_text())
+    assert "Whisper" not in card.head_text(meta, 89.4) and "170 coefficients" in card.head_text(meta)
     linear = card.head_text(meta)
     assert "→ logistic\n  regression (C = " in linear and "gate" not in linear
     gated = dict(meta["stats_head"], gate={"coef": [0.0] * 170, "intercept": 0.0})
@@ -258,7 +265,7 @@ def test_the_card_describes_the_heads_form_from_the_sidecar() -> None:
     assert "3 sets of 170 coefficients" in text
 
 
-def test_the_whisper_head_section_sets_the_run_beside_the_shipped_recipe_and_its_reference() -> None:
+def test_the_whisper_head_section_sets_the_headline_beside_the_prosody_recipe_and_its_reference() -> None:
     def rep(ba: float, auc: float, worse: float, sad: float, encoder: str | None = None) -> dict:
         w = {"balanced_accuracy": ba, "roc_auc": auc}
         return {"mean_over_corpora": {"balanced_accuracy": ba, "min_balanced_accuracy": ba,
@@ -271,14 +278,18 @@ def test_the_whisper_head_section_sets_the_run_beside_the_shipped_recipe_and_its
                 "per_corpus": {"emodb": {"int8": {"windows": w}, "conditioned": {"windows": {
                     "roc_auc": worse}}, "mixed": {"windows": {"balanced_accuracy": ba}}}}}
 
-    shipped, whisper = rep(0.74, 0.78, 0.72, 0.5), rep(0.79, 0.88, 0.82, 0.8, "whisper_block3")
-    rows = [("shipped recipe", shipped), (card.WHISPER_HEAD_ROW, whisper)]
-    text = card.whisper_head_section(rows, shipped, {}, None, None)
+    prosody, whisper = rep(0.74, 0.78, 0.72, 0.5), rep(0.79, 0.88, 0.82, 0.8, "whisper_block3")
+    rows = [("shipped", whisper), ("prosody recipe", prosody)]
+    text = card.whisper_head_section(whisper, rows, prosody, {}, {"recipe": {}, "model_sha256": {}}, None)
     assert "| emodb | 0.740 / 0.790 | 0.780 / 0.880 | 0.720 / 0.820 | 0.740 / 0.790 |" in text
-    assert "sadness 50 % / 80 %." in text and "meets 4 of the bar's" in text
-    assert "by the rule" not in text  # no reference run on the same networks yet
-    rows.insert(1, (card.WHISPER_REFERENCE_ROW, rep(0.70, 0.80, 0.83, 0.5)))
-    text = card.whisper_head_section(rows, shipped, {}, None, None)
+    assert "sadness 50 % / 80 %." in text and "4 of the bar's 9 lines (the prosody recipe\n2)" in text
+    assert "the worse recording's AUC by +0.100:\nby the rule" in text and "it is adopted" in text
+    assert "On the same fold networks" not in text  # no reference run on the same networks yet
+    rows.insert(2, (card.WHISPER_REFERENCE_ROW, rep(0.70, 0.80, 0.83, 0.5)))
+    text = card.whisper_head_section(whisper, rows, prosody, {}, {"recipe": {}, "model_sha256": {}}, None)
     assert "| emodb | 0.740 / 0.700 / 0.790 |" in text
-    assert "the worse recording's AUC by -0.010" in text and "it is not adopted" in text
-    assert card.whisper_head_section(rows[:1], shipped, {}, None, None) == ""
+    assert "On the same fold networks" in text and "the worse recording's AUC by -0.010." in text
+    worse = rep(0.73, 0.80, 0.70, 0.6, "whisper_block3")
+    text = card.whisper_head_section(worse, [("shipped", worse)], prosody, {},
+                                     {"recipe": {}, "model_sha256": {}}, None)
+    assert "it fails: the mean balanced accuracy fell and the worse recording's AUC did not rise" in text

@@ -14,7 +14,8 @@ import pytest
 from monitor.errors import SpecmonError
 from monitor.features import SAMPLE_RATE, WINDOW_SAMPLES, normalize, stft_logpower
 from monitor.prosody import window_prosody
-from monitor.scorer import DEFAULT_MODEL, Scorer, read_model_info
+from monitor.sample_features import SampleFeatures
+from monitor.scorer import DEFAULT_MODEL, FAST_MODEL, Scorer, read_model_info
 from monitor.window_stats import (
     N_MELS,
     N_STATS,
@@ -73,7 +74,9 @@ def test_scorer_fuses_the_network_and_the_head(tmp_path: Path) -> None:
     assert scorer.head is not None, "the shipped model carries a stats head"
     x = _harmonic(180.0)
     w = _window(x)
-    p = window_prosody(x[:WINDOW_SAMPLES])
+    # the window's sample features as `score` and `listen` compute them (prosody, then the states
+    # of the encoder the sidecar names, if any)
+    p = SampleFeatures(scorer.head_encoder)(x[:WINDOW_SAMPLES], 0)
     inputs = head_inputs(w, p if scorer.needs_prosody else None)
     expect = fuse(scorer.cnn_score(w), scorer.head.logit(inputs))
     assert scorer.score_normalized(w, p) == pytest.approx(expect, abs=1e-12)
@@ -98,8 +101,8 @@ def _broken_copy(tmp_path: Path) -> Path:
 def test_a_head_of_an_older_prosody_is_refused_with_what_to_do(tmp_path: Path) -> None:
     """A sidecar whose head takes the 23 prosody functionals of before is refused, saying why."""
     model = tmp_path / "m.tflite"
-    shutil.copy(DEFAULT_MODEL, model)
-    meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    shutil.copy(FAST_MODEL, model)
+    meta = json.loads(FAST_MODEL.with_suffix(".json").read_text())
     for k in ("mean", "scale", "coef"):
         meta["stats_head"][k] = meta["stats_head"][k][:N_STATS + 23]
     meta["stats_head"]["statistics"] = N_STATS + 23
@@ -133,11 +136,11 @@ def test_a_broken_stats_head_is_refused_in_one_line(tmp_path: Path, speech_dir: 
 
 
 def _gated_copy(tmp_path: Path) -> tuple[Path, StatsHead]:
-    """The shipped model with its head turned into a gated one: the shipped regression for high
+    """The fast model with its head turned into a gated one: the shipped regression for high
     arousal, its negation for low arousal, and a gate on the first statistic."""
     model = tmp_path / "gated.tflite"
-    shutil.copy(DEFAULT_MODEL, model)
-    meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    shutil.copy(FAST_MODEL, model)
+    meta = json.loads(FAST_MODEL.with_suffix(".json").read_text())
     h = StatsHead.from_dict(meta["stats_head"])
     gate_coef = np.zeros_like(h.coef)
     gate_coef[0] = 2.0
@@ -163,17 +166,17 @@ def test_a_gated_head_mixes_its_two_regressions_by_the_gate(tmp_path: Path) -> N
     assert gated.logit(inputs) == pytest.approx(g * high - (1 - g) * high, rel=1e-9)
     assert 0.01 < g < 0.99 and high != 0, "the gate mixes both sides here"
     assert scorer.head.logit(inputs) == pytest.approx(gated.logit(inputs), rel=1e-12)
-    plain = Scorer(DEFAULT_MODEL)
+    plain = Scorer(FAST_MODEL)
     assert scorer.head.logit(inputs) != pytest.approx(plain.head.logit(inputs))
 
 
 def _multinomial_copy(tmp_path: Path, negative: list[str]) -> Path:
-    """The shipped model with a multinomial head: anger and sadness both score as the shipped
+    """The fast model with a multinomial head: anger and sadness both score as the shipped
     regression, neutral 0, so P(negative) / P(neutral) = 2 exp(shipped logit) when both are
     negative."""
     model = tmp_path / "multinomial.tflite"
-    shutil.copy(DEFAULT_MODEL, model)
-    meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    shutil.copy(FAST_MODEL, model)
+    meta = json.loads(FAST_MODEL.with_suffix(".json").read_text())
     h = meta["stats_head"]
     one = {"coef": h.pop("coef"), "intercept": h.pop("intercept")}
     h.update(emotions={"anger": one, "sadness": one,
@@ -186,7 +189,7 @@ def _multinomial_copy(tmp_path: Path, negative: list[str]) -> Path:
 def test_a_multinomial_head_sums_its_negative_emotions(tmp_path: Path) -> None:
     """The logit is log P(negative emotions) - log P(the rest): here the shipped logit + log 2."""
     scorer = Scorer(_multinomial_copy(tmp_path, ["anger", "sadness"]))
-    plain = Scorer(DEFAULT_MODEL)
+    plain = Scorer(FAST_MODEL)
     x = _harmonic(180.0)
     inputs = head_inputs(_window(x), window_prosody(x[:WINDOW_SAMPLES]))
     assert scorer.head.emotions is not None and scorer.head.coef is None
@@ -218,8 +221,8 @@ def test_a_malformed_multinomial_sidecar_is_refused_in_one_line(tmp_path: Path, 
 
 def test_negative_emotions_without_regressions_per_emotion_are_refused(tmp_path: Path) -> None:
     model = tmp_path / "m.tflite"
-    shutil.copy(DEFAULT_MODEL, model)
-    meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    shutil.copy(FAST_MODEL, model)
+    meta = json.loads(FAST_MODEL.with_suffix(".json").read_text())
     meta["stats_head"]["negative"] = ["anger"]
     model.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(SpecmonError, match="not a valid stats head.*no regression per emotion"):

@@ -20,13 +20,16 @@ def run(ctx: Context) -> dict:
 
 def bench_model(int8: Path, f32: Path, x: np.ndarray, quick: bool, keras: bool) -> dict:
     """One window: int8 vs float32 TFLite (invoke alone and Scorer.score end to end), Keras."""
-    from monitor.prosody import window_prosody
+    from monitor.sample_features import SampleFeatures
     from monitor.scorer import Scorer
 
     mt = 0.5 if quick else 2.0
     win = stft_logpower(x[:WINDOW_SAMPLES])[0]
     nwin = normalize(win)
-    pros = window_prosody(x[:WINDOW_SAMPLES])  # its own cost is the prosody row
+    # The window's sample features as the model's head takes them (prosody, and the states of the
+    # encoder its sidecar names): their own costs are the prosody and encoder rows.
+    encoder = Scorer(int8).head_encoder if int8.is_file() else None
+    pros = SampleFeatures(encoder)(x[:WINDOW_SAMPLES], 0)
     res: dict = {"invoke": {}, "scorer_score": {}, "parts": {}}
     for name, p in (("int8", int8), ("float32", f32)):
         if not p.is_file():
