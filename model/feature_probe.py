@@ -59,11 +59,11 @@ from model.dataset import Clip, build_streams, load_all, read_manifest, stream_w
 from model.fit import check_head
 from model.loco import provenance, subset
 from model.stats_head import fit_head
-from model.threads import limit_threads
 from monitor import prosody
 from monitor.errors import SpecmonError
 from monitor.features import HOP, SAMPLE_RATE, WINDOW_FRAMES, WINDOW_SAMPLES, loop_to_window
 from monitor.scorer import Scorer, read_model_info
+from monitor.threads import limit_threads
 from monitor.voice_encoder import VoiceEncoder, WindowVoice
 from monitor.whisper_encoder import LAYERS, WhisperEncoder
 from monitor.window_stats import fuse, window_stats

@@ -60,9 +60,9 @@ from model.fit import (
     predict,
     stats_head_for,
 )
-from model.threads import limit_threads
 from monitor.errors import SpecmonError
 from monitor.scorer import float_model_path, sha256_of
+from monitor.threads import limit_threads
 from monitor.window_stats import cnn_logit
 
 HEADLINE = ("balanced_accuracy", "roc_auc", "f1", "precision", "recall", "specificity")

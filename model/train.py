@@ -38,9 +38,9 @@ from model.fit import (
     stats_head_for,
 )
 from model.loco import provenance, subset
-from model.threads import limit_threads
 from monitor.errors import SpecmonError
 from monitor.scorer import float_model_path, sha256_of
+from monitor.threads import limit_threads
 
 
 def main(argv: list[str] | None = None) -> int:

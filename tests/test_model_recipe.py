@@ -392,7 +392,7 @@ def test_train_bad_speaker_is_one_line(tmp_path: Path, speech_dir: Path) -> None
 def test_threads_limits_blas_numba_and_tensorflow() -> None:
     # In a process of its own: the limit holds for the rest of the process.
     code = ("import os, numba; from threadpoolctl import threadpool_info; "
-            "from model.threads import limit_threads; limit_threads(1); "
+            "from monitor.threads import limit_threads; limit_threads(1); "
             "print(sorted({i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'}), "
             "numba.get_num_threads(), os.environ['TF_NUM_INTRAOP_THREADS'])")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -103,14 +103,16 @@ def ours_compute_per_audio_s(x: np.ndarray, n_windows: int, int8: Path, paced: b
                              ) -> dict:
     """Our live path's computation per stride, measured as the baselines are (in-process)."""
     from monitor.features import RollingSTFT
-    from monitor.prosody import WindowProsody
+    from monitor.sample_features import SampleFeatures
     from monitor.scorer import Scorer
     from monitor.windows import Gate, assess
 
     sc = Scorer(int8)
     gate = Gate(floor_dbfs=-200.0, min_voiced=0.0)  # score every window, as the baselines do
     roll = RollingSTFT()
-    prosody = WindowProsody()  # what the pipeline keeps beside the rolling STFT
+    # what the pipeline keeps beside the rolling STFT: prosody, and the encoder's states if the
+    # model's head takes them
+    prosody = SampleFeatures(sc.head_encoder)
     n_strides = max(1, (x.shape[0] - WINDOW_SAMPLES) // STRIDE)
     state = {"i": -1}
 
@@ -205,6 +207,8 @@ def ours_child(wav: Path, audio_s: float, tmp: Path, label: str) -> dict:
 
 
 def bench_cpu(wav: Path, ctx: Context) -> dict:
+    from threadpoolctl import threadpool_limits
+
     n_win = 10 if ctx.quick else 40
     n_paced = max(3, int(ctx.cpu_s * SAMPLE_RATE / STRIDE))  # as long as ours listens
     hows = ["tflite"] + (["keras", "predict"] if ctx.keras and _keras_ok() else [])
@@ -214,14 +218,16 @@ def bench_cpu(wav: Path, ctx: Context) -> dict:
         runs["ours"].append(ours_child(wav, ctx.cpu_s, ctx.tmp, str(i)))
         runs["tflite_paced"].append(
             baseline_cpu_per_audio_s(ctx.x60, n_paced, "tflite", ctx.f32, paced=True))
-        runs["ours_compute"].append(ours_compute_per_audio_s(ctx.x60, n_win, ctx.int8))
+        with threadpool_limits(1):  # as `listen` runs (monitor/threads.py), a single BLAS thread
+            runs["ours_compute"].append(ours_compute_per_audio_s(ctx.x60, n_win, ctx.int8))
         for how in hows:
             runs[how].append(baseline_cpu_per_audio_s(ctx.x60, n_win, how, ctx.f32))
     # Once: where ours goes (the loop in-process, the computation paced as a live loop runs it).
-    runs["ours_loop"].append(ours_loop_in_process(wav, ctx.cpu_s, ctx.tmp, ctx.int8,
-                                                  where=not ctx.quick))
-    runs["ours_compute_paced"].append(
-        ours_compute_per_audio_s(ctx.x60, n_paced, ctx.int8, paced=True))
+    with threadpool_limits(1):
+        runs["ours_loop"].append(ours_loop_in_process(wav, ctx.cpu_s, ctx.tmp, ctx.int8,
+                                                      where=not ctx.quick))
+        runs["ours_compute_paced"].append(
+            ours_compute_per_audio_s(ctx.x60, n_paced, ctx.int8, paced=True))
     med = {k: statistics.median(r["cpu_per_audio_s"] for r in rs) for k, rs in runs.items() if rs}
     ours = med["ours"]
     res: dict = {"audio_s": ctx.cpu_s, "reps": ctx.reps, "runs": runs,

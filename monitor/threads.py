@@ -1,4 +1,5 @@
-"""How many threads a training or evaluation process lets its numeric libraries use."""
+"""How many threads a process lets its numeric libraries use: `listen` one (a window a second needs
+no more, and idle BLAS threads spin), training and evaluation what `--threads` says."""
 
 from __future__ import annotations
 
