@@ -434,7 +434,8 @@ def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Rec
     old = read_model_info(f32, head=False).meta.get("recipe", {})
     try:
         rec = json.loads(record.read_text())
-        recorded = rec.get("model_sha256", {}).get(src.name)
+        # By content, not name: the same network may sit under another name (specmon-fast.tflite).
+        recorded = set(rec.get("model_sha256", {}).values())
         # A report of a head-only refit (this network reused before) holds the run that trained it.
         rec = rec["fit"].get("network_training", rec)
         was = set(rec["fit"]["val_speakers"])
@@ -446,7 +447,7 @@ def earlier_network(src: Path, record: Path, val_speakers: set[str], recipe: Rec
         if old.get(k) != getattr(recipe, k):
             raise SpecmonError(f"{src}: trained with {k}={old.get(k)!r}, this run has "
                                f"{getattr(recipe, k)!r}")
-    if recorded != sha256_of(src):
+    if sha256_of(src) not in recorded:
         raise SpecmonError(f"{record}: does not record this {src.name} ({src})")
     return EarlierNetwork(src, f32, rec)
 
