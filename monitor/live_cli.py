@@ -223,7 +223,7 @@ def listen(
 
         # One thread for numpy's matrix products (Whisper's blocks) and numba: a window a second
         # needs no more, and idle BLAS threads spin. Measured: a window's Whisper states took
-        # 0.10 s of CPU on one thread against 0.25 s on two (0.08 s sooner).
+        # 0.10 s of CPU on one thread against 0.25 s on two (which were 0.03 s sooner).
         limit_threads(1)
         try:
             scorer = Scorer(model)
