@@ -20,6 +20,7 @@ import soxr
 
 from monitor.audio import load_audio
 from monitor.features import SAMPLE_RATE
+from monitor.scorer import FAST_MODEL
 from monitor.scoring import SCORE_HEADER
 from tests.conftest import REPO, pick
 from tests.test_score_cli import SPECMON, assert_one_line_error, run
@@ -70,8 +71,10 @@ def test_telephone_audio_scored_with_a_warning(tmp_path: Path, speech_wav: Path)
 
 def test_closed_pipe_exits_quietly(speech_wav: Path) -> None:
     """`specmon score ... | head -1` in a real shell: the header, then a quiet exit (the rows of
-    three files at a 32-ms stride are far more than the pipe holds, so the write does break)."""
-    cmd = " ".join([*SPECMON, "score", "--stride", "0.032", *[str(speech_wav)] * 3])
+    three files at a 32-ms stride are far more than the pipe holds, so the write does break). The
+    fast model: Whisper's ~0.1 s a window would make these ~500 windows take minutes."""
+    cmd = " ".join([*SPECMON, "score", "--model", str(FAST_MODEL), "--stride", "0.032",
+                    *[str(speech_wav)] * 3])
     p = subprocess.run(["bash", "-c", f"{cmd} | head -1; echo \"status ${{PIPESTATUS[0]}}\""],
                        capture_output=True, text=True, timeout=300, cwd=REPO)
     lines = p.stdout.splitlines()

@@ -375,7 +375,7 @@ def test_pipeline_thread_never_draws(tmp_path):
     from live_support import REPO, model_for_tests
 
     from monitor.pipeline import ListenConfig, Pipeline
-    from monitor.scorer import Scorer
+    from monitor.scorer import FAST_MODEL, Scorer
     from monitor.source import FileSource
 
     delay = 0.4
@@ -395,7 +395,9 @@ def test_pipeline_thread_never_draws(tmp_path):
             pass
 
     src = FileSource(REPO / "scripts" / "sample.flac", realtime=False)
-    scorer = Scorer(model_for_tests(tmp_path))
+    # The fast model: this is about who draws, and Whisper's ~0.1 s a window (more on a loaded
+    # machine) would make the windows slow for a reason of their own.
+    scorer = Scorer(FAST_MODEL if FAST_MODEL.is_file() else model_for_tests(tmp_path))
     st = LiveStatus(device=src.name, sample_rate=src.rate, csv_path="-", threshold=scorer.threshold)
     Pipeline(src, scorer, [Stopwatch(), dash], st, ListenConfig(tick_s=0.05)).run()
     assert term.writers == {RENDER_THREAD}, term.writers
