@@ -91,14 +91,7 @@ def best_lag(rec: np.ndarray, x: np.ndarray) -> tuple[int, float]:
 
 
 @pytest.mark.parametrize("rate", [None, "48000"], ids=["16k", "48k-resampled"])
-def test_capture_matches_offline(tmp_path: Path, audio_stack, clip, rate) -> None:
-    # The fast model (no Whisper): with the shipped one, one CI run of two found the first window
-    # of a 48-kHz session, near silence, 0.0034 off its offline score (not yet explained; the
-    # Whisper model's live and offline scores agree exactly through `listen --input`,
-    # tests/test_voice_encoder.py).
-    from monitor.scorer import FAST_MODEL
-
-    model = FAST_MODEL
+def test_capture_matches_offline(tmp_path: Path, audio_stack, model: Path, clip, rate) -> None:
     wav, x = clip
     rec = tmp_path / "rec.wav"
     extra = ["--duration", "14", "--record", str(rec)] + (["--rate", rate] if rate else [])
