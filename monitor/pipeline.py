@@ -61,6 +61,7 @@ from monitor.sample_features import SampleFeatures
 from monitor.scorer import Scorer
 from monitor.source import DeviceLost as DeviceGone
 from monitor.streamclock import CLOCK_CHECK_S, CLOCK_TOLERANCE_S, StreamClock, utc_text
+from monitor.window_stats import warm_up as stats_warm_up
 from monitor.windows import NEGATIVE, Gate, assess
 
 # Weight of the newest score in the smoothed score (EMA). 0.3 follows a change within ~3 windows
@@ -130,10 +131,11 @@ class Summary:
 
 
 def warm_up() -> None:
-    """Compile, or load from numba's cache, the rolling STFT's and the prosody's kernels (start-up,
-    not first audio)."""
+    """Compile, or load from numba's cache, the rolling STFT's, the prosody's and the window
+    statistics' kernels (start-up, not first audio)."""
     RollingSTFT().push(np.zeros(N_FFT + HOP, np.float32))
     prosody_warm_up()
+    stats_warm_up()
 
 
 def _disk_full(path: Path | None) -> bool:

@@ -35,6 +35,7 @@ from monitor.features import (
 from monitor.prosody import warm_up as prosody_warm_up
 from monitor.sample_features import SampleFeatures
 from monitor.scorer import Scorer
+from monitor.window_stats import warm_up as stats_warm_up
 from monitor.windows import Gate, WindowResult, assess
 
 # Frames per batch STFT call when streaming (16 s of audio): below PARALLEL_MIN_FRAMES, so the
@@ -83,6 +84,7 @@ def warm_up(parallel: bool = False) -> None:
     one; with parallel=True the threaded one too), so that happens during start-up."""
     stft_logpower(np.zeros(N_FFT, np.float32))
     prosody_warm_up()
+    stats_warm_up()
     if parallel:
         stft_logpower(np.zeros(N_FFT + HOP * PARALLEL_MIN_FRAMES, np.float32))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 from monitor.features import HOP, N_BINS, N_FFT, SAMPLE_RATE
@@ -80,16 +81,39 @@ def _slope(y: np.ndarray) -> float:
     return float(t @ (y - y.mean()) / (t @ t))
 
 
+@nb.njit(cache=True, nogil=True)
+def _project(matrix: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """matrix @ w, each column summed in the same order wherever it sits and however many threads
+    BLAS has (the loop over columns is innermost: it vectorizes, and no fastmath keeps every lane's
+    rounding alike). A BLAS product rounds identical columns apart by their place in its tiles and
+    its thread split, and a window of digital silence has many: which of them reached the energy
+    quantile that picks `active` frames then hung on the thread count, so `specmon score` in a
+    process with two BLAS threads and `listen` (one) scored such a window up to 0.02 apart."""
+    rows, inner = matrix.shape
+    out = np.zeros((rows, w.shape[1]), np.float32)
+    for i in range(rows):
+        for j in range(inner):
+            a = matrix[i, j]
+            for k in range(w.shape[1]):
+                out[i, k] += a * w[j, k]
+    return out
+
+
+def warm_up() -> None:
+    """Compile, or load from numba's cache, the statistics' kernel (start-up, not the first window)."""
+    window_stats(np.zeros((N_BINS, 8), np.float32))
+
+
 def window_stats(w: np.ndarray) -> np.ndarray:
     """N_STATS statistics of one normalized 513 x frames window (float32)."""
-    w = np.ascontiguousarray(w, dtype=np.float32)  # same layout live and offline: same sums
-    m = MEL @ w
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    m = _project(MEL, w)
     e = m.mean(0)
     es = np.sort(e)
     active = e >= _quantile(es, 0.40)
     ma = m[:, active]
     change = np.abs(np.diff(m, axis=1)).mean(1)
-    cep = CEPSTRUM @ w[:CEPSTRUM_BINS]
+    cep = _project(CEPSTRUM, np.ascontiguousarray(w[:CEPSTRUM_BINS]))
     strength = cep.max(0)
     f0 = LOG_F0[cep.argmax(0)]
     voiced = (strength > _quantile(np.sort(strength), 0.5)) & active

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from monitor.errors import SpecmonError
 from monitor.features import SAMPLE_RATE, WINDOW_SAMPLES, normalize, stft_logpower
@@ -58,6 +59,23 @@ def test_statistics_do_not_depend_on_memory_layout() -> None:
     # the live window is a view into a ring, the offline one a slice: the scores must agree exactly
     w = _window(_harmonic(150.0))
     assert np.array_equal(window_stats(w), window_stats(np.asfortranarray(w)))
+
+
+@pytest.mark.parametrize("silent_from", [0.3, 0.5, 0.65])
+def test_statistics_of_a_window_with_digital_silence_do_not_depend_on_blas_threads(
+        silent_from: float) -> None:
+    # A sound server's monitor gives exact zeros before and after speech: the window's silent
+    # columns are identical, and tie at the quantile that picks the active frames. `listen` runs
+    # BLAS on one thread and `specmon score` may run it on two: a BLAS product rounded identical
+    # columns apart by their place in its tiles, so the two scored such a window up to 0.02 apart.
+    x = _harmonic(150.0)
+    x[int(silent_from * x.shape[0]):] = 0.0
+    w = _window(x)
+    with threadpool_limits(1):
+        one = window_stats(w)
+    with threadpool_limits(2):
+        two = window_stats(w)
+    assert np.array_equal(one, two)
 
 
 def test_a_head_sure_past_floats_range_fuses_to_0_or_1_without_a_warning() -> None:
