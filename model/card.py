@@ -22,6 +22,8 @@ from monitor.sample_features import ENCODERS
 from monitor.window_stats import N_STATS
 
 HERE = Path(__file__).resolve().parent
+# The shipped head fitted again by the same command without --head-cache (its time with the inputs).
+UNCACHED_TRAIN_REPORT = "train_report_whisper_head_uncached.json"
 PAPER = {"accuracy": 0.705, "f1": 0.606, "precision": 0.909, "recall": 0.455}
 BAR = [  # (what, measured from the report, comparison, target)
     ("mean balanced accuracy over corpora", lambda r: r["mean_over_corpora"]["balanced_accuracy"],
@@ -334,6 +336,23 @@ def head_run(train: dict) -> str:
     return how
 
 
+def uncached_run(train: dict, uncached: dict | None) -> str:
+    """The same head fit again without a cache (<train report>_uncached.json): what a retraining
+    pays for the head's inputs, and whether it gave the same head."""
+    if not uncached:
+        return ""
+    a, b = train["fit"], uncached["fit"]
+    ha, hb = a["stats_head"], b["stats_head"]
+    same = ha["C"] == hb["C"] and a["threshold"] == b["threshold"]
+    return (f" Fitted again without a cache (`reports/{UNCACHED_TRAIN_REPORT}`, commit "
+            f"`{uncached['git_commit'][:12]}`), it took **{uncached['minutes']} min**, "
+            f"{hb['inputs_seconds'] / 60:.0f} min of them the training inputs, peak RSS "
+            f"**{uncached['peak_rss_mb']} MB**, and gave "
+            + (f"the same C ({hb['C']:g}) and threshold ({b['threshold']})" if same else
+               f"C {hb['C']:g} and threshold {b['threshold']} (shipped: {ha['C']:g}, {a['threshold']})")
+            + f", validation fused AUC {hb['val_auc_fused']} against {ha['val_auc_fused']}.")
+
+
 def cached_note(loco: dict) -> str:
     """Which folds read their stats head's inputs from an earlier run (`--head-cache`)."""
     cached = loco.get("head_inputs_cached_folds") or []
@@ -550,13 +569,15 @@ def trained_note(loco: dict, trained: dict | None, name: str = "loco_specmon_net
     report of the run that trained them, in reports/."""
     if not any("network_from" in f["fit"] for f in loco["per_corpus"].values()) or trained is None:
         return ""
-    commits = commits_by_fold(trained["per_corpus"])
+    folds = trained["per_corpus"]
+    commits = commits_by_fold(folds)
+    one = len({f.get("git_commit", "")[:12] for f in folds.values()}) == 1
     return (f" This run reused the fold networks of an earlier run of the same protocol (`loco "
             f"--networks-from`) and fitted only the stats heads and thresholds. That run "
             f"(`reports/{name}.json`) trained the "
             f"networks in {trained['fold_minutes_total']} min of fold time, peak RSS "
             f"{trained['peak_rss_mb']} MB, at " + (
-                f"commit {commits}." if commits.count("`") == 2 else
+                f"commit {commits}." if one else
                 f"commits {commits} (the commits between them changed memory use, file names and "
                 "options, not what is trained or scored)."))
 
@@ -1124,7 +1145,7 @@ def render(meta: dict, train: dict, headline: dict, rows: list[tuple[str, dict]]
            trained: dict | None = None, probe: dict | None = None,
            refit: dict | None = None, voice_probe: dict | None = None,
            whisper_probe: dict | None = None, headline_trained: dict | None = None,
-           headline_name: str = "loco_specmon_whisper_head") -> str:
+           headline_name: str = "loco_specmon_whisper_head", uncached: dict | None = None) -> str:
     """meta and train: the shipped model's sidecar and training report; headline: its recipe's LOCO
     report (rows[0]); fast, fast_train and loco: the same for the fast model (specmon-fast: the same
     network with the prosody head), whose recipe was shipped before and is the reference of the rows
@@ -1210,7 +1231,7 @@ so does this model's use. LibriSpeech read speech is labelled neutral by assumpt
   (int8{', with the head' if fit.get('stats_head') else ''}), {len(net_fit['val_speakers'])}
   validation speakers. Retraining it is one command; the network took **{net_run['minutes']} min**
   on this machine ({train['machine']['cores']} cores, {train['machine']['cpu']}) with peak RSS
-  **{net_run['peak_rss_mb']} MB**{head_run(train)}.{mem}
+  **{net_run['peak_rss_mb']} MB**{head_run(train)}.{uncached_run(train, uncached)}{mem}
 
 ## Evaluation: leave one corpus out (the headline)
 Each corpus in turn is wholly unseen: its language, its speakers and its recording chain. The whole
@@ -1420,10 +1441,12 @@ def main(argv: list[str] | None = None) -> None:
     voice_probe = json.loads(vpath.read_text()) if vpath.is_file() else None
     wpath = args.loco.with_name("feature_probe_whisper.json")
     whisper_probe = json.loads(wpath.read_text()) if wpath.is_file() else None
+    upath = args.train_report.with_name(UNCACHED_TRAIN_REPORT)
+    uncached = json.loads(upath.read_text()) if upath.is_file() else None
     args.out.write_text(render(meta, train, headline, rows, args.model.stat().st_size / 1024, fast,
                                fast_train, loco, memory, kfold, networks_report(args.fast_loco),
                                probe, refit, voice_probe, whisper_probe,
-                               networks_report(args.loco), args.loco.stem))
+                               networks_report(args.loco), args.loco.stem, uncached))
     print(args.out)
 
 

@@ -4,6 +4,8 @@ no more, and idle BLAS threads spin), training and evaluation what `--threads` s
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from monitor.errors import SpecmonError
 
@@ -25,3 +27,20 @@ def limit_threads(n: int | None) -> None:
 
     threadpool_limits(n)
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+@contextmanager
+def threads_limited(n: int) -> Iterator[None]:
+    """limit_threads(n) for BLAS and numba inside a block only, as they were after it: a benchmark
+    that measures `listen`'s computation (one thread) inside a process that measures more."""
+    import numba
+    import numpy  # noqa: F401  (loads BLAS, so that threadpoolctl finds it)
+    from threadpoolctl import threadpool_limits
+
+    was = numba.get_num_threads()
+    with threadpool_limits(n):
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        try:
+            yield
+        finally:
+            numba.set_num_threads(was)

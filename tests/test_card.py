@@ -293,3 +293,33 @@ def test_the_whisper_head_section_sets_the_headline_beside_the_prosody_recipe_an
     text = card.whisper_head_section(worse, [("shipped", worse)], prosody, {},
                                      {"recipe": {}, "model_sha256": {}}, None)
     assert "it fails: the mean balanced accuracy fell and the worse recording's AUC did not rise" in text
+
+
+def test_reused_networks_name_their_one_commit_or_their_several() -> None:
+    loco = {"per_corpus": {"emodb": {"fit": {"network_from": "x"}}, "tess": {"fit": {}}}}
+
+    def trained(*commits: str) -> dict:
+        folds = ("emodb", "tess")[:len(commits)]
+        return {"fold_minutes_total": 12.5, "peak_rss_mb": 3000,
+                "per_corpus": {c: {"git_commit": k} for c, k in zip(folds, commits, strict=True)}}
+
+    one = card.trained_note(loco, trained("a" * 40, "a" * 40))
+    assert "at commit `aaaaaaaaaaaa`: emodb, tess." in one
+    two = card.trained_note(loco, trained("a" * 40, "b" * 40))
+    assert "at commits `aaaaaaaaaaaa`: emodb; `bbbbbbbbbbbb`: tess (the commits" in two
+    assert card.trained_note({"per_corpus": {"emodb": {"fit": {}}}}, trained("a" * 40)) == ""
+
+
+def test_the_uncached_refit_says_whether_it_gave_the_same_head() -> None:
+    def report(c: float, threshold: float, minutes: float) -> dict:
+        return {"git_commit": "c" * 40, "minutes": minutes, "peak_rss_mb": 6744,
+                "fit": {"threshold": threshold, "stats_head": {
+                    "C": c, "inputs_seconds": 3672.8, "val_auc_fused": 0.9191}}}
+
+    shipped = report(0.01, 0.4, 5.9)
+    assert card.uncached_run(shipped, None) == ""
+    same = card.uncached_run(shipped, report(0.01, 0.4, 67.0))
+    assert "**67.0 min**, 61 min of them the training inputs" in same
+    assert "the same C (0.01) and threshold (0.4)" in same
+    other = card.uncached_run(shipped, report(0.1, 0.45, 67.0))
+    assert "C 0.1 and threshold 0.45 (shipped: 0.01, 0.4)" in other

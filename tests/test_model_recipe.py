@@ -406,6 +406,20 @@ def test_threads_limits_blas_numba_and_tensorflow() -> None:
     assert p.stdout.split() == ["[1]", "1", "1"]
 
 
+def test_threads_limited_holds_inside_its_block_only() -> None:
+    code = ("import numba; from threadpoolctl import threadpool_info; "
+            "from monitor.threads import threads_limited\n"
+            "def now(): return (max(i['num_threads'] for i in threadpool_info() "
+            "if i['user_api'] == 'blas'), numba.get_num_threads())\n"
+            "before = now()\n"
+            "with threads_limited(1): inside = now()\n"
+            "print(before, inside, now() == before)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "OPENBLAS_NUM_THREADS": "2", "NUMBA_NUM_THREADS": "2"})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["(2,", "2)", "(1,", "1)", "True"]
+
+
 def test_window_samples_constant() -> None:
     assert WINDOW_SAMPLES == 64512
 

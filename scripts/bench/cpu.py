@@ -33,6 +33,7 @@ from bench.common import (
     write_wav,
 )
 from monitor.features import HOP, N_FFT, SAMPLE_RATE, WINDOW_SAMPLES, normalize
+from monitor.threads import threads_limited
 
 NAME = "cpu"
 TARGET = "<= the leanest baseline (librosa + float32 TFLite); <= 2% of one core"
@@ -207,8 +208,6 @@ def ours_child(wav: Path, audio_s: float, tmp: Path, label: str) -> dict:
 
 
 def bench_cpu(wav: Path, ctx: Context) -> dict:
-    from threadpoolctl import threadpool_limits
-
     n_win = 10 if ctx.quick else 40
     n_paced = max(3, int(ctx.cpu_s * SAMPLE_RATE / STRIDE))  # as long as ours listens
     hows = ["tflite"] + (["keras", "predict"] if ctx.keras and _keras_ok() else [])
@@ -218,12 +217,12 @@ def bench_cpu(wav: Path, ctx: Context) -> dict:
         runs["ours"].append(ours_child(wav, ctx.cpu_s, ctx.tmp, str(i)))
         runs["tflite_paced"].append(
             baseline_cpu_per_audio_s(ctx.x60, n_paced, "tflite", ctx.f32, paced=True))
-        with threadpool_limits(1):  # as `listen` runs (monitor/threads.py), a single BLAS thread
+        with threads_limited(1):  # as `listen` runs them: one BLAS and numba thread
             runs["ours_compute"].append(ours_compute_per_audio_s(ctx.x60, n_win, ctx.int8))
         for how in hows:
             runs[how].append(baseline_cpu_per_audio_s(ctx.x60, n_win, how, ctx.f32))
     # Once: where ours goes (the loop in-process, the computation paced as a live loop runs it).
-    with threadpool_limits(1):
+    with threads_limited(1):
         runs["ours_loop"].append(ours_loop_in_process(wav, ctx.cpu_s, ctx.tmp, ctx.int8,
                                                       where=not ctx.quick))
         runs["ours_compute_paced"].append(
