@@ -31,8 +31,8 @@ def limit_threads(n: int | None) -> None:
 
 @contextmanager
 def threads_limited(n: int) -> Iterator[None]:
-    """limit_threads(n) for BLAS and numba inside a block only, as they were after it: a benchmark
-    that measures `listen`'s computation (one thread) inside a process that measures more."""
+    """limit_threads(n) for BLAS and numba inside a block only; after it both are as they were. For
+    a benchmark that measures `listen`'s computation (one thread) in a process that measures more."""
     import numba
     import numpy  # noqa: F401  (loads BLAS, so that threadpoolctl finds it)
     from threadpoolctl import threadpool_limits
