@@ -21,12 +21,8 @@ def limit_threads(n: int | None) -> None:
         raise SpecmonError(f"--threads {n}: at least one")
     # TensorFlow reads these when it starts (it is imported later, when a network is trained).
     os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(n)
-    import numba
-    import numpy  # noqa: F401  (loads BLAS, so that threadpoolctl finds it)
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(n)
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    _blas_limit(n)
+    _numba_limit(n)
 
 
 @contextmanager
@@ -34,13 +30,27 @@ def threads_limited(n: int) -> Iterator[None]:
     """limit_threads(n) for BLAS and numba inside a block only; after it both are as they were. For
     a benchmark that measures `listen`'s computation (one thread) in a process that measures more."""
     import numba
-    import numpy  # noqa: F401  (loads BLAS, so that threadpoolctl finds it)
-    from threadpoolctl import threadpool_limits
 
-    was = numba.get_num_threads()
-    with threadpool_limits(n):
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    with _blas_limit(n):
+        was = _numba_limit(n)
         try:
             yield
         finally:
             numba.set_num_threads(was)
+
+
+def _blas_limit(n: int):
+    """BLAS limited to n threads from now on; the returned limits, as a context, restore it."""
+    import numpy  # noqa: F401  (loads BLAS, so that threadpoolctl finds it)
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(n)
+
+
+def _numba_limit(n: int) -> int:
+    """numba's threads (of this thread) limited to n; returns how many it had."""
+    import numba
+
+    was = numba.get_num_threads()
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    return was
