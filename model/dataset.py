@@ -31,7 +31,7 @@ from monitor.features import (
     stft_logpower,
     window_ends,
 )
-from monitor.sample_features import SampleFeatures
+from monitor.sample_features import ENCODERS, SampleFeatures
 
 COLUMNS = ("path", "corpus", "speaker", "gender", "emotion", "language", "seconds")
 # The target: negative against everything else a person sounds like.
@@ -234,6 +234,16 @@ def stream_prosody(audio: np.ndarray, stride: int = WINDOW_FRAMES,
     starts = window_starts(len(x), stride)
     sf.fill(x, starts)
     return np.stack([sf(x[a:a + WINDOW_SAMPLES], a) for a in starts])
+
+
+def stream_states(audio: np.ndarray, stride: int, encoder: str) -> np.ndarray:
+    """`encoder`'s states (monitor.sample_features.ENCODERS) of stream_windows(audio, stride)'s
+    windows, in their order: what stream_prosody(audio, stride, encoder) has after the prosody."""
+    x = loop_to_window(audio)
+    window = ENCODERS[encoder].window()
+    starts = window_starts(len(x), stride)
+    window.fill(x, starts)
+    return np.stack([window(x[a:a + WINDOW_SAMPLES], a) for a in starts]).astype(np.float32)
 
 
 def all_windows(streams: list[Stream], prosody: bool = True, encoder: str | None = None) -> WindowSet:

@@ -65,7 +65,7 @@ from monitor.features import HOP, SAMPLE_RATE, WINDOW_FRAMES, WINDOW_SAMPLES, lo
 from monitor.scorer import Scorer, read_model_info
 from monitor.threads import limit_threads
 from monitor.voice_encoder import VoiceEncoder, WindowVoice
-from monitor.whisper_encoder import LAYERS, WhisperEncoder
+from monitor.whisper_encoder import LAYERS, POOLINGS, WIDTH, WhisperEncoder
 from monitor.window_stats import fuse, window_stats
 
 C = 0.01
@@ -125,6 +125,16 @@ FEATURE_SETS = {
     "whisper blocks 2, 3 and 4": ("whisper:block2", "whisper:block3", "whisper:block4"),
     "shipped head inputs + whisper block3": (*SHIPPED, "whisper:block3"),
     "shipped head inputs + whisper block4": (*SHIPPED, "whisper:block4"),
+    "whisper block3 active mean alone": ("whisper:block3:active",),
+    "whisper block3 mean and std alone": ("whisper:block3", "whisper:block3:std"),
+    "shipped head inputs + whisper block3 active mean": (*SHIPPED, "whisper:block3:active"),
+    "shipped head inputs + whisper block3 mean and std": (*SHIPPED, "whisper:block3",
+                                                          "whisper:block3:std"),
+    "shipped head inputs + whisper block3 active mean and std": (*SHIPPED, "whisper:block3:active",
+                                                                 "whisper:block3:std"),
+    "shipped head inputs + whisper blocks 3 and 4": (*SHIPPED, "whisper:block3", "whisper:block4"),
+    "shipped head inputs + whisper blocks 3 and 4, mean and std": (
+        *SHIPPED, "whisper:block3", "whisper:block3:std", "whisper:block4", "whisper:block4:std"),
 }
 
 
@@ -137,6 +147,13 @@ def windows_and_samples(x: np.ndarray, stride: int = WINDOW_FRAMES) -> tuple[np.
     """stream_windows(x, stride) and, for each window, the samples under its frames."""
     windows = stream_windows(x, stride)
     return windows, [x[k * stride * HOP: k * stride * HOP + WINDOW_SAMPLES] for k in range(len(windows))]
+
+
+def whisper_pooled(whisper: WhisperEncoder, segs: list[np.ndarray]) -> np.ndarray:
+    """(n, WHISPER_BLOCKS, len(POOLINGS), WIDTH): each of the first blocks' states of each window,
+    pooled over positions in each of POOLINGS' ways."""
+    f = whisper.features(np.stack(segs), WHISPER_BLOCKS, POOLINGS)
+    return f.reshape(len(f), WHISPER_BLOCKS, len(POOLINGS), WIDTH)
 
 
 def smile():
@@ -183,7 +200,7 @@ def corpus_features(clips: list[Clip], seed: int = 0, sm=None, network: Path | N
                 wv.fill(a)
                 out[v + "voice"] += [wv(seg, k * WINDOW_FRAMES * HOP) for k, seg in enumerate(segs)]
             if whisper is not None:
-                out[v + "whisper"] += list(whisper.features(np.stack(segs), WHISPER_BLOCKS))
+                out[v + "whisper"] += list(whisper_pooled(whisper, segs))
             if scorer is not None and v == "c_":
                 out["c_network"] += [scorer.cnn_score(w) for w in windows]
             if scorer is not None and v == "" and i == 0:  # to match the run's scores against
@@ -205,7 +222,8 @@ def family(d: dict, name: str, view: str = "", egemaps_names: tuple[str, ...] = 
         cols = [i for i, n in enumerate(egemaps_names) if n.startswith(prefixes)]
         return d[view + "egemaps"][:, cols]
     if name.startswith("whisper:"):
-        return d[view + "whisper"][:, LAYERS.index(name.removeprefix("whisper:"))]
+        layer, _, pooling = name.removeprefix("whisper:").partition(":")
+        return d[view + "whisper"][:, LAYERS.index(layer), POOLINGS.index(pooling or "mean")]
     if name in RAW_GROUPS:
         return d[view + "raw"][:, RAW_GROUPS[name]]
     return d[view + {"window_stats": "window_stats", "egemaps": "egemaps",
@@ -322,6 +340,28 @@ def extraction_ms(clips: list[Clip], sm=None, n: int = 40, encoder=None,
     return out
 
 
+def keep_features(folder: Path, feats: dict[str, dict]) -> None:
+    """Each corpus's extracted windows as `<folder>/<corpus>.npz`, for later probes of other heads
+    and feature sets on the same windows (--features-from) without an hour of extraction."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for corpus, d in feats.items():
+        part = folder / f"{corpus}.part.npz"
+        np.savez(part, **d)
+        part.replace(folder / f"{corpus}.npz")
+
+
+def features_from(folder: Path, corpora: list[str]) -> dict[str, dict]:
+    """What keep_features kept, for these corpora."""
+    feats = {}
+    for c in corpora:
+        try:
+            with np.load(folder / f"{c}.npz") as z:
+                feats[c] = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as e:
+            raise SpecmonError(f"--features-from {folder}: {c}.npz unreadable ({e})") from None
+    return feats
+
+
 def _one_thread() -> None:
     # Two workers on two cores: BLAS threads in each would only contend.
     limit_threads(1)
@@ -354,6 +394,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="corpora processed at once")
     ap.add_argument("--head", default="linear", help="the head's form, as loco --head: linear, "
                     "gated (by arousal) or multinomial (over the emotions)")
+    ap.add_argument("--keep-features", type=Path, default=None, help="keep the extracted windows "
+                    "in this folder (an npz per corpus) for --features-from")
+    ap.add_argument("--features-from", type=Path, default=None, help="the windows a --keep-features "
+                    "run extracted (same manifest and subset), instead of extracting them again")
+    ap.add_argument("--sets", default="", help="only the feature sets whose name holds this text "
+                    "(the window_stats row, the base of the comparison, always)")
     args = ap.parse_args(argv)
     t0 = time.time()
     try:
@@ -376,23 +422,32 @@ def main(argv: list[str] | None = None) -> int:
                                "writes it)")
         jobs = [(c, [k for k in clips if k.corpus == c], seed, egemaps, nets.get(c), args.voice_encoder,
                  args.whisper) for c in corpora]
-        feats = {}
-        with ProcessPoolExecutor(max_workers=max(1, args.workers), initializer=_one_thread) as pool:
-            for corpus, d, sec in pool.map(_features_of, jobs):
-                feats[corpus] = d
-                print(f"{corpus}: {len(d['y'])} windows ({sec:.0f} s)", file=sys.stderr, flush=True)
+        if args.features_from is not None:
+            feats = features_from(args.features_from, corpora)
+        else:
+            feats = {}
+            with ProcessPoolExecutor(max_workers=max(1, args.workers), initializer=_one_thread) as pool:
+                for corpus, d, sec in pool.map(_features_of, jobs):
+                    feats[corpus] = d
+                    print(f"{corpus}: {len(d['y'])} windows ({sec:.0f} s)", file=sys.stderr, flush=True)
+            if args.keep_features is not None:
+                keep_features(args.keep_features, feats)
         networks = {c: network_scores(args.networks, c, feats[c]) for c in nets}
         c_networks = {c: feats[c]["c_network"] for c in nets}
         longest = max(corpora, key=lambda c: sum(k.seconds for k in clips if k.corpus == c))
         sm = smile() if egemaps else None
-        ms_per_window = extraction_ms([k for k in clips if k.corpus == longest][:20], sm,
-                                      encoder=VoiceEncoder() if args.voice_encoder else None,
-                                      whisper=WhisperEncoder(args.whisper) if args.whisper else None)
+        ms_per_window = None  # the extraction was timed by the run that kept the features
+        if args.features_from is None:
+            ms_per_window = extraction_ms(
+                [k for k in clips if k.corpus == longest][:20], sm,
+                encoder=VoiceEncoder() if args.voice_encoder else None,
+                whisper=WhisperEncoder(args.whisper) if args.whisper else None)
         names = tuple(sm.feature_names) if sm is not None else ()
         sets = {k: v for k, v in FEATURE_SETS.items()
                 if (egemaps or not any(f.startswith("egemaps") for f in v))
                 and (args.voice_encoder or "voice_encoder" not in v)
-                and (args.whisper or not any(f.startswith("whisper") for f in v))}
+                and (args.whisper or not any(f.startswith("whisper") for f in v))
+                and (args.sets in k or k == "window_stats")}
         results, base, c_base = {}, None, None
         for name, fams in sets.items():
             rows = loco_aucs(feats, networks, fams, "", names, args.head)
@@ -417,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
                **provenance(args.manifest), "networks": str(args.networks) if args.networks else None,
                "head": args.head, "seed": seed, "windows": {c: len(d["y"]) for c, d in feats.items()},
                "raw_prosody_features": RAW_NAMES, "ms_per_window": ms_per_window,
+               "features_from": str(args.features_from) if args.features_from else None,
                "feature_sets": results, "minutes": round((time.time() - t0) / 60, 1)}
         args.report.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.report.with_name(args.report.name + ".tmp")

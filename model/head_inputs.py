@@ -7,7 +7,9 @@ copy: every later run on the same streams (each LOCO fold of each screen, any ne
 form) reads them back. An entry is keyed by the stream's audio and labels, the options, the code
 that computes them (its syntax tree: comments, docstrings and layout do not count) and the versions
 of the libraries it runs on; a change to any of these makes a new entry (old ones are not removed:
-about 20 MB for all of ../shared, 80 MB more with the voice encoder's states).
+about 20 MB for all of ../shared, 80 MB more with the voice encoder's states). An encoder's states
+are an entry of their own ("states-"), keyed by the encoder's code, not the statistics': a change
+to the statistics recomputes seconds of work, not the encoder's hour.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import scipy
 
 from model import augment, dataset
 from model.augment import recording_condition
-from model.dataset import Stream, stream_prosody, stream_windows
+from model.dataset import Stream, stream_prosody, stream_states, stream_windows
 from monitor import features, prosody, sample_features, voice_encoder, whisper_encoder, window_stats
 from monitor.errors import SpecmonError
 from monitor.features import SAMPLE_RATE, loop_to_window
@@ -51,17 +53,22 @@ def code_of(source: str) -> str:
     return ast.dump(tree)
 
 
-def _code_digest() -> str:
-    """The code this process computes the inputs with (read once, at import: a file edited while
-    a run goes on must not lend its key to the old code's results) and its libraries' versions."""
+def _code_digest(modules: tuple) -> str:
+    """The code this process computes a part of the inputs with (read once, at import: a file
+    edited while a run goes on must not lend its key to the old code's results) and its libraries'
+    versions."""
     h = hashlib.sha256(repr((np.__version__, scipy.__version__, numba.__version__)).encode())
-    for mod in (sys.modules[__name__], window_stats, prosody, features, augment, dataset,
-                sample_features, voice_encoder, whisper_encoder):
+    for mod in modules:
         h.update(code_of(Path(mod.__file__).read_text()).encode())
     return h.hexdigest()
 
 
-CODE_DIGEST = _code_digest()
+# The two parts of an entry are keyed apart: the window statistics and prosody (seconds to compute
+# again), and an encoder's states (an hour for all of ../shared with Whisper), so that a change to
+# the statistics does not throw the states away.
+_SHARED = (sys.modules[__name__], features, augment, dataset, sample_features)
+CODE_DIGEST = _code_digest((*_SHARED, window_stats, prosody))
+STATES_DIGEST = _code_digest((*_SHARED, voice_encoder, whisper_encoder))
 
 
 @functools.cache
@@ -79,13 +86,21 @@ def condition_rng(seed: int, s: Stream) -> np.random.Generator:
     return np.random.default_rng([seed, 29, zlib.crc32(f"{s.speaker}\0{s.emotion}".encode())])
 
 
-def stats_key(s: Stream, stride: int, condition_seed: int | None, prosody: bool,
-              encoder: str | None = None) -> str:
-    """A digest of everything one stream's entry is computed from: its audio, corpus and emotion,
-    the recording condition of the copy (condition_seed; None: as recorded), the options, the
-    code (CODE_DIGEST) and the encoder's weights."""
-    h = hashlib.sha256(repr((CODE_DIGEST, weights_digest(encoder), stride, condition_seed, prosody,
-                             encoder, s.speaker, s.corpus, s.emotion, s.audio.dtype.str,
+def stats_key(s: Stream, stride: int, condition_seed: int | None, prosody: bool) -> str:
+    """A digest of everything one stream's window statistics (and prosody when `prosody`) are
+    computed from: its audio, corpus and emotion, the recording condition of the copy
+    (condition_seed; None: as recorded), the options and the code (CODE_DIGEST)."""
+    return _key(s, (CODE_DIGEST, stride, condition_seed, prosody))
+
+
+def states_key(s: Stream, stride: int, condition_seed: int | None, encoder: str) -> str:
+    """The same for one stream's `encoder` states: the code that computes them (STATES_DIGEST)
+    and the encoder's weights."""
+    return _key(s, (STATES_DIGEST, weights_digest(encoder), stride, condition_seed, encoder))
+
+
+def _key(s: Stream, options: tuple) -> str:
+    h = hashlib.sha256(repr((*options, s.speaker, s.corpus, s.emotion, s.audio.dtype.str,
                              len(s.audio))).encode())
     h.update(np.ascontiguousarray(s.audio).data)
     return h.hexdigest()
@@ -142,9 +157,24 @@ def stream_stats(streams: list[Stream], stride: int = STRIDE, conditioned: bool 
 
 def _entry(s: Stream, stride: int, condition_seed: int | None, prosody: bool, encoder: str | None,
            cache: Path | None, log) -> tuple[np.ndarray, bool]:
-    path = None
-    if cache is not None:
-        path = cache / f"stream-{stats_key(s, stride, condition_seed, prosody, encoder)[:32]}.npy"
+    """One stream's (or its copy's) inputs: the statistics part and the states part, each from its
+    own entry or computed."""
+    def path(kind: str, key: str) -> Path | None:
+        return None if cache is None else cache / f"{kind}-{key[:32]}.npy"
+
+    copy = functools.cache(lambda: _copy(s, condition_seed))  # made once, and only on a miss
+    x, hit = _part(path("stream", stats_key(s, stride, condition_seed, prosody)),
+                   lambda: _stats(copy(), stride, prosody), log)
+    if encoder is None:
+        return x, hit
+    states, states_hit = _part(path("states", states_key(s, stride, condition_seed, encoder)),
+                               lambda: stream_states(copy(), stride, encoder), log)
+    return np.hstack([x, states]), hit and states_hit
+
+
+def _part(path: Path | None, compute, log) -> tuple[np.ndarray, bool]:
+    """The entry at `path` if it can be read, else compute() (kept at `path` if one is given)."""
+    if path is not None:
         try:
             return np.load(path), True
         except FileNotFoundError:
@@ -152,7 +182,7 @@ def _entry(s: Stream, stride: int, condition_seed: int | None, prosody: bool, en
         except (OSError, ValueError, EOFError) as e:
             if log:
                 log(f"head cache: {path.name} unreadable ({e}); computing it again")
-    x = _compute(s, stride, condition_seed, prosody, encoder)
+    x = compute()
     if path is not None:
         # Renamed when whole: a killed run leaves no torn entry, and a run beside it no clash.
         part = path.with_name(f"{path.stem}.{os.getpid()}.part.npy")
@@ -167,11 +197,14 @@ def _entry(s: Stream, stride: int, condition_seed: int | None, prosody: bool, en
     return x, False
 
 
-def _compute(s: Stream, stride: int, condition_seed: int | None, prosody: bool,
-             encoder: str | None) -> np.ndarray:
+def _copy(s: Stream, condition_seed: int | None) -> np.ndarray:
+    """The stream's samples as the head's inputs are computed from: as recorded, or its training
+    copy through a random recording condition."""
     x = loop_to_window(s.audio)
-    if condition_seed is not None:
-        x = recording_condition(x, condition_rng(condition_seed, s))
+    return x if condition_seed is None else recording_condition(x, condition_rng(condition_seed, s))
+
+
+def _stats(x: np.ndarray, stride: int, prosody: bool) -> np.ndarray:
     windows = stream_windows(x, stride)
-    pros = stream_prosody(x, stride, encoder) if prosody else [None] * len(windows)
+    pros = stream_prosody(x, stride) if prosody else [None] * len(windows)
     return np.stack([head_inputs(w, p) for w, p in zip(windows, pros, strict=True)])

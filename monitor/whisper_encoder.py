@@ -30,6 +30,10 @@ HOP = 160
 WIDTH = 512  # a block's output: the states of one position
 LAYERS = ("block1", "block2", "block3", "block4", "block5", "block6", "ln_post")
 BATCH = 16
+# How a block's positions become one window's states: their mean, their spread (std), or the mean
+# over the active positions only (active_positions), so that pauses and digital silence do not
+# dilute what the speech says.
+POOLINGS = ("mean", "std", "active")
 _HANN = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic
 
 
@@ -42,6 +46,29 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 def _layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
     xc = x - x.mean(-1, keepdims=True)
     return xc / np.sqrt(np.mean(xc * xc, -1, keepdims=True) + 1e-5) * g + b
+
+
+def active_positions(mel: np.ndarray) -> np.ndarray:
+    """(B, T, 80) log-mel -> (B, (T + 1) // 2) bool: the encoder's positions (its second convolution
+    has stride 2: frames 2j and 2j + 1) louder than the window's 40 % quantile, as window_stats
+    picks active frames."""
+    f = mel.mean(2)
+    if f.shape[1] % 2:
+        f = np.concatenate([f, f[:, -1:]], 1)
+    e = f.reshape(len(f), -1, 2).mean(2)
+    # Strictly above: digital silence floors many positions at one value, and with >= a quantile
+    # that falls on it would let every silent position in. A flat window: all of them.
+    active = e > np.quantile(e, 0.40, axis=1, keepdims=True)
+    active[~active.any(1)] = True
+    return active
+
+
+def _pool(h: np.ndarray, how: str, active: np.ndarray | None) -> np.ndarray:
+    if how == "mean":
+        return h.mean(1)
+    if how == "std":
+        return h.std(1)
+    return (h * active).sum(1) / active.sum(1)
 
 
 class WhisperEncoder:
@@ -97,14 +124,20 @@ class WhisperEncoder:
             out.append(_layer_norm(x, w["ln_post_g"], w["ln_post_b"]))
         return out
 
-    def features(self, windows: np.ndarray | list, blocks: int | None = None) -> np.ndarray:
+    def features(self, windows: np.ndarray | list, blocks: int | None = None,
+                 pooling: tuple[str, ...] = ("mean",)) -> np.ndarray:
         """(B, WINDOW_SAMPLES) windows -> (B, 7, WIDTH): each of LAYERS' outputs averaged over positions;
-        with `blocks`, (B, blocks, WIDTH): the first blocks' only."""
+        with `blocks`, (B, blocks, WIDTH): the first blocks' only; with `pooling` (POOLINGS),
+        (B, ., len(pooling) * WIDTH): each pooling's in turn."""
         windows = np.asarray(windows, np.float32)
-        res = [np.stack([h.mean(1) for h in self.encode(self.log_mel(windows[a:a + BATCH]), blocks)], 1)
-               for a in range(0, len(windows), BATCH)]
+        res = []
+        for a in range(0, len(windows), BATCH):
+            mel = self.log_mel(windows[a:a + BATCH])
+            active = active_positions(mel)[..., None].astype(np.float32) if "active" in pooling else None
+            res.append(np.stack([np.concatenate([_pool(h, how, active) for how in pooling], -1)
+                                 for h in self.encode(mel, blocks)], 1))
         n = len(LAYERS) if blocks is None else blocks
-        return np.concatenate(res) if res else np.zeros((0, n, WIDTH), np.float32)
+        return np.concatenate(res) if res else np.zeros((0, n, len(pooling) * WIDTH), np.float32)
 
 
 @cache
@@ -114,11 +147,14 @@ def shared_encoder() -> WhisperEncoder:
 
 
 class WindowWhisper:
-    """One block's output, averaged over the window, for the windows of one signal; `fill` computes
-    known windows in batches ahead of them (training), a window not filled is computed alone (live)."""
+    """One block's output, pooled over the window (`pooling`, POOLINGS), for the windows of one
+    signal; `fill` computes known windows in batches ahead of them (training), a window not filled
+    is computed alone (live)."""
 
-    def __init__(self, block: int = 3, encoder: WhisperEncoder | None = None) -> None:
+    def __init__(self, block: int = 3, pooling: tuple[str, ...] = ("mean",),
+                 encoder: WhisperEncoder | None = None) -> None:
         self.block = block
+        self.pooling = pooling
         self.encoder = encoder or shared_encoder()
         self._kept: dict[int, np.ndarray] = {}
 
@@ -130,13 +166,13 @@ class WindowWhisper:
         if not starts:
             return
         windows = np.stack([x[a:a + WINDOW_SAMPLES] for a in starts])
-        for a, f in zip(starts, self.encoder.features(windows, self.block)[:, -1], strict=True):
+        for a, f in zip(starts, self.encoder.features(windows, self.block, self.pooling)[:, -1], strict=True):
             self._kept[int(a)] = f
 
     def __call__(self, samples: np.ndarray, start: int) -> np.ndarray:
         f = self._kept.pop(int(start), None)
         if f is None:
-            f = self.encoder.features(np.asarray(samples)[None], self.block)[0, -1]
+            f = self.encoder.features(np.asarray(samples)[None], self.block, self.pooling)[0, -1]
         for a in [a for a in self._kept if a < start]:  # windows only move on
             del self._kept[a]
         return f

@@ -13,8 +13,16 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from model.feature_probe import RAW_NAMES, VIEWS, loco_aucs, raw_prosody
+from model.feature_probe import (
+    RAW_NAMES,
+    VIEWS,
+    family,
+    loco_aucs,
+    raw_prosody,
+    whisper_pooled,
+)
 from monitor.features import WINDOW_SAMPLES
+from monitor.whisper_encoder import LAYERS, POOLINGS, WEIGHTS, WhisperEncoder
 
 SR = 16000
 SUBSET = ["--speakers-per-corpus", "2", "--max-clips", "2"]
@@ -102,8 +110,22 @@ def test_tiny_probe_run_agrees_with_the_loco_run(tmp_path: Path, speech_dir: Pat
                                                 networks: Path) -> None:
     rep_path = tmp_path / "probe.json"
     p = run("model.feature_probe", "--manifest", str(speech_dir / "manifest.csv"), "--report",
-            str(rep_path), "--networks", str(networks), "--voice-encoder", *SUBSET)
+            str(rep_path), "--networks", str(networks), "--voice-encoder", *SUBSET,
+            "--keep-features", str(tmp_path / "kept"))
     assert p.returncode == 0, p.stderr[-2000:]
+    # The kept windows give the same rows again, without extracting them.
+    again = tmp_path / "again.json"
+    p2 = run("model.feature_probe", "--manifest", str(speech_dir / "manifest.csv"), "--report",
+             str(again), "--networks", str(networks), "--voice-encoder", *SUBSET,
+             "--features-from", str(tmp_path / "kept"), "--sets", "voice encoder")
+    assert p2.returncode == 0, p2.stderr[-2000:]
+    assert "windows (" not in p2.stderr
+    rep2 = json.loads(again.read_text())
+    assert set(rep2["feature_sets"]) == {"window_stats", "voice encoder states alone",
+                                         "window_stats + voice encoder states",
+                                         "shipped head inputs + voice encoder states"}
+    for name, fs in rep2["feature_sets"].items():
+        assert fs == json.loads(rep_path.read_text())["feature_sets"][name], name
     assert "windows (" in p.stderr  # progress per corpus
     rep = json.loads(rep_path.read_text())
     loco = json.loads((networks / "loco_report.json").read_text())["per_corpus"]
@@ -187,3 +209,22 @@ def test_egemaps_groups_split_the_88_functionals_once_each() -> None:
     assert sorted(cols) == list(range(88))
     f0 = family(d, "egemaps:F0", "", names)[0].astype(int)
     assert [names[i] for i in f0] == [n for n in names if n.startswith("F0semitone")]
+
+
+
+def test_whisper_pooled_families_are_the_encoders_poolings() -> None:
+    """family("whisper:<block>:<pooling>") reads the encoder's own pooling of that block (the
+    layout whisper_pooled builds), on a real window with pauses."""
+    if not WEIGHTS.is_file():
+        pytest.fail(f"{WEIGHTS} is missing: run `python scripts/convert_whisper.py` (scripts/test.sh does)")
+    import soundfile as sf
+
+    x, _ = sf.read(Path(__file__).resolve().parents[1] / "scripts" / "sample.flac", dtype="float32")
+    segs = [x[:WINDOW_SAMPLES], x[SR:SR + WINDOW_SAMPLES]]
+    enc = WhisperEncoder()
+    d = {"whisper": whisper_pooled(enc, segs)}
+    for block in ("block2", "block4"):
+        for how in POOLINGS:
+            want = enc.features(np.stack(segs), LAYERS.index(block) + 1, (how,))[:, -1]
+            np.testing.assert_allclose(family(d, f"whisper:{block}:{how}"), want, atol=1e-5)
+    np.testing.assert_array_equal(family(d, "whisper:block3"), family(d, "whisper:block3:mean"))

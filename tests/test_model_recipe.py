@@ -219,7 +219,7 @@ def test_head_inputs_cache_returns_what_it_computed_and_keys_on_what_they_come_f
     stream make another key, the stream's place in the list does not; an unreadable entry is
     computed again."""
     from model.dataset import build_streams
-    from model.head_inputs import stats_key, stream_stats
+    from model.head_inputs import states_key, stats_key, stream_stats
 
     clips = subset([c for c in read_manifest(speech_dir / "manifest.csv")
                     if c.speaker == "emodb-11"], 0, 1)
@@ -245,10 +245,42 @@ def test_head_inputs_cache_returns_what_it_computed_and_keys_on_what_they_come_f
     s0 = streams[0]
     key = stats_key(s0, 62, None, False)
     assert len({key, stats_key(s0, 62, 0, False), stats_key(s0, 62, 1, False),
-                stats_key(s0, 62, None, True), stats_key(s0, 62, None, True, encoder="voice_encoder"),
-                stats_key(s0, 31, None, False), stats_key(streams[1], 62, None, False)}) == 7
+                stats_key(s0, 62, None, True), states_key(s0, 62, None, "voice_encoder"),
+                states_key(s0, 62, None, "whisper_block3"), states_key(s0, 62, 0, "voice_encoder"),
+                stats_key(s0, 31, None, False), stats_key(streams[1], 62, None, False)}) == 9
     s0.audio = s0.audio * 0.5
     assert stats_key(s0, 62, None, False) != key
+
+
+def test_head_inputs_cache_keeps_encoder_states_apart_from_the_statistics(
+        tmp_path: Path, speech_dir: Path, monkeypatch) -> None:
+    """With an encoder, an entry's states are an entry of their own: the inputs are the window
+    statistics and prosody, then the states, exactly as the serving path (SampleFeatures) puts them
+    together; a change to the statistics' code recomputes them and reads the states back."""
+    from model import head_inputs
+    from model.dataset import build_streams, stream_prosody, stream_windows
+    from monitor import voice_encoder
+    from monitor.features import loop_to_window
+    from monitor.window_stats import head_inputs as serving_inputs
+
+    clips = [c for c in read_manifest(speech_dir / "manifest.csv") if c.speaker == "emodb-11"][:2]
+    streams = [s for s in build_streams(clips, load_all(clips)) if s.label is not None][:1]
+    x, _, _ = head_inputs.stream_stats(streams, conditioned=False, encoder="voice_encoder", cache=tmp_path)
+    a = loop_to_window(streams[0].audio)
+    want = np.stack([serving_inputs(w, p) for w, p in zip(
+        stream_windows(a, 62), stream_prosody(a, 62, "voice_encoder"), strict=True)])
+    np.testing.assert_array_equal(x, want)
+    kinds = sorted(e.name.split("-")[0] for e in tmp_path.iterdir())
+    assert kinds == ["states", "stream"]
+    states = next(tmp_path.glob("states-*"))
+    np.save(states, np.load(states) + 1.0)  # marks what is read back
+    monkeypatch.setattr(head_inputs, "CODE_DIGEST", "other statistics code")
+    again, _, cached = head_inputs.stream_stats(streams, conditioned=False, encoder="voice_encoder",
+                                                cache=tmp_path)
+    assert not cached and len(list(tmp_path.glob("stream-*"))) == 2  # the statistics: a new entry
+    n = want.shape[1] - voice_encoder.FEATURES  # the encoder's states come last
+    np.testing.assert_array_equal(again[:, :n], want[:, :n])
+    np.testing.assert_array_equal(again[:, n:], want[:, n:] + 1.0)  # the states: read back
 
 
 def test_head_inputs_key_reads_the_code_not_the_words_around_it() -> None:

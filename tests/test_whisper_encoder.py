@@ -13,7 +13,7 @@ import soundfile as sf
 
 from monitor.errors import SpecmonError
 from monitor.features import WINDOW_SAMPLES
-from monitor.whisper_encoder import WEIGHTS, WhisperEncoder, WindowWhisper
+from monitor.whisper_encoder import POOLINGS, WEIGHTS, WhisperEncoder, WindowWhisper, active_positions
 
 ROOT = Path(__file__).resolve().parent.parent
 REF = np.load(ROOT / "tests" / "data" / "whisper_reference.npz")
@@ -78,18 +78,67 @@ def test_window_states_filled_ahead_equal_window_by_window(encoder) -> None:
     x, _ = sf.read(ROOT / "scripts" / "sample.flac", dtype="float32")
     x = x[:16000 * 8]
     starts = list(range(0, len(x) - WINDOW_SAMPLES + 1, 16000))
-    ahead, live = WindowWhisper(3, encoder), WindowWhisper(3, encoder)
+    ahead, live = WindowWhisper(3, encoder=encoder), WindowWhisper(3, encoder=encoder)
     ahead.fill(x, starts)
     for a in starts:
         f = live(x[a:a + WINDOW_SAMPLES], a)
         assert f.shape == (512,)
         np.testing.assert_allclose(ahead(x[a:a + WINDOW_SAMPLES], a), f, rtol=1e-4, atol=1e-4)
     third = encoder.features(x[None, :WINDOW_SAMPLES])[0, 2]
-    np.testing.assert_allclose(WindowWhisper(3, encoder)(x[:WINDOW_SAMPLES], 0), third, rtol=1e-4, atol=1e-4)
-    assert np.isfinite(WindowWhisper(3, encoder)(np.zeros(WINDOW_SAMPLES, np.float32), 0)).all()
+    np.testing.assert_allclose(WindowWhisper(3, encoder=encoder)(x[:WINDOW_SAMPLES], 0), third,
+                               rtol=1e-4, atol=1e-4)
+    assert np.isfinite(WindowWhisper(3, encoder=encoder)(np.zeros(WINDOW_SAMPLES, np.float32), 0)).all()
 
 
 def test_missing_weights_are_one_line_saying_how_to_get_them(tmp_path: Path) -> None:
     with pytest.raises(SpecmonError, match="convert_whisper.py") as e:
         WhisperEncoder(tmp_path / "none.npz")
     assert "\n" not in str(e.value)
+
+
+def speech_then_silence() -> np.ndarray:
+    """2 s of the bundled sample's speech, then 2 s of digital silence (as PulseAudio's monitor and
+    some corpora's clips give)."""
+    x, _ = sf.read(ROOT / "scripts" / "sample.flac", dtype="float32")
+    w = np.zeros(WINDOW_SAMPLES, np.float32)
+    w[:WINDOW_SAMPLES // 2] = x[16000:16000 + WINDOW_SAMPLES // 2]
+    return w
+
+
+def test_active_positions_leave_digital_silence_out(encoder) -> None:
+    """Half the window floors at one log-mel value: the 40 % quantile falls on it, and none of those
+    tied silent positions may count as active (with >= all of them would)."""
+    mel = encoder.log_mel(speech_then_silence()[None])
+    active = active_positions(mel)[0]
+    assert active.shape == encoder.encode(mel, 1)[0].shape[1:2]  # one per encoder position
+    half = len(active) // 2
+    assert 40 < active.sum() <= half + 1 and not active[half + 2:].any()
+    assert active_positions(encoder.log_mel(np.zeros((1, WINDOW_SAMPLES), np.float32))).all()
+
+
+def test_poolings_of_a_block(encoder) -> None:
+    """Each pooling of a block's states: the mean is the default's, the std the positions' spread,
+    the active mean leaves a half-silent window's silence out; a silent window is finite."""
+    segs = np.stack([speech_then_silence(), np.zeros(WINDOW_SAMPLES, np.float32)])
+    f = encoder.features(segs, 3, POOLINGS).reshape(2, 3, len(POOLINGS), 512)
+    assert np.isfinite(f).all()
+    mean, std, act = (POOLINGS.index(p) for p in ("mean", "std", "active"))
+    np.testing.assert_array_equal(f[:, :, mean], encoder.features(segs, 3))
+    h = encoder.encode(encoder.log_mel(segs), 3)[2]
+    np.testing.assert_allclose(f[:, 2, std], h.std(1), atol=1e-5)
+    keep = active_positions(encoder.log_mel(segs))[0]
+    np.testing.assert_allclose(f[0, 2, act], h[0, keep].mean(0), atol=1e-5)
+    assert np.abs(f[0, 2, act] - f[0, 2, mean]).max() > 0.05
+    np.testing.assert_allclose(f[1, :, act], f[1, :, mean], atol=1e-5)  # a flat window: all active
+
+
+def test_window_states_with_pooling_filled_ahead_equal_window_by_window(encoder) -> None:
+    x, _ = sf.read(ROOT / "scripts" / "sample.flac", dtype="float32")
+    x = x[:16000 * 6]
+    starts = [0, 16000]
+    ahead, live = (WindowWhisper(3, ("mean", "std"), encoder) for _ in range(2))
+    ahead.fill(x, starts)
+    for a in starts:
+        f = live(x[a:a + WINDOW_SAMPLES], a)
+        assert f.shape == (1024,)
+        np.testing.assert_allclose(ahead(x[a:a + WINDOW_SAMPLES], a), f, rtol=1e-4, atol=1e-4)

@@ -27,10 +27,11 @@ def bench_whisper(x: np.ndarray, quick: bool) -> dict:
 
     enc = shared_encoder()
     w = x[:WINDOW_SAMPLES]
-    same = bool(np.allclose(WindowWhisper(3, enc)(w, 0), enc.features(w[None])[0, 2], rtol=1e-4, atol=1e-4))
+    same = bool(np.allclose(WindowWhisper(3, encoder=enc)(w, 0), enc.features(w[None])[0, 2],
+                            rtol=1e-4, atol=1e-4))
     mt = 0.5 if quick else 3.0
     res: dict = {"same_values": same}
-    res["ours"] = timeit(lambda: WindowWhisper(3, enc)(w, 0), min_time=mt, warmup=1)
+    res["ours"] = timeit(lambda: WindowWhisper(3, encoder=enc)(w, 0), min_time=mt, warmup=1)
     res["whole_encoder"] = timeit(lambda: enc.features(w[None]), min_time=mt, warmup=1)
     res["ratio"] = res["whole_encoder"]["median_ms"] / res["ours"]["median_ms"]
     res["ok"] = same and res["ours"]["median_ms"] <= 100.0
