@@ -264,6 +264,38 @@ def loco_aucs(feats: dict[str, dict], networks: dict[str, np.ndarray], families:
     return rows
 
 
+def within_aucs(feats: dict[str, dict], families: tuple[str, ...], egemaps_names: tuple[str, ...] = (),
+                form: str = "linear", folds: int = 5) -> dict[str, float]:
+    """Per corpus of two classes and several speakers: the head's AUC inside the corpus, trained on
+    its other speakers (speaker-grouped, up to `folds` folds; as recorded and their training copies)
+    and tested on each speaker's windows as recorded. What the inputs can tell apart where there is
+    no shift of language, speakers' population or recording chain: against the LOCO AUC, how much of
+    what is lost is the shift."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold
+
+    out = {}
+    for c, d in feats.items():
+        keep = d["y"] >= 0
+        y, spk = d["y"][keep], d["speaker"][keep]
+        x = {v: np.hstack([family(d, f, v, egemaps_names) for f in families])[keep] for v in ("", "t_")}
+        speakers = len(set(spk.tolist()))
+        if len(set(y.tolist())) < 2 or speakers < 2:
+            continue
+        s = np.full(len(y), np.nan)
+        for tr, te in GroupKFold(min(folds, speakers)).split(y, y, spk):
+            if len(set(y[tr].tolist())) < 2:
+                continue
+            meta = {"y": np.concatenate([y[tr]] * 2), "corpus": np.full(2 * len(tr), c),
+                    "emotion": np.concatenate([d["emotion"][keep][tr]] * 2)}
+            head = fit_head(np.vstack([x[""][tr], x["t_"][tr]]), meta, C, EMOTION_WEIGHT, form)
+            s[te] = [head.logit(v) for v in x[""][te]]
+        scored = ~np.isnan(s)
+        if len(set(y[scored].tolist())) == 2:
+            out[c] = round(float(roc_auc_score(y[scored], s[scored])), 4)
+    return out
+
+
 def summarize(rows: dict[str, dict], base: dict[str, dict] | None) -> dict:
     """Means over the two-class corpora, and on how many the fused AUC beats the `base` set's."""
     two = [c for c, r in rows.items() if "head_auc" in r]
@@ -273,6 +305,10 @@ def summarize(rows: dict[str, dict], base: dict[str, dict] | None) -> dict:
         if base is not None:
             out["corpora_fused_better_than_window_stats"] = sum(
                 rows[c]["fused_auc"] > base[c]["fused_auc"] for c in two)
+    within = [c for c in two if "within_auc" in rows[c]]
+    if within:
+        out["within_auc_mean"] = round(float(np.mean([rows[c]["within_auc"] for c in within])), 4)
+        out["head_auc_mean_same_corpora"] = round(float(np.mean([rows[c]["head_auc"] for c in within])), 4)
     out["corpora"] = len(two)
     return out
 
@@ -400,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
                     "run extracted (same manifest and subset), instead of extracting them again")
     ap.add_argument("--sets", default="", help="only the feature sets whose name holds this text "
                     "(the window_stats row, the base of the comparison, always)")
+    ap.add_argument("--within", action="store_true", help="also each corpus's AUC inside the "
+                    "corpus (trained on its other speakers): how much of the LOCO loss is the shift")
     args = ap.parse_args(argv)
     t0 = time.time()
     try:
@@ -451,12 +489,18 @@ def main(argv: list[str] | None = None) -> int:
         results, base, c_base = {}, None, None
         for name, fams in sets.items():
             rows = loco_aucs(feats, networks, fams, "", names, args.head)
+            if args.within:
+                for c, auc in within_aucs(feats, fams, names, args.head).items():
+                    rows[c]["within_auc"] = auc
             c_rows = loco_aucs(feats, c_networks, fams, "c_", names, args.head)
             base, c_base = base or rows, c_base or c_rows
             results[name] = {"families": list(fams), "mean": summarize(rows, base), "per_corpus": rows,
                              "conditioned_mean": summarize(c_rows, c_base),
                              "conditioned_per_corpus": c_rows}
             m, cm = results[name]["mean"], results[name]["conditioned_mean"]
+            if "within_auc_mean" in m:
+                print(f"{name:64s} inside each corpus: head AUC {m['within_auc_mean']:.3f} against "
+                      f"{m['head_auc_mean_same_corpora']:.3f} held out", file=sys.stderr, flush=True)
             print(f"{name:64s} head AUC {m['head_auc_mean']:.3f}  fused AUC "
                   f"{m.get('fused_auc_mean', float('nan')):.3f}   worse recording: head "
                   f"{cm['head_auc_mean']:.3f} fused {cm.get('fused_auc_mean', float('nan')):.3f}",

@@ -20,6 +20,7 @@ from model.feature_probe import (
     loco_aucs,
     raw_prosody,
     whisper_pooled,
+    within_aucs,
 )
 from monitor.features import WINDOW_SAMPLES
 from monitor.whisper_encoder import LAYERS, POOLINGS, WEIGHTS, WhisperEncoder
@@ -89,6 +90,26 @@ def test_heads_never_train_on_the_held_out_corpus_or_the_test_conditions(view: s
     for held in ("a", "d"):
         row = loco_aucs(probe_data(held, view, rng), {}, ("window_stats",), view, (), form)[held]
         assert row["head_auc"] > 0.9, (view, held, row)  # a leak would turn the head around
+
+
+def test_within_corpus_auc_trains_inside_the_corpus_on_other_speakers() -> None:
+    """Corpus "a" tells the label by column 0 one way, the other corpora the other way: held out, the
+    head is turned around; inside "a" (its other speakers) it is right. A corpus of one speaker has
+    no figure inside."""
+    rng = np.random.default_rng(0)
+    feats = {}
+    for c in ("a", "b", "c", "d"):
+        y = np.tile(np.repeat([0, 1], 25), 4)
+        d = {"y": y, "emotion": np.where(y == 1, "anger", "neutral"),
+             "speaker": np.repeat([f"{c}{k}" for k in range(4)] if c != "d" else ["d0"] * 4, 50)}
+        for v in VIEWS:
+            x = rng.normal(size=(200, 3)).astype(np.float32)
+            x[:, 0] += (3.0 if c == "a" else -3.0) * y
+            d[v + "window_stats"] = x
+        feats[c] = d
+    within = within_aucs(feats, ("window_stats",))
+    assert within["a"] > 0.95 and within["b"] > 0.95 and "d" not in within
+    assert loco_aucs(feats, {}, ("window_stats",))["a"]["head_auc"] < 0.05
 
 
 def run(module: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
