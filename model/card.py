@@ -1046,6 +1046,74 @@ regularization or threshold: a probe figure. `loco --encoder whisper_block3` mea
 LibriSpeech is in Whisper's training data; its windows are all neutral, so it is in no mean AUC above.
 """
 
+POOLING_ROWS = {  # probe set -> how the card names it
+    "shipped head inputs + whisper block3": "block 3, mean over the window (shipped)",
+    "shipped head inputs + whisper block3 active mean": "block 3, mean over the active positions",
+    "shipped head inputs + whisper block3 mean and std": "block 3, mean and spread (std)",
+    "shipped head inputs + whisper block3 active mean and std": "block 3, active mean and spread",
+    "shipped head inputs + whisper blocks 3 and 4": "blocks 3 and 4, means",
+    "shipped head inputs + whisper blocks 3 and 4, mean and std": "blocks 3 and 4, means and spreads",
+}
+
+
+def whisper_pooling_section(rep: dict | None) -> str:
+    """The pooling probe (feature_probe --whisper --within): other poolings of Whisper's states
+    beside the prosody head's inputs, and each corpus's AUC inside the corpus against held out."""
+    if rep is None:
+        return ""
+    sets = rep["feature_sets"]
+    lines = ["| Whisper's states, beside the prosody head's inputs | held out: head alone (lowest corpus) "
+             "| fused with the network | worse recording, fused | inside each corpus: head alone "
+             "| the same corpora held out |", "| --- | --- | --- | --- | --- | --- |"]
+    for name, label in POOLING_ROWS.items():
+        m, cm = sets[name]["mean"], sets[name]["conditioned_mean"]
+        lines.append(f"| {label} | {_f(m['head_auc_mean'])} ({lowest_corpus(sets[name]['per_corpus'])}) | "
+                     f"{_f(m['fused_auc_mean'])} | {_f(cm['fused_auc_mean'])} | "
+                     f"{_f(m['within_auc_mean'])} | {_f(m['head_auc_mean_same_corpora'])} |")
+    ship = sets["shipped head inputs + whisper block3"]
+    per = ship["per_corpus"]
+    inside = [c for c, r in per.items() if "within_auc" in r]
+    drops = sorted(inside, key=lambda c: per[c]["head_auc"] - per[c]["within_auc"])[:3]
+    best = max(POOLING_ROWS, key=lambda k: sets[k]["mean"]["head_auc_mean"])
+    m = ship["mean"]
+    gain = sets[best]["mean"]["head_auc_mean"] - m["head_auc_mean"]
+    if best == "shipped head inputs + whisper block3":
+        verdict = "No other pooling beats the shipped mean held out."
+    else:
+        verdict = (f"The best held-out row is \"{POOLING_ROWS[best]}\" "
+                   f"({_f(sets[best]['mean']['head_auc_mean'])} against {_f(m['head_auc_mean'])}, "
+                   f"{gain:+.3f}).")
+    spread = sets["shipped head inputs + whisper block3 mean and std"]["mean"]
+    if spread["within_auc_mean"] > m["within_auc_mean"] and spread["head_auc_mean"] < m["head_auc_mean"]:
+        verdict += (f" The spread makes the head better inside each corpus ({_f(spread['within_auc_mean'])} "
+                    f"against {_f(m['within_auc_mean'])}) but worse held out "
+                    f"({_f(spread['head_auc_mean'])} against {_f(m['head_auc_mean'])}): it learns more of "
+                    "what tells a corpus's own speakers apart, less of what carries to another corpus.")
+    return f"""
+### Pooling Whisper's states, and what the shift between corpora costs (a probe)
+`reports/feature_probe_whisper_pooling.json` (`python -m model.feature_probe --no-egemaps --whisper ...
+--networks runs/loco-net-s28 --within --sets whisper`, commit `{rep['git_commit'][:12]}`, on the
+windows a `--keep-features` run extracted) asks whether the head would gain from more of each window's
+states than their mean: their spread over the window's positions, the mean over its active positions
+only (louder than the window's 40 % quantile, as the window statistics pick frames, so pauses do not
+dilute it), or a fourth block. Same probe protocol as above. "Inside each corpus" trains the head on
+the corpus's other speakers (speaker-grouped folds, up to 5) and tests it on each speaker in turn: no
+shift of language, speakers' population or recording chain. It has no figure for a corpus of one
+speaker.
+
+{chr(10).join(lines)}
+
+{verdict} With the shipped inputs, the head reaches {_f(m['within_auc_mean'])} inside each corpus and
+{_f(m['head_auc_mean_same_corpora'])} on the same corpora held out; the largest losses are
+{", ".join(f"{c} ({_f(per[c]['within_auc'])} inside, {_f(per[c]['head_auc'])} held out)" for c in drops)}.
+The shift between corpora costs {m['within_auc_mean'] - m['head_auc_mean_same_corpora']:.3f} of AUC
+on these corpora; the bar's AUC of 0.88 is {0.88 - m['head_auc_mean_same_corpora']:.3f} above the
+held-out figure, and inside a corpus the head is {abs(m['within_auc_mean'] - 0.88):.3f}
+{'above' if m['within_auc_mean'] >= 0.88 else 'below'} it. These are test-corpus figures, used to
+close a screen, not to choose anything.
+"""
+
+
 WHISPER_REFERENCE_ROW = ("the Whisper head's fold networks, with the prosody head (reference for the "
                          "Whisper head)")
 
@@ -1145,7 +1213,8 @@ def render(meta: dict, train: dict, headline: dict, rows: list[tuple[str, dict]]
            trained: dict | None = None, probe: dict | None = None,
            refit: dict | None = None, voice_probe: dict | None = None,
            whisper_probe: dict | None = None, headline_trained: dict | None = None,
-           headline_name: str = "loco_specmon_whisper_head", uncached: dict | None = None) -> str:
+           headline_name: str = "loco_specmon_whisper_head", uncached: dict | None = None,
+           pooling_probe: dict | None = None) -> str:
     """meta and train: the shipped model's sidecar and training report; headline: its recipe's LOCO
     report (rows[0]); fast, fast_train and loco: the same for the fast model (specmon-fast: the same
     network with the prosody head), whose recipe was shipped before and is the reference of the rows
@@ -1287,6 +1356,7 @@ regularization in use is chosen on validation speakers.{prosody_note(loco)}\
 {threshold_note(loco, history)}{not_adopted_note(loco, history)}{refit_note(fast_train, refit)}
 {probe_section(probe, bool(loco["recipe"].get("prosody")))}{voice_probe_section(voice_probe, loco)}\
 {whisper_probe_section(whisper_probe, loco)}\
+{whisper_pooling_section(pooling_probe)}\
 {whisper_head_section(headline, rows, loco, fast_train, train, whisper_probe)}
 ![ROC of the paper's network](reports/loco_baseline.png)
 
@@ -1441,12 +1511,14 @@ def main(argv: list[str] | None = None) -> None:
     voice_probe = json.loads(vpath.read_text()) if vpath.is_file() else None
     wpath = args.loco.with_name("feature_probe_whisper.json")
     whisper_probe = json.loads(wpath.read_text()) if wpath.is_file() else None
+    opath = args.loco.with_name("feature_probe_whisper_pooling.json")
+    pooling_probe = json.loads(opath.read_text()) if opath.is_file() else None
     upath = args.train_report.with_name(UNCACHED_TRAIN_REPORT)
     uncached = json.loads(upath.read_text()) if upath.is_file() else None
     args.out.write_text(render(meta, train, headline, rows, args.model.stat().st_size / 1024, fast,
                                fast_train, loco, memory, kfold, networks_report(args.fast_loco),
                                probe, refit, voice_probe, whisper_probe,
-                               networks_report(args.loco), args.loco.stem, uncached))
+                               networks_report(args.loco), args.loco.stem, uncached, pooling_probe))
     print(args.out)
 
 

@@ -323,3 +323,27 @@ def test_the_uncached_refit_says_whether_it_gave_the_same_head() -> None:
     assert "the same C (0.01) and threshold (0.4)" in same
     other = card.uncached_run(shipped, report(0.1, 0.45, 67.0))
     assert "C 0.1 and threshold 0.45 (shipped: 0.01, 0.4)" in other
+
+
+def test_the_pooling_probe_section_states_what_its_report_says() -> None:
+    """The pooling probe's verdict follows its report: which row wins held out, whether the spread
+    only helps inside each corpus, and the shift's cost."""
+    def fs(held: float, within: float) -> dict:
+        per = {"a": {"head_auc": held - 0.05, "within_auc": within}, "b": {"head_auc": held + 0.05,
+                                                                        "within_auc": within}}
+        return {"mean": {"head_auc_mean": held, "fused_auc_mean": held + 0.002,
+                         "within_auc_mean": within, "head_auc_mean_same_corpora": held},
+                "conditioned_mean": {"fused_auc_mean": held - 0.04}, "per_corpus": per}
+
+    sets = {name: fs(0.80, 0.88) for name in card.POOLING_ROWS}
+    sets["shipped head inputs + whisper block3"] = fs(0.822, 0.891)
+    sets["shipped head inputs + whisper block3 mean and std"] = fs(0.805, 0.899)
+    text = card.whisper_pooling_section({"feature_sets": sets, "git_commit": "0123456789abcdef"})
+    assert "No other pooling beats the shipped mean held out." in text
+    assert "better inside each corpus (0.899 against 0.891) but worse held out (0.805 against 0.822)" in text
+    assert "costs 0.069 of AUC" in text and "0.058 above the\nheld-out figure" in text
+    assert "inside a corpus the head is 0.011\nabove it" in text
+    sets["shipped head inputs + whisper blocks 3 and 4"] = fs(0.830, 0.88)
+    text = card.whisper_pooling_section({"feature_sets": sets, "git_commit": "0123456789abcdef"})
+    assert 'The best held-out row is "blocks 3 and 4, means" (0.830 against 0.822, +0.008).' in text
+    assert card.whisper_pooling_section(None) == ""
