@@ -68,16 +68,22 @@ from monitor.window_stats import cnn_logit
 HEADLINE = ("balanced_accuracy", "roc_auc", "f1", "precision", "recall", "specificity")
 
 
-def provenance(manifest: Path) -> dict:
-    """What a report must record to be reproduced: commit (the one this process started from),
-    data, machine."""
+def code_dirty() -> bool:
+    """Whether model/ or monitor/ differ from the commit now."""
     try:
         # From the repository's top: the pathspecs are relative to the working directory.
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "model", "monitor"],
-                                    capture_output=True, text=True,
-                                    cwd=Path(__file__).resolve().parents[1]).stdout.strip())
+        return bool(subprocess.run(["git", "status", "--porcelain", "--", "model", "monitor"],
+                                   capture_output=True, text=True,
+                                   cwd=Path(__file__).resolve().parents[1]).stdout.strip())
     except OSError:
-        dirty = False
+        return False
+
+
+def provenance(manifest: Path) -> dict:
+    """What a report must record to be reproduced: commit (the one this process started from),
+    data, machine. git_dirty: the code differed from that commit when the process started (what it
+    runs) or differs now (what it may have imported since)."""
+    dirty = DIRTY_AT_START or code_dirty()
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -103,6 +109,7 @@ def provenance_commit() -> str:
 
 MIXED_STRIDE = 31  # columns (~1 s) between the mixed streams' windows, a monitor's stride
 COMMIT_AT_START = provenance_commit()  # the code this process runs, whatever is committed later
+DIRTY_AT_START = code_dirty()  # ... unless it was not committed yet
 
 
 def score_parts(model: Path, parts) -> tuple[WindowSet, np.ndarray]:

@@ -473,8 +473,16 @@ def test_provenance_sees_uncommitted_model_code(tmp_path: Path) -> None:
         return json.loads(p.stdout)
 
     assert dirty() is False
-    (clone / "model" / "loco.py").write_text((clone / "model" / "loco.py").read_text() + "\n# edit\n")
+    loco = clone / "model" / "loco.py"
+    committed = loco.read_text()
+    loco.write_text(committed + "\n# edit\n")
     assert dirty() is True
+    # Started from uncommitted code and committed (here: restored) before the report: still dirty.
+    code = ("import json, sys, pathlib; from model.loco import provenance; "
+            f"pathlib.Path({str(loco)!r}).write_text({committed!r}); "
+            "print(json.dumps(provenance(sys.argv[1])['git_dirty']))")
+    assert dirty() is True
+    assert dirty() is False
 
 
 def test_threshold_by_the_mean_over_corpora() -> None:
