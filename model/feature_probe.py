@@ -376,18 +376,27 @@ def extraction_ms(clips: list[Clip], sm=None, n: int = 40, encoder=None,
     return out
 
 
-def keep_features(folder: Path, feats: dict[str, dict]) -> None:
+def keep_features(folder: Path, feats: dict[str, dict], source: dict) -> None:
     """Each corpus's extracted windows as `<folder>/<corpus>.npz`, for later probes of other heads
-    and feature sets on the same windows (--features-from) without an hour of extraction."""
+    and feature sets on the same windows (--features-from) without an hour of extraction; `source`
+    (manifest hash, subset, seed) in `<folder>/kept.json`, checked when they are read."""
     folder.mkdir(parents=True, exist_ok=True)
     for corpus, d in feats.items():
         part = folder / f"{corpus}.part.npz"
         np.savez(part, **d)
         part.replace(folder / f"{corpus}.npz")
+    (folder / "kept.json").write_text(json.dumps(source, indent=2) + "\n")
 
 
-def features_from(folder: Path, corpora: list[str]) -> dict[str, dict]:
-    """What keep_features kept, for these corpora."""
+def features_from(folder: Path, corpora: list[str], source: dict) -> dict[str, dict]:
+    """What keep_features kept, for these corpora, if it was kept from the same `source`."""
+    try:
+        kept = json.loads((folder / "kept.json").read_text())
+    except (OSError, ValueError) as e:
+        raise SpecmonError(f"--features-from {folder}: not a --keep-features folder ({e})") from None
+    if kept != source:
+        differ = ", ".join(k for k in source if kept.get(k) != source[k])
+        raise SpecmonError(f"--features-from {folder}: kept from another {differ}")
     feats = {}
     for c in corpora:
         try:
@@ -458,10 +467,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.whisper is not None and not args.whisper.is_file():
             raise SpecmonError(f"--whisper {args.whisper}: not found (scripts/convert_whisper.py "
                                "writes it)")
+        # What kept windows must have been extracted from to stand in for an extraction now.
+        source = {"manifest_sha256": provenance(args.manifest)["manifest_sha256"],
+                  "speakers_per_corpus": args.speakers_per_corpus, "max_clips": args.max_clips,
+                  "seed": seed, "egemaps": egemaps, "voice_encoder": args.voice_encoder,
+                  "whisper": args.whisper is not None}
         jobs = [(c, [k for k in clips if k.corpus == c], seed, egemaps, nets.get(c), args.voice_encoder,
                  args.whisper) for c in corpora]
         if args.features_from is not None:
-            feats = features_from(args.features_from, corpora)
+            feats = features_from(args.features_from, corpora, source)
         else:
             feats = {}
             with ProcessPoolExecutor(max_workers=max(1, args.workers), initializer=_one_thread) as pool:
@@ -469,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                     feats[corpus] = d
                     print(f"{corpus}: {len(d['y'])} windows ({sec:.0f} s)", file=sys.stderr, flush=True)
             if args.keep_features is not None:
-                keep_features(args.keep_features, feats)
+                keep_features(args.keep_features, feats, source)
         networks = {c: network_scores(args.networks, c, feats[c]) for c in nets}
         c_networks = {c: feats[c]["c_network"] for c in nets}
         longest = max(corpora, key=lambda c: sum(k.seconds for k in clips if k.corpus == c))

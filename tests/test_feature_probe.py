@@ -147,6 +147,13 @@ def test_tiny_probe_run_agrees_with_the_loco_run(tmp_path: Path, speech_dir: Pat
                                          "shipped head inputs + voice encoder states"}
     for name, fs in rep2["feature_sets"].items():
         assert fs == json.loads(rep_path.read_text())["feature_sets"][name], name
+    # Windows kept from another subset cannot stand in for these: one line, before any work.
+    p3 = run("model.feature_probe", "--manifest", str(speech_dir / "manifest.csv"), "--report",
+             str(tmp_path / "other.json"), "--networks", str(networks), "--voice-encoder",
+             "--speakers-per-corpus", "2", "--max-clips", "1", "--features-from", str(tmp_path / "kept"))
+    assert p3.returncode == 2 and "Traceback" not in p3.stderr
+    assert p3.stderr.strip().splitlines()[-1] == (
+        f"feature_probe: error: --features-from {tmp_path / 'kept'}: kept from another max_clips")
     assert "windows (" in p.stderr  # progress per corpus
     rep = json.loads(rep_path.read_text())
     loco = json.loads((networks / "loco_report.json").read_text())["per_corpus"]
