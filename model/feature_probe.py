@@ -62,7 +62,7 @@ from model.stats_head import fit_head
 from monitor import prosody
 from monitor.errors import SpecmonError
 from monitor.features import HOP, SAMPLE_RATE, WINDOW_FRAMES, WINDOW_SAMPLES, loop_to_window
-from monitor.scorer import Scorer, read_model_info
+from monitor.scorer import Scorer, read_model_info, sha256_of
 from monitor.threads import limit_threads
 from monitor.voice_encoder import VoiceEncoder, WindowVoice
 from monitor.whisper_encoder import LAYERS, POOLINGS, WIDTH, WhisperEncoder
@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SpecmonError(f"--whisper {args.whisper}: not found (scripts/convert_whisper.py "
                                "writes it)")
         # What kept windows must have been extracted from to stand in for an extraction now.
-        source = {"manifest_sha256": provenance(args.manifest)["manifest_sha256"],
+        source = {"manifest_sha256": sha256_of(args.manifest),
                   "speakers_per_corpus": args.speakers_per_corpus, "max_clips": args.max_clips,
                   "seed": seed, "egemaps": egemaps, "voice_encoder": args.voice_encoder,
                   "whisper": args.whisper is not None}

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import os
 import platform
@@ -93,7 +92,7 @@ def provenance(manifest: Path) -> dict:
     except OSError:
         pass
     return {"git_commit": COMMIT_AT_START, "git_dirty": dirty,
-            "manifest_sha256": hashlib.sha256(Path(manifest).read_bytes()).hexdigest(),
+            "manifest_sha256": sha256_of(manifest),
             "machine": {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
                         "python": platform.python_version()}}
 
