@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from model.stats_head import C_GRID, HIGH_AROUSAL
@@ -746,22 +747,24 @@ def headline_rerun_note(loco: dict, rows: list[tuple[str, dict]]) -> str:
             "networks has to clear this before its gain counts.\n")
 
 
-def kfold_section(rep: dict | None, headline: dict, shipped: bool = True) -> str:
-    """The second view: speaker-independent k-fold (every corpus on both sides, speakers never);
-    headline: the LOCO report of the same recipe; shipped: whether that recipe is the shipped one."""
+def kfold_section(shipped: ModelReports, fast: ModelReports) -> str:
+    """The second view: speaker-independent k-fold (every corpus on both sides, speakers never) of the
+    shipped recipe, or, until it has run, of the fast model's."""
+    model = shipped if shipped.kfold else fast
+    rep, headline = model.kfold, model.loco
     if rep is None:
         return ""
-    which = "" if shipped else ": the prosody recipe, the fast model's; not run with the Whisper head"
-    gap = "the LOCO figures above" if shipped else "that recipe's LOCO figures (its row below)"
+    which = "" if model is shipped else (": the prosody recipe, the fast model's; not run with the "
+                                         "Whisper head")
+    gap = "the LOCO figures above" if model is shipped else "that recipe's LOCO figures (its row below)"
     older = (" It was run with the stats head before it took the window's prosody, so it describes "
              "that earlier head, not the shipped one." if headline["recipe"].get("prosody")
              and not rep["recipe"].get("prosody") else "")
     m = rep["mean_over_corpora"]
     emo = rep["per_emotion_mean_over_corpora"]
     shares = ", ".join(f"{e} {_pct(v['called_negative'])}" for e, v in sorted(emo.items()))
-    name = f"reports/kfold_{rep['recipe']['arch']}.json"
     return f"""
-**Second view: speaker-independent {len(rep['per_corpus'])}-fold** (`{name}`{which}):
+**Second view: speaker-independent {len(rep['per_corpus'])}-fold** (`reports/{model.kfold_name}.json`{which}):
 every corpus is on both sides, no speaker is. Mean over folds: balanced accuracy
 {_f(m['balanced_accuracy'])} (lowest fold {_f(m['min_balanced_accuracy'])}), ROC AUC {_f(m['roc_auc'])},
 F1 {_f(m['f1'])}; called negative: {shares}. The gap to {gap} is what a new
@@ -1207,18 +1210,70 @@ def speed_limit(encoder_ms: float | None, fast_row: str) -> str:
             f"with the prosody head (the row \"{fast_row}\" above).")
 
 
-def render(meta: dict, train: dict, headline: dict, rows: list[tuple[str, dict]], size_kib: float,
-           fast: dict, fast_train: dict, loco: dict, memory_check: dict | None = None,
-           kfold: dict | None = None,
-           trained: dict | None = None, probe: dict | None = None,
-           refit: dict | None = None, voice_probe: dict | None = None,
-           whisper_probe: dict | None = None, headline_trained: dict | None = None,
-           headline_name: str = "loco_specmon_whisper_head", uncached: dict | None = None,
-           pooling_probe: dict | None = None) -> str:
-    """meta and train: the shipped model's sidecar and training report; headline: its recipe's LOCO
-    report (rows[0]); fast, fast_train and loco: the same for the fast model (specmon-fast: the same
-    network with the prosody head), whose recipe was shipped before and is the reference of the rows
-    after it."""
+def _optional(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+@dataclass
+class ModelReports:
+    """One model's record: its sidecar, training report and file size; its recipe's LOCO report, the
+    LOCO run that trained that run's fold networks when it reused them (<loco>_network_trained.json),
+    and its recipe's speaker-independent k-fold report (kfold_<...>.json beside the LOCO one)."""
+    meta: dict
+    train: dict
+    size_kib: float
+    loco: dict
+    loco_name: str
+    networks: dict | None = None
+    kfold: dict | None = None
+    kfold_name: str | None = None
+
+    @classmethod
+    def load(cls, model: Path, train_report: Path, loco: Path) -> ModelReports:
+        kfold = (loco.with_name("kfold_" + loco.name.removeprefix("loco_"))
+                 if loco.name.startswith("loco_") else None)
+        return cls(meta=json.loads(model.with_suffix(".json").read_text()),
+                   train=json.loads(train_report.read_text()), size_kib=model.stat().st_size / 1024,
+                   loco=json.loads(loco.read_text()), loco_name=loco.stem,
+                   networks=_optional(loco.with_name(loco.stem + "_network_trained.json")),
+                   kfold=_optional(kfold) if kfold else None,
+                   kfold_name=kfold.stem if kfold and kfold.is_file() else None)
+
+
+@dataclass
+class Studies:
+    """The reports beside the models' own: the feature probes, a head-only refit with another head
+    form, the shipped head's fit with nothing cached, and the fast model's training memory check."""
+    probe: dict | None = None
+    voice_probe: dict | None = None
+    whisper_probe: dict | None = None
+    pooling_probe: dict | None = None
+    refit: dict | None = None
+    uncached: dict | None = None
+    memory: dict | None = None
+
+    @classmethod
+    def load(cls, reports: Path, refit: Path) -> Studies:
+        return cls(probe=_optional(reports / "feature_probe.json"),
+                   voice_probe=_optional(reports / "feature_probe_voice_encoder.json"),
+                   whisper_probe=_optional(reports / "feature_probe_whisper.json"),
+                   pooling_probe=_optional(reports / "feature_probe_whisper_pooling.json"),
+                   refit=_optional(refit), uncached=_optional(reports / UNCACHED_TRAIN_REPORT),
+                   memory=_optional(reports / "train_memory_check.json"))
+
+
+def render(shipped: ModelReports, fast_model: ModelReports, rows: list[tuple[str, dict]],
+           studies: Studies) -> str:
+    """The card: `shipped` (its LOCO report is the headline and rows[0]) and `fast_model` (specmon-fast:
+    the same network with the prosody head, whose recipe was shipped before and is the reference of
+    the rows after it); `studies`: the probes and checks beside them."""
+    meta, train, headline, size_kib = shipped.meta, shipped.train, shipped.loco, shipped.size_kib
+    headline_name, headline_trained = shipped.loco_name, shipped.networks
+    fast, fast_train, loco, trained = (fast_model.meta, fast_model.train, fast_model.loco,
+                                       fast_model.networks)
+    probe, refit, voice_probe = studies.probe, studies.refit, studies.voice_probe
+    whisper_probe, pooling_probe = studies.whisper_probe, studies.pooling_probe
+    uncached, memory_check = studies.uncached, studies.memory
     rec = headline["recipe"]
     folds = headline["per_corpus"]
     n_met = len(BAR) - len(_missed(headline))
@@ -1329,7 +1384,7 @@ agreement on labels is
 
 {emotion_table(headline)}
 
-{kfold_section(kfold, loco, shipped=False)}## The bar
+{kfold_section(shipped, fast_model)}## The bar
 {n_met} of {len(BAR)} met.
 
 {bar_table(headline)}
@@ -1423,12 +1478,10 @@ def main(argv: list[str] | None = None) -> None:
                     "(model.train --network-from --head): what its validation speakers say of it")
     ap.add_argument("--out", type=Path, default=HERE / "MODEL_CARD.md")
     args = ap.parse_args(argv)
-    meta = json.loads(args.model.with_suffix(".json").read_text())
-    fast = json.loads(args.fast_model.with_suffix(".json").read_text())
-    headline = json.loads(args.loco.read_text())
-    loco = json.loads(args.fast_loco.read_text())
-    rows = [("the Whisper recipe (shipped: `specmon.tflite`)", headline),
-            ("the prosody recipe (`specmon-fast.tflite`, shipped before)", loco)]
+    shipped = ModelReports.load(args.model, args.train_report, args.loco)
+    fast = ModelReports.load(args.fast_model, args.fast_train_report, args.fast_loco)
+    rows = [("the Whisper recipe (shipped: `specmon.tflite`)", shipped.loco),
+            ("the prosody recipe (`specmon-fast.tflite`, shipped before)", fast.loco)]
     specs = args.row if args.row is not None else [
         f"{HEADLINE_RERUN_ROW}={HERE / 'reports' / 'loco_specmon_rerun.json'}",
         "the rerun's fold networks, with F0 by subharmonic summation added to the prosody (not "
@@ -1493,32 +1546,7 @@ def main(argv: list[str] | None = None) -> None:
         name, path = spec.split("=", 1)
         if Path(path).is_file():
             rows.append((name, json.loads(Path(path).read_text())))
-    train = json.loads(args.train_report.read_text())
-    fast_train = json.loads(args.fast_train_report.read_text())
-    check = args.fast_train_report.with_name("train_memory_check.json")
-    memory = json.loads(check.read_text()) if check.is_file() else None
-    kpath = args.fast_loco.with_name(args.fast_loco.name.replace("loco_", "kfold_"))
-    kfold = json.loads(kpath.read_text()) if kpath.is_file() and kpath != args.fast_loco else None
-
-    def networks_report(loco_path: Path) -> dict | None:
-        """The LOCO run that trained a run's fold networks, when it reused them: <stem>_network_trained."""
-        p = loco_path.with_name(loco_path.stem + "_network_trained.json")
-        return json.loads(p.read_text()) if p.is_file() else None
-    ppath = args.loco.with_name("feature_probe.json")
-    probe = json.loads(ppath.read_text()) if ppath.is_file() else None
-    refit = json.loads(args.refit.read_text()) if args.refit.is_file() else None
-    vpath = args.loco.with_name("feature_probe_voice_encoder.json")
-    voice_probe = json.loads(vpath.read_text()) if vpath.is_file() else None
-    wpath = args.loco.with_name("feature_probe_whisper.json")
-    whisper_probe = json.loads(wpath.read_text()) if wpath.is_file() else None
-    opath = args.loco.with_name("feature_probe_whisper_pooling.json")
-    pooling_probe = json.loads(opath.read_text()) if opath.is_file() else None
-    upath = args.train_report.with_name(UNCACHED_TRAIN_REPORT)
-    uncached = json.loads(upath.read_text()) if upath.is_file() else None
-    args.out.write_text(render(meta, train, headline, rows, args.model.stat().st_size / 1024, fast,
-                               fast_train, loco, memory, kfold, networks_report(args.fast_loco),
-                               probe, refit, voice_probe, whisper_probe,
-                               networks_report(args.loco), args.loco.stem, uncached, pooling_probe))
+    args.out.write_text(render(shipped, fast, rows, Studies.load(args.loco.parent, args.refit)))
     print(args.out)
 
 

@@ -347,3 +347,40 @@ def test_the_pooling_probe_section_states_what_its_report_says() -> None:
     text = card.whisper_pooling_section({"feature_sets": sets, "git_commit": "0123456789abcdef"})
     assert 'The best held-out row is "blocks 3 and 4, means" (0.830 against 0.822, +0.008).' in text
     assert card.whisper_pooling_section(None) == ""
+
+
+def test_a_models_record_finds_its_kfold_run_and_the_card_shows_the_shipped_ones_first(
+        tmp_path: Path) -> None:
+    """kfold_<name>.json beside a model's loco_<name>.json is its second view; the card shows the
+    shipped recipe's when it exists, else the fast model's, saying that it is not the shipped one."""
+    def write(name: str, rep: dict) -> Path:
+        (tmp_path / name).write_text(json.dumps(rep))
+        return tmp_path / name
+
+    def kfold_report(ba: float) -> dict:
+        per = {f"fold{i}": {"threshold": 0.5} for i in range(1, 6)}
+        return {"recipe": {"prosody": True}, "per_corpus": per,
+                "mean_over_corpora": {"balanced_accuracy": ba, "min_balanced_accuracy": ba - 0.1,
+                                      "roc_auc": 0.9, "f1": 0.7},
+                "per_emotion_mean_over_corpora": {"sadness": {"called_negative": 0.8}}}
+
+    model = write("m.tflite", {})
+    write("m.json", {"model_id": "m"})
+    train = write("train.json", {})
+    loco = {"recipe": {"prosody": True}, "per_corpus": {}}
+    shipped = card.ModelReports.load(model, train, write("loco_a.json", loco))
+    fast = card.ModelReports.load(model, train, write("loco_b.json", loco))
+    assert shipped.kfold is None and shipped.kfold_name is None
+    write("kfold_b.json", kfold_report(0.77))
+    fast = card.ModelReports.load(model, train, tmp_path / "loco_b.json")
+    assert fast.kfold_name == "kfold_b" and fast.size_kib == 2 / 1024  # "{}"
+    text = card.kfold_section(shipped, fast)
+    assert "(`reports/kfold_b.json`: the prosody recipe, the fast model's; not run with" in text
+    assert "balanced accuracy\n0.770" in text
+    write("kfold_a.json", kfold_report(0.81))
+    shipped = card.ModelReports.load(model, train, tmp_path / "loco_a.json")
+    text = card.kfold_section(shipped, fast)
+    assert "(`reports/kfold_a.json`):" in text and "0.810" in text and "0.770" not in text
+    odd = card.ModelReports.load(model, train, write("other.json", loco))
+    assert odd.kfold is None
+    assert card.kfold_section(odd, odd) == ""
