@@ -46,11 +46,9 @@ from model.dataset import (
 )
 from model.evaluate import score_components, score_windows
 from model.fit import (
-    THRESHOLD_RULES,
     EarlierNetwork,
     Recipe,
     best_threshold,
-    c_grid_arg,
     check_head_cache,
     earlier_network,
     export_with_threshold,
@@ -59,6 +57,7 @@ from model.fit import (
     predict,
     stats_head_for,
 )
+from model.recipe_args import add_recipe_arguments, recipe_from
 from monitor.errors import SpecmonError
 from monitor.scorer import float_model_path, sha256_of
 from monitor.threads import limit_threads
@@ -350,71 +349,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--manifest", type=Path, required=True)
     ap.add_argument("--work", type=Path, required=True, help="folder for fold models and results")
     ap.add_argument("--report", type=Path, default=None, help="aggregate report JSON to write")
-    ap.add_argument("--arch", default="specmon")
-    ap.add_argument("--epochs", type=int, default=Recipe.epochs)
-    ap.add_argument("--steps", type=int, default=Recipe.steps, help="batches of 32 per epoch")
-    ap.add_argument("--augment", default="all")
-    ap.add_argument("--sadness-weight", type=float, default=2.0)
-    ap.add_argument("--label-smoothing", type=float, default=Recipe.label_smoothing)
-    ap.add_argument("--no-arousal-balance", action="store_true", help="draw non-negative streams by "
-                    "weight alone, without giving happiness and surprise half of the draws (an "
-                    "ablation row)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ema", type=float, default=Recipe.ema, help="validate and keep the moving average "
-                    "of the weights with this decay per batch (0: the raw weights)")
-    ap.add_argument("--min-epoch", type=int, default=Recipe.min_epoch, help="choose the kept "
-                    "epoch from this one on (early stopping waits for it)")
-    ap.add_argument("--adversary", type=float, default=Recipe.adversary, help="train against a corpus "
-                    "classifier through gradient reversal at this strength (0: none)")
-    ap.add_argument("--average-from", type=int, default=Recipe.average_from, help="train every "
-                    "epoch and keep the mean of the weights at the end of each epoch from this one "
-                    "on, instead of the best validation epoch (0: off)")
-    ap.add_argument("--emotion-task", type=float, default=Recipe.emotion_task, help="also train "
-                    "the network to name the emotion (a softmax on its last hidden layer, in "
-                    "training only) with this weight in the loss (0: none)")
-    ap.add_argument("--mixup", type=float, default=Recipe.mixup, help="train on mixed pairs of "
-                    "windows, their labels mixed alike, in proportions drawn from Beta(MIXUP, "
-                    "MIXUP) (0: none)")
-    ap.add_argument("--epoch-auc", default=Recipe.epoch_auc, help="the validation AUC that keeps an "
-                    "epoch: pooled (all validation windows together) or corpus_mean (each "
-                    "validation corpus's own AUC, averaged, as LOCO averages over corpora)")
+    add_recipe_arguments(ap)
     ap.add_argument("--folds", default=None, help="only these held-out corpora (comma list)")
     ap.add_argument("--speakers-per-corpus", type=int, default=0, help="at most this many speakers "
                     "of each corpus (0: all), for quick runs")
     ap.add_argument("--max-clips", type=int, default=0, help="at most this many clips per speaker "
                     "and emotion (0: all), for quick runs")
-    ap.add_argument("--no-stats-head", action="store_true", help="the network alone, without the "
-                    "stats head (an ablation row)")
-    ap.add_argument("--threshold-rule", choices=THRESHOLD_RULES, default=Recipe.threshold_rule,
-                    help="how validation speakers pick the threshold (default %(default)s): the "
-                    "best balanced accuracy averaged over their corpora, each scored by a stats "
-                    "head fit without it (unseen_corpus) or by the shipped head (corpus_mean), "
-                    "or over all their windows pooled")
-    ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
-                    "statistics only, without the window's prosody (an ablation row)")
-    ap.add_argument("--encoder", default=None, help="the stats head also takes this pretrained "
-                    "encoder's states: whisper_block3 (monitor/whisper_encoder.py, Whisper base's "
-                    "third block; ~70 ms a window more here, live too) or voice_encoder "
-                    "(monitor/voice_encoder.py, Resemblyzer's; ~15-40 ms)")
-    ap.add_argument("--head", default=Recipe.head, help="the stats head: linear "
-                    "(one logistic regression), gated (a gate on arousal mixing one regression "
-                    "for high and one for low arousal) or multinomial (a softmax regression over "
-                    "the emotions, P(negative) the negative ones' sum)")
     ap.add_argument("--networks-from", type=Path, default=None, help="reuse each fold's network "
                     "from this earlier --work folder (same protocol); fit only the stats head and "
                     "threshold again")
-    ap.add_argument("--head-cache", type=Path, default=None, help="keep the stats head's "
-                    "training inputs in this folder and reuse them: they do not depend on the "
-                    "network, so every later run on the same folds (any network, any head) skips "
-                    "most of a head's fit; keyed by the audio, the options and the code")
-    ap.add_argument("--head-c", default=None, help="the stats head's regularizations (comma list, "
-                    f"default {','.join(f'{c:g}' for c in Recipe.head_c)}); validation picks one")
     ap.add_argument("--mixed-stride", type=int, default=MIXED_STRIDE, help="columns between the "
                     "mixed streams' windows (default %(default)s, ~1 s; 62 halves the windows an "
                     "encoder's states must be computed for)")
-    ap.add_argument("--threads", type=int, default=None, help="threads for the numeric "
-                    "libraries (default: every core); 1 in each of two processes run side by "
-                    "side (--folds)")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--kfold", type=int, default=0, help="speaker-independent k-fold instead of "
                     "leave-one-corpus-out (the second view)")
@@ -425,17 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         limit_threads(args.threads)
         if args.mixed_stride < 1:
             raise SpecmonError(f"--mixed-stride {args.mixed_stride}: at least one column")
-        recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
-                        emotion_weight=({"sadness": args.sadness_weight}
-                                        if args.sadness_weight != 1 else {}),
-                        label_smoothing=args.label_smoothing, stats_head=not args.no_stats_head,
-                        arousal_balance=not args.no_arousal_balance,
-                        prosody=not args.no_prosody, encoder=args.encoder,
-                        head=args.head, threshold_rule=args.threshold_rule,
-                        seed=args.seed, ema=args.ema, adversary=args.adversary,
-                        emotion_task=args.emotion_task, mixup=args.mixup, epoch_auc=args.epoch_auc,
-                        min_epoch=args.min_epoch, average_from=args.average_from,
-                        head_c=c_grid_arg(args.head_c) if args.head_c else Recipe.head_c)
+        recipe = recipe_from(args)
         from model.augment import Augment
         from model.cnn import builder
 

@@ -27,8 +27,6 @@ from model.dataset import (
     validation_speakers,
 )
 from model.fit import (
-    THRESHOLD_RULES,
-    Recipe,
     check_head_cache,
     earlier_network,
     export_with_threshold,
@@ -38,6 +36,7 @@ from model.fit import (
     stats_head_for,
 )
 from model.loco import provenance, subset
+from model.recipe_args import add_recipe_arguments, recipe_from
 from monitor.errors import SpecmonError
 from monitor.scorer import float_model_path, sha256_of
 from monitor.threads import limit_threads
@@ -49,41 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="int8 .tflite to write (and -float32)")
     ap.add_argument("--report", type=Path, default=None, help="training report JSON "
                     "(default: <out folder>/reports/train_report.json)")
-    ap.add_argument("--arch", default="specmon", help="specmon (shipped), v1 or baseline (the paper)")
-    ap.add_argument("--epochs", type=int, default=Recipe.epochs, help="at most this many epochs; the "
-                    "best on the validation speakers is kept")
-    ap.add_argument("--steps", type=int, default=Recipe.steps, help="batches of 32 per epoch")
-    ap.add_argument("--augment", default="all", help="'all', 'none' or a list of "
-                    "gain,noise,channel,reverb,mask")
-    ap.add_argument("--no-stats-head", action="store_true", help="the network alone, without the "
-                    "stats head on window statistics")
-    ap.add_argument("--threshold-rule", choices=THRESHOLD_RULES, default=Recipe.threshold_rule,
-                    help="how validation speakers pick the threshold (default %(default)s): the "
-                    "best balanced accuracy averaged over their corpora, each scored by a stats "
-                    "head fit without it (unseen_corpus) or by the shipped head (corpus_mean), "
-                    "or over all their windows pooled")
-    ap.add_argument("--no-prosody", action="store_true", help="the stats head on window "
-                    "statistics only, without the window's prosody (an ablation row)")
-    ap.add_argument("--encoder", default=None, help="the stats head also takes this pretrained "
-                    "encoder's states: whisper_block3 (monitor/whisper_encoder.py, Whisper base's "
-                    "third block; ~70 ms a window more here, live too) or voice_encoder "
-                    "(monitor/voice_encoder.py, Resemblyzer's; ~15-40 ms)")
-    ap.add_argument("--head", default=Recipe.head, help="the stats head: linear "
-                    "(one logistic regression), gated (a gate on arousal mixing one regression "
-                    "for high and one for low arousal) or multinomial (a softmax regression over "
-                    "the emotions, P(negative) the negative ones' sum)")
+    add_recipe_arguments(ap)
     ap.add_argument("--network-from", type=Path, default=None, help="keep this earlier int8 "
                     "network (and its -float32 beside it); fit only the stats head and threshold")
     ap.add_argument("--network-report", type=Path, default=None, help="the training report of "
                     "--network-from (or of a head-only refit of it), carried into the new report "
                     "(its run time and memory)")
-    ap.add_argument("--head-cache", type=Path, default=None, help="keep the stats head's "
-                    "training inputs in this folder and reuse them (they do not depend on the "
-                    "network; keyed by the audio, the options and the code)")
-    ap.add_argument("--threads", type=int, default=None, help="threads for the numeric "
-                    "libraries (default: every core); fewer when other heavy work shares the "
-                    "machine")
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--speakers", default=None, help="only these speakers (comma list)")
     ap.add_argument("--max-clips", type=int, default=0, help="at most this many clips per "
                     "speaker and emotion (0: all), for quick runs")
@@ -92,10 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     try:
         limit_threads(args.threads)
+        recipe = recipe_from(args)  # bad options fail before any decoding
         from model.augment import Augment
         from model.cnn import builder
 
-        Augment.from_names(args.augment)  # bad options fail before any decoding
+        Augment.from_names(args.augment)
         builder(args.arch)
         clips = read_manifest(args.manifest)
         # The tree as this run found it: its own outputs land in model/ and would read as changes.
@@ -108,11 +79,6 @@ def main(argv: list[str] | None = None) -> int:
                                    f"{', '.join(sorted(unknown))}")
             clips = [c for c in clips if c.speaker in keep]
         clips = subset(clips, 0, args.max_clips)
-        recipe = Recipe(arch=args.arch, epochs=args.epochs, steps=args.steps, augment=args.augment,
-                        stats_head=not args.no_stats_head, prosody=not args.no_prosody,
-                        encoder=args.encoder,
-                        head=args.head,
-                        threshold_rule=args.threshold_rule, seed=args.seed)
         if args.head_cache:
             check_head_cache(args.head_cache, recipe)
         val_spk = validation_speakers(clips, seed=args.seed)

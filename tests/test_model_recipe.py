@@ -873,3 +873,31 @@ def test_head_inputs_show_progress_while_they_are_computed(speech_dir: Path, mon
     labelled = [s for s in streams if s.label is not None]
     assert len(lines) == len(labelled) and lines[0].startswith("stats head inputs: 0% of ")
     assert all("% of " in m and m.endswith(" s)") for m in lines)
+
+
+def test_train_and_loco_take_the_same_recipe_flags_and_refuse_a_bad_one_before_decoding(
+        tmp_path: Path) -> None:
+    """A recipe screened under LOCO is retrained for shipping with the same flags: both tools read
+    them through model.recipe_args, the defaults are Recipe's, and a refused combination stops
+    either tool in one line before it reads any audio."""
+    import argparse
+
+    from model.fit import Recipe
+    from model.recipe_args import add_recipe_arguments, recipe_from
+
+    ap = argparse.ArgumentParser()
+    add_recipe_arguments(ap)
+    assert recipe_from(ap.parse_args([])) == Recipe()
+    r = recipe_from(ap.parse_args(["--sadness-weight", "1", "--head-c", "0.1,1", "--mixup", "0.4",
+                                   "--encoder", "whisper_block3", "--min-epoch", "3"]))
+    assert (r.emotion_weight, r.head_c, r.mixup, r.encoder, r.min_epoch) == (
+        {}, (0.1, 1.0), 0.4, "whisper_block3", 3)
+    missing = tmp_path / "no-manifest.csv"  # never reached: the recipe is checked first
+    for tool, out in (("model.train", ["--out", str(tmp_path / "m.tflite")]),
+                      ("model.loco", ["--work", str(tmp_path / "w")])):
+        p = subprocess.run([sys.executable, "-m", tool, "--manifest", str(missing), *out,
+                            "--average-from", "7", "--ema", "0.99"],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2, (tool, p.stderr)
+        assert _quiet(p.stderr) == [f"{tool.split('.')[1]}: error: --average-from and --ema do not "
+                                    "combine (two averages of the weights)"], tool
