@@ -27,7 +27,8 @@ import numpy as np
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from model.augment import Augment
-from model.dataset import BalancedSampler, Clip, WindowSet, all_windows, build_streams, speakers_of
+from model.dataset import BalancedSampler, Clip, WindowSet, build_streams, speakers_of
+from model.eval_features import EvalFeatures
 from model.evaluate import score_components
 from model.metrics import two_class_corpora
 from model.stats_head import C_GRID, corpus_mean_auc
@@ -198,9 +199,9 @@ def predict(model, x: np.ndarray) -> np.ndarray:
 
 
 def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: str = "",
-        callbacks: list | None = None):
+        callbacks: list | None = None, features: EvalFeatures | None = None):
     """Train `recipe.arch` on `train`, select on `val` (`callbacks`: more Keras callbacks, to
-    watch training).
+    watch training; `features`: where the validation windows' features are kept, if anywhere).
 
     Returns (keras model, info, validation windows, 200 un-augmented training windows for int8
     calibration).
@@ -219,8 +220,8 @@ def fit(train: list[Clip], val: list[Clip], audio: dict, recipe: Recipe, tag: st
     sampler = BalancedSampler(build_streams(train, audio, recipe.seed), audio,
                               Augment.from_names(recipe.augment), recipe.emotion_weight,
                               arousal_balance=recipe.arousal_balance)
-    vws = all_windows(build_streams(val, audio, recipe.seed), recipe.head_prosody,
-                      recipe.head_encoder)
+    features = features or EvalFeatures(None, recipe.head_prosody, recipe.head_encoder)
+    vws = features.windows(build_streams(val, audio, recipe.seed))
     lab = vws.y >= 0
     model = build()
     total = recipe.epochs * recipe.steps

@@ -34,9 +34,7 @@ from model import metrics
 from model.dataset import (
     Clip,
     WindowSet,
-    all_windows,
     build_streams,
-    iter_mixed_streams,
     load_all,
     loco_splits,
     read_manifest,
@@ -44,6 +42,7 @@ from model.dataset import (
     split_by_speaker,
     validation_speakers,
 )
+from model.eval_features import EvalFeatures
 from model.evaluate import score_components, score_windows
 from model.fit import (
     EarlierNetwork,
@@ -120,7 +119,7 @@ def score_parts(model: Path, parts) -> tuple[WindowSet, np.ndarray]:
     return WindowSet.join(kept), np.concatenate(scores)
 
 
-def conditioned(streams: list, seed: int, prosody: bool = True, encoder: str | None = None):
+def conditioned(streams: list, seed: int, features: EvalFeatures):
     """The test streams once more, one at a time, each through a random recording condition (a
     microphone response, a room half the time, noise at 10-30 dB SNR): how the fold's model holds
     up when the recording chain is worse than the corpus's."""
@@ -128,7 +127,7 @@ def conditioned(streams: list, seed: int, prosody: bool = True, encoder: str | N
 
     for i, st in enumerate(streams):
         audio = recording_condition(st.audio, np.random.default_rng([seed, 31, i]))
-        yield all_windows([dataclasses.replace(st, audio=audio)], prosody, encoder)
+        yield features.windows([dataclasses.replace(st, audio=audio)])
 
 
 def component_aucs(y: np.ndarray, net: np.ndarray, head: np.ndarray | None) -> dict:
@@ -146,9 +145,12 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
              work: Path, earlier: EarlierNetwork | None = None, head_cache: Path | None = None,
              mixed_stride: int = MIXED_STRIDE) -> dict:
     """Train on `train` (validation speakers inside it), score the unseen `test` clips
-    (`head_cache`: a folder for the stats head's training inputs, model.head_inputs.stream_stats;
-    `mixed_stride`: columns between the mixed streams' windows)."""
+    (`head_cache`: a folder for the stats head's training inputs, model.head_inputs.stream_stats,
+    and the evaluation windows' features, model.eval_features; `mixed_stride`: columns between
+    the mixed streams' windows)."""
     t0 = time.time()
+    # The evaluation windows' features are kept beside the head's inputs (model/eval_features.py).
+    features = EvalFeatures(head_cache, recipe.head_prosody, recipe.head_encoder, log)
     val_spk = validation_speakers(train, seed=recipe.seed)
     tr = [c for c in train if c.speaker not in val_spk]
     va = [c for c in train if c.speaker in val_spk]
@@ -156,14 +158,14 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
     out = work / f"{corpus}.tflite"
     f32 = float_model_path(out)
     if earlier is None:
-        model, info, vws, calib = fit(tr, va, audio, recipe, tag=f"[{corpus}] ")
+        model, info, vws, calib = fit(tr, va, audio, recipe, tag=f"[{corpus}] ", features=features)
         p_val = predict(model, vws.x[vws.y >= 0])
     else:
         # The fold's network as trained by an earlier run of the same protocol (checked: same
         # validation speakers); only what comes after the network is fitted again.
         model, calib = None, []
         info = {**earlier.fit, "network_from": str(earlier.int8)}
-        vws = all_windows(build_streams(va, audio, recipe.seed), recipe.head_prosody, recipe.head_encoder)
+        vws = features.windows(build_streams(va, audio, recipe.seed))
         p_val = earlier.validation_scores(vws)
     meta = {"fold": corpus, "recipe": recipe.to_dict()}
     head, info["stats_head"], unseen = stats_head_for(tr, audio, vws, p_val, recipe, head_cache)
@@ -174,15 +176,12 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
     info.update(export_with_threshold(model, calib, vws, out, meta, unseen))
     thr = info["threshold"]
     streams = build_streams(test, audio, recipe.seed)
-    ws = all_windows(streams, recipe.head_prosody, recipe.head_encoder)
+    ws = features.windows(streams)
     s, s_net, s_head = score_components(out, ws)
     s_f = score_windows(f32, ws)
     # Mixed streams one speaker at a time: at a 1-s stride they are 4x the windows of the streams.
-    mws, s_m = score_parts(out, iter_mixed_streams(streams, recipe.seed, stride=mixed_stride,
-                                                   prosody=recipe.head_prosody,
-                                                   encoder=recipe.head_encoder))
-    cws, s_c = score_parts(out, conditioned(streams, recipe.seed, recipe.head_prosody,
-                                            recipe.head_encoder))
+    mws, s_m = score_parts(out, features.mixed(streams, recipe.seed, mixed_stride))
+    cws, s_c = score_parts(out, conditioned(streams, recipe.seed, features))
     rep = {
         "corpus": corpus,
         "corpora": sorted({c.corpus for c in test}),

@@ -64,9 +64,10 @@ def add_recipe_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--head-c", default=None, help="the stats head's regularizations (comma list, "
                     f"default {','.join(f'{c:g}' for c in Recipe.head_c)}); validation picks one")
     ap.add_argument("--head-cache", type=Path, default=None, help="keep the stats head's "
-                    "training inputs in this folder and reuse them: they do not depend on the "
-                    "network, so every later run on the same streams (any network, any head) skips "
-                    "most of a head's fit; keyed by the audio, the options and the code")
+                    "training inputs, and the features of the validation and test windows, in "
+                    "this folder and reuse them: they do not depend on the network, so every later "
+                    "run on the same streams (any network, any head) skips most of a fold's work; "
+                    "keyed by the audio, the options and the code")
     ap.add_argument("--threads", type=int, default=None, help="threads for the numeric "
                     "libraries (default: every core); 1 in each of two processes run side by "
                     "side, or fewer when other heavy work shares the machine")

@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 
 from model.dataset import (
-    all_windows,
     build_streams,
     load_all,
     read_manifest,
     speakers_of,
     validation_speakers,
 )
+from model.eval_features import EvalFeatures
 from model.fit import (
     check_head_cache,
     earlier_network,
@@ -96,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             f"({len(val_spk)} held out for validation) ...")
         audio = load_all(clips)
         log(f"decoded in {time.time() - t0:.0f} s")
+        # The validation windows' features are kept beside the head's inputs (model/eval_features.py).
+        features = EvalFeatures(args.head_cache, recipe.head_prosody, recipe.head_encoder, log)
         if earlier is None:
-            model, info, vws, calib = fit(train, val, audio, recipe)
+            model, info, vws, calib = fit(train, val, audio, recipe, features=features)
             p_val = predict(model, vws.x[vws.y >= 0])
         else:
             log(f"network from {earlier.int8}: fitting the stats head and threshold only")
@@ -105,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             info = {"best_epoch": earlier.fit.get("best_epoch"), "network_from": str(earlier.int8),
                     "network_training": {k: earlier.record[k] for k in (
                         "git_commit", "minutes", "peak_rss_mb", "fit", "machine") if k in earlier.record}}
-            vws = all_windows(build_streams(val, audio, recipe.seed), recipe.head_prosody,
-                              recipe.head_encoder)
+            vws = features.windows(build_streams(val, audio, recipe.seed))
             p_val = earlier.validation_scores(vws)
         meta = {"trained_on": sorted({c.corpus for c in clips}), "speakers": len(speakers_of(clips)),
                 "recipe": recipe.to_dict(), "best_epoch": info["best_epoch"],

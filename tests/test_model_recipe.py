@@ -190,7 +190,8 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
         capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "epoch" not in p.stderr and "stats head" in p.stderr
-    # ... its head's training inputs from the cache the first run filled (an entry a stream and copy)
+    # ... its head's training inputs and its validation and test windows' features from the cache
+    # the first run filled (model/eval_features.py: nothing new is computed, so nothing is added)
     assert cached and sorted((tmp_path / "cache").iterdir()) == cached
     assert rep["head_inputs_cached_folds"] == []
     assert json.loads((work2 / "loco_report.json").read_text())["head_inputs_cached_folds"] == [
@@ -250,6 +251,47 @@ def test_head_inputs_cache_returns_what_it_computed_and_keys_on_what_they_come_f
                 stats_key(s0, 31, None, False), stats_key(streams[1], 62, None, False)}) == 9
     s0.audio = s0.audio * 0.5
     assert stats_key(s0, 62, None, False) != key
+
+
+def test_evaluation_features_are_kept_per_stream_and_read_back_exactly(
+        tmp_path: Path, speech_dir: Path) -> None:
+    """EvalFeatures with a folder gives the windows, labels and features all_windows and
+    iter_mixed_streams give without one; a second run reads the entries (an entry per stream, per
+    speaker for the mixed streams), another seed or stride for the mixed streams is another entry,
+    and an unreadable entry is computed again."""
+    from model.dataset import all_windows, build_streams, iter_mixed_streams
+    from model.eval_features import EvalFeatures
+
+    clips = subset([c for c in read_manifest(speech_dir / "manifest.csv")
+                    if c.speaker in ("emodb-11", "ravdess-05")], 0, 1)
+    streams = build_streams(clips, load_all(clips))
+    plain = all_windows(streams, True, None)
+    mixed = list(iter_mixed_streams(streams, 0, stride=62, prosody=True))
+    kept = EvalFeatures(tmp_path, prosody=True, encoder=None)
+
+    def same(a, b) -> bool:
+        return all(np.array_equal(getattr(a, f), getattr(b, f)) and getattr(a, f).dtype ==
+                   getattr(b, f).dtype for f in ("x", "y", "speaker", "corpus", "emotion", "prosody"))
+
+    for _ in range(2):  # computed and kept, then read back
+        assert same(kept.windows(streams), plain)
+        got = list(kept.mixed(streams, 0, 62))
+        assert len(got) == len(mixed) == 2 and all(same(a, b) for a, b in zip(got, mixed, strict=True))
+    entries = sorted(tmp_path.glob("eval-*.npy"))
+    assert len(entries) == len(streams) + 2
+    for e in entries:  # what a second run returns is what the entries hold
+        np.save(e, np.load(e) + 1.0)
+    assert np.array_equal(kept.windows(streams).prosody, plain.prosody + 1.0)
+    assert np.array_equal(next(kept.mixed(streams, 0, 62)).prosody, mixed[0].prosody + 1.0)
+    list(kept.mixed(streams, 1, 62))  # another seed, another stride: entries of their own
+    list(kept.mixed(streams, 0, 31))
+    assert len(sorted(tmp_path.glob("eval-*.npy"))) == len(streams) + 6
+    for e in entries:
+        e.write_bytes(b"torn")
+    assert same(kept.windows(streams), plain)
+    assert EvalFeatures(None, True, None).windows(streams[:1]).prosody.shape[1] == \
+        plain.prosody.shape[1]
+    assert EvalFeatures(tmp_path, prosody=False, encoder=None).windows(streams).prosody is None
 
 
 def test_head_inputs_cache_keeps_encoder_states_apart_from_the_statistics(
