@@ -760,17 +760,34 @@ def kfold_section(shipped: ModelReports, fast: ModelReports) -> str:
     older = (" It was run with the stats head before it took the window's prosody, so it describes "
              "that earlier head, not the shipped one." if headline["recipe"].get("prosody")
              and not rep["recipe"].get("prosody") else "")
-    m = rep["mean_over_corpora"]
+    m, lo = rep["mean_over_corpora"], headline["mean_over_corpora"]
+    d_ba, d_auc = m["balanced_accuracy"] - lo["balanced_accuracy"], m["roc_auc"] - lo["roc_auc"]
+    gap_to = (f"balanced accuracy {_f(lo['balanced_accuracy'])} and AUC {_f(lo['roc_auc'])}, the "
+              "k-fold's are")
     emo = rep["per_emotion_mean_over_corpora"]
     shares = ", ".join(f"{e} {_pct(v['called_negative'])}" for e, v in sorted(emo.items()))
     return f"""
 **Second view: speaker-independent {len(rep['per_corpus'])}-fold** (`reports/{model.kfold_name}.json`{which}):
 every corpus is on both sides, no speaker is. Mean over folds: balanced accuracy
 {_f(m['balanced_accuracy'])} (lowest fold {_f(m['min_balanced_accuracy'])}), ROC AUC {_f(m['roc_auc'])},
-F1 {_f(m['f1'])}; called negative: {shares}. The gap to {gap} is what a new
-recording chain and language cost.{older}{kfold_thresholds(rep, headline)}
+F1 {_f(m['f1'])}; called negative: {shares}. Against {gap}, {gap_to} {d_ba:+.3f} and {d_auc:+.3f}:
+that gap is what a new recording chain and language cost.{older}{kfold_thresholds(rep, headline)}\
+{kfold_fast(shipped, fast) if model is shipped else ""}
 
 """
+
+
+def kfold_fast(shipped: ModelReports, fast: ModelReports) -> str:
+    """One sentence: the fast model's recipe under k-fold beside the shipped one's, when it ran."""
+    rep, ref = fast.kfold, shipped.kfold
+    if rep is None:
+        return ""
+    m = rep["mean_over_corpora"]
+    folds = ("the same folds" if (rep["manifest_sha256"], rep["recipe"].get("seed")) ==
+             (ref["manifest_sha256"], ref["recipe"].get("seed")) else "folds of another manifest or seed")
+    return (f" The fast model's recipe (the prosody head), on {folds} (`reports/{fast.kfold_name}.json`, "
+            f"commit `{rep['git_commit'][:12]}`): balanced accuracy {_f(m['balanced_accuracy'])}, "
+            f"AUC {_f(m['roc_auc'])}.")
 
 
 def kfold_thresholds(rep: dict, headline: dict) -> str:

@@ -359,7 +359,8 @@ def test_a_models_record_finds_its_kfold_run_and_the_card_shows_the_shipped_ones
 
     def kfold_report(ba: float) -> dict:
         per = {f"fold{i}": {"threshold": 0.5} for i in range(1, 6)}
-        return {"recipe": {"prosody": True}, "per_corpus": per,
+        return {"recipe": {"prosody": True, "seed": 0}, "per_corpus": per, "manifest_sha256": "m",
+                "git_commit": "0123456789abcdef",
                 "mean_over_corpora": {"balanced_accuracy": ba, "min_balanced_accuracy": ba - 0.1,
                                       "roc_auc": 0.9, "f1": 0.7},
                 "per_emotion_mean_over_corpora": {"sadness": {"called_negative": 0.8}}}
@@ -367,7 +368,8 @@ def test_a_models_record_finds_its_kfold_run_and_the_card_shows_the_shipped_ones
     model = write("m.tflite", {})
     write("m.json", {"model_id": "m"})
     train = write("train.json", {})
-    loco = {"recipe": {"prosody": True}, "per_corpus": {}}
+    loco = {"recipe": {"prosody": True}, "per_corpus": {},
+            "mean_over_corpora": {"balanced_accuracy": 0.7, "roc_auc": 0.8}}
     shipped = card.ModelReports.load(model, train, write("loco_a.json", loco))
     fast = card.ModelReports.load(model, train, write("loco_b.json", loco))
     assert shipped.kfold is None and shipped.kfold_name is None
@@ -380,7 +382,11 @@ def test_a_models_record_finds_its_kfold_run_and_the_card_shows_the_shipped_ones
     write("kfold_a.json", kfold_report(0.81))
     shipped = card.ModelReports.load(model, train, tmp_path / "loco_a.json")
     text = card.kfold_section(shipped, fast)
-    assert "(`reports/kfold_a.json`):" in text and "0.810" in text and "0.770" not in text
+    assert "(`reports/kfold_a.json`):" in text and "0.810" in text
+    assert "the k-fold's are +0.110 and +0.100:\nthat gap" in text
+    # ... and the fast model's beside it, on the same folds (same manifest and seed)
+    assert "The fast model's recipe (the prosody head), on the same folds (`reports/kfold_b.json`, " \
+           "commit `0123456789ab`): balanced accuracy 0.770, AUC 0.900." in text
     odd = card.ModelReports.load(model, train, write("other.json", loco))
     assert odd.kfold is None
     assert card.kfold_section(odd, odd) == ""
