@@ -44,6 +44,7 @@ class EvalFeatures:
     def __init__(self, folder: Path | None, prosody: bool, encoder: str | None, log=None) -> None:
         self.folder = folder if prosody else None
         self.prosody, self.encoder, self.log = prosody, encoder, log
+        self.read = self.computed = 0  # entries, for the report: a fold's minutes depend on them
 
     def _path(self, kind: str, streams: list[Stream], options: tuple) -> Path:
         digests = (head_inputs.CODE_DIGEST,
@@ -68,6 +69,7 @@ class EvalFeatures:
         # written (renamed when whole).
         p, hit = head_inputs._part(path, compute, self.log)
         if not hit:
+            self.computed += 1
             return computed
         parts, at = [], 0
         for ws in without_features():
@@ -76,7 +78,12 @@ class EvalFeatures:
         if at != len(p):  # the same samples and code make the same windows: never expected
             path.unlink(missing_ok=True)
             return self._cached(path, with_features, without_features)
+        self.read += 1
         return parts
+
+    def counts(self) -> dict:
+        """How many entries were read back and how many computed (and kept)."""
+        return {"entries_read": self.read, "entries_computed": self.computed}
 
     def windows(self, streams: list[Stream]) -> WindowSet:
         """all_windows(streams, prosody, encoder): an entry per stream."""

@@ -197,6 +197,8 @@ def run_fold(corpus: str, train: list[Clip], test: list[Clip], audio: dict, reci
         "fit": info,
         "model_sha256": {out.name: sha256_of(out), f32.name: sha256_of(f32)},
         "minutes": round((time.time() - t0) / 60, 2),
+        # --head-cache: evaluation features read back take none of those minutes
+        **({"eval_features": features.counts()} if head_cache else {}),
         "git_commit": COMMIT_AT_START,
     }
     parts = {} if s_head is None else {"s_net": s_net, "head_logit": s_head}

@@ -197,6 +197,7 @@ def test_tiny_loco_run_end_to_end(tmp_path: Path, speech_dir: Path) -> None:
     assert json.loads((work2 / "loco_report.json").read_text())["head_inputs_cached_folds"] == [
         "korean"]
     again = json.loads((work2 / "korean.result.json").read_text())
+    assert again["eval_features"]["entries_computed"] == 0 and again["eval_features"]["entries_read"]
     assert again["model_sha256"] == rep["per_corpus"]["korean"]["model_sha256"]
     assert again["fit"]["network_from"] == str(work / "korean.tflite")
     # ... here with the threshold chosen on validation corpora each scored by a head without it
@@ -277,6 +278,7 @@ def test_evaluation_features_are_kept_per_stream_and_read_back_exactly(
         assert same(kept.windows(streams), plain)
         got = list(kept.mixed(streams, 0, 62))
         assert len(got) == len(mixed) == 2 and all(same(a, b) for a, b in zip(got, mixed, strict=True))
+    assert kept.counts() == {"entries_read": len(streams) + 2, "entries_computed": len(streams) + 2}
     entries = sorted(tmp_path.glob("eval-*.npy"))
     assert len(entries) == len(streams) + 2
     for e in entries:  # what a second run returns is what the entries hold
