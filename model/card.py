@@ -790,6 +790,18 @@ def kfold_fast(shipped: ModelReports, fast: ModelReports) -> str:
             f"AUC {_f(m['roc_auc'])}.")
 
 
+def kfold_provenance(shipped: ModelReports) -> str:
+    """The shipped recipe's k-fold run in the provenance list, when it ran."""
+    rep = shipped.kfold
+    if rep is None:
+        return ""
+    return (f"\n- k-fold report `reports/{shipped.kfold_name}.json`: commit `{rep['git_commit'][:12]}`, "
+            f"{rep['fold_minutes_total']} min of fold time on the fold networks of "
+            f"`reports/{shipped.kfold_name}_network_trained.json` (the LOCO commands below with "
+            "`--kfold 5`); fold runs by commit: "
+            f"{commits_by_fold(rep['per_corpus'])}.")
+
+
 def kfold_thresholds(rep: dict, headline: dict) -> str:
     """The k-fold's fold thresholds against LOCO's, when the rule is made for unseen corpora."""
     if rep["recipe"].get("threshold_rule") != "unseen_corpus":
@@ -1445,7 +1457,7 @@ for neutral against negative on unseen speakers of its own corpus; the rows abov
   time{cached_note(headline)}; the largest fold process (a process runs several folds) peaked at
   {headline['peak_rss_mb']} MB.
 - Fold runs by commit: {commits}.{trained_note(headline, headline_trained, trained_name)}
-- Fold int8 models (SHA-256): {hashes}.
+- Fold int8 models (SHA-256): {hashes}.{kfold_provenance(shipped)}
 - Shipped model: network trained at commit `{net_run['git_commit'][:12]}`{head_commit(train)},
   int8 file SHA-256 `{meta['sha256'][:16]}…`.
 - The fast model's LOCO report `reports/loco_{loco['recipe']['arch']}.json`: commit

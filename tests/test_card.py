@@ -358,9 +358,9 @@ def test_a_models_record_finds_its_kfold_run_and_the_card_shows_the_shipped_ones
         return tmp_path / name
 
     def kfold_report(ba: float) -> dict:
-        per = {f"fold{i}": {"threshold": 0.5} for i in range(1, 6)}
+        per = {f"fold{i}": {"threshold": 0.5, "git_commit": "f" * 40} for i in range(1, 6)}
         return {"recipe": {"prosody": True, "seed": 0}, "per_corpus": per, "manifest_sha256": "m",
-                "git_commit": "0123456789abcdef",
+                "git_commit": "0123456789abcdef", "fold_minutes_total": 99.5,
                 "mean_over_corpora": {"balanced_accuracy": ba, "min_balanced_accuracy": ba - 0.1,
                                       "roc_auc": 0.9, "f1": 0.7},
                 "per_emotion_mean_over_corpora": {"sadness": {"called_negative": 0.8}}}
@@ -387,6 +387,12 @@ def test_a_models_record_finds_its_kfold_run_and_the_card_shows_the_shipped_ones
     # ... and the fast model's beside it, on the same folds (same manifest and seed)
     assert "The fast model's recipe (the prosody head), on the same folds (`reports/kfold_b.json`, " \
            "commit `0123456789ab`): balanced accuracy 0.770, AUC 0.900." in text
+    assert card.kfold_provenance(fast) and card.kfold_provenance(
+        card.ModelReports.load(model, train, tmp_path / "loco_a.json")).startswith(
+        "\n- k-fold report `reports/kfold_a.json`: commit `0123456789ab`, 99.5 min of fold time on "
+        "the fold networks of `reports/kfold_a_network_trained.json`")
+    assert "fold runs by commit: `ffffffffffff`: fold1, fold2, fold3, fold4, fold5." in \
+        card.kfold_provenance(shipped)
     odd = card.ModelReports.load(model, train, write("other.json", loco))
     assert odd.kfold is None
-    assert card.kfold_section(odd, odd) == ""
+    assert card.kfold_section(odd, odd) == "" and card.kfold_provenance(odd) == ""
