@@ -134,9 +134,12 @@ if [[ -n $HOST_CA && -f $HOST_CA ]]; then
     cp -L "$HOST_CA" "$ROOT/etc/specmon-check-ca.pem"
     CA_ENV=(PIP_CERT=/etc/specmon-check-ca.pem SSL_CERT_FILE=/etc/specmon-check-ca.pem)
 fi
-# A clean login-like environment: nothing of this machine's Python, venv or config leaks in.
+# A clean login-like environment: nothing of this machine's Python, venv or config leaks in. Only
+# pip's retries are raised (PIP_RETRIES): here PyPI reset pip's connections often enough that two
+# installs failed on pip's default five retries, which span about 8 s (12 back off to ~8 min).
 in_root() {
     chroot "$ROOT" /usr/bin/env -i HOME=/root USER=root LANG=C.UTF-8 TERM=dumb "${CA_ENV[@]}" "${QEMU_ENV[@]}" \
+        PIP_RETRIES=12 \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin XDG_CONFIG_HOME=/root/.nonexistent \
         /bin/bash -c "$1"
 }
