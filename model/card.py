@@ -1259,14 +1259,14 @@ class ModelReports:
 
     @classmethod
     def load(cls, model: Path, train_report: Path, loco: Path) -> ModelReports:
-        kfold = (loco.with_name("kfold_" + loco.name.removeprefix("loco_"))
-                 if loco.name.startswith("loco_") else None)
+        path = (loco.with_name("kfold_" + loco.name.removeprefix("loco_"))
+                if loco.name.startswith("loco_") else None)
+        kfold = _optional(path) if path else None
         return cls(meta=json.loads(model.with_suffix(".json").read_text()),
                    train=json.loads(train_report.read_text()), size_kib=model.stat().st_size / 1024,
                    loco=json.loads(loco.read_text()), loco_name=loco.stem,
                    networks=_optional(loco.with_name(loco.stem + "_network_trained.json")),
-                   kfold=_optional(kfold) if kfold else None,
-                   kfold_name=kfold.stem if kfold and kfold.is_file() else None)
+                   kfold=kfold, kfold_name=path.stem if kfold is not None else None)
 
 
 @dataclass
@@ -1282,13 +1282,16 @@ class Studies:
     memory: dict | None = None
 
     @classmethod
-    def load(cls, reports: Path, refit: Path) -> Studies:
-        return cls(probe=_optional(reports / "feature_probe.json"),
-                   voice_probe=_optional(reports / "feature_probe_voice_encoder.json"),
-                   whisper_probe=_optional(reports / "feature_probe_whisper.json"),
-                   pooling_probe=_optional(reports / "feature_probe_whisper_pooling.json"),
-                   refit=_optional(refit), uncached=_optional(reports / UNCACHED_TRAIN_REPORT),
-                   memory=_optional(reports / "train_memory_check.json"))
+    def load(cls, loco: Path, refit: Path, train_report: Path, fast_train_report: Path) -> Studies:
+        """The probes beside the headline's LOCO report, the uncached run beside the shipped
+        model's training report and the memory check beside the fast model's."""
+        return cls(probe=_optional(loco.with_name("feature_probe.json")),
+                   voice_probe=_optional(loco.with_name("feature_probe_voice_encoder.json")),
+                   whisper_probe=_optional(loco.with_name("feature_probe_whisper.json")),
+                   pooling_probe=_optional(loco.with_name("feature_probe_whisper_pooling.json")),
+                   refit=_optional(refit),
+                   uncached=_optional(train_report.with_name(UNCACHED_TRAIN_REPORT)),
+                   memory=_optional(fast_train_report.with_name("train_memory_check.json")))
 
 
 def render(shipped: ModelReports, fast_model: ModelReports, rows: list[tuple[str, dict]],
@@ -1575,7 +1578,8 @@ def main(argv: list[str] | None = None) -> None:
         name, path = spec.split("=", 1)
         if Path(path).is_file():
             rows.append((name, json.loads(Path(path).read_text())))
-    args.out.write_text(render(shipped, fast, rows, Studies.load(args.loco.parent, args.refit)))
+    studies = Studies.load(args.loco, args.refit, args.train_report, args.fast_train_report)
+    args.out.write_text(render(shipped, fast, rows, studies))
     print(args.out)
 
 
